@@ -1,0 +1,339 @@
+//! The edgefn guest ABI, version 1: names of the exports and the binary envelopes that carry a request
+//! into a guest and its response back out. `docs/abi.md` is the specification; this crate is its Rust
+//! implementation, shared by the host and the guest SDK, and `docs/abi-v1-vectors.json` holds the test
+//! vectors every implementation runs.
+//!
+//! Decoding never trusts a length: every count and size is checked against the bytes that are really
+//! there before anything is allocated, so a hostile envelope costs at most its own size.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+
+/// The ABI version this crate speaks.
+pub const ABI_VERSION: u32 = 1;
+/// Export that receives a request envelope: `(ptr: i32, len: i32) -> i64`, returning `ptr << 32 | len`
+/// of the response envelope.
+pub const HANDLE_EXPORT: &str = "edgefn_v1_handle";
+/// Export that reserves guest memory for the request envelope: `(len: i32) -> i32`, 0 on failure.
+pub const ALLOC_EXPORT: &str = "edgefn_v1_alloc";
+/// Prefix shared by every version's exports; used to name the version a module speaks.
+pub const EXPORT_PREFIX: &str = "edgefn_v";
+/// First four bytes of a request envelope.
+pub const REQUEST_MAGIC: [u8; 4] = *b"EFQ1";
+/// First four bytes of a response envelope.
+pub const RESPONSE_MAGIC: [u8; 4] = *b"EFS1";
+
+/// Context keys defined by v1. Unknown keys are ignored by readers, so new keys need no new version.
+pub mod context_key {
+    /// Unique id of this invocation (the platform's own where it has one).
+    pub const REQUEST_ID: &str = "request-id";
+    /// Name of the function as deployed.
+    pub const FUNCTION_NAME: &str = "function-name";
+    /// One of `local`, `aws-lambda`, `azure-functions`, `cloudflare-workers`.
+    pub const PLATFORM: &str = "platform";
+    /// Deadline as Unix epoch milliseconds, decimal.
+    pub const DEADLINE_MS: &str = "deadline-ms";
+    /// `true` on the first invocation in this execution environment, else `false`.
+    pub const COLD_START: &str = "cold-start";
+    /// W3C `traceparent` of the incoming request, when it had one.
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
+/// Why an envelope could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The first four bytes are not the expected magic.
+    BadMagic,
+    /// A length or count points past the end of the envelope.
+    Truncated,
+    /// Bytes remain after the last field.
+    TrailingBytes,
+    /// A field that must be UTF-8 is not.
+    InvalidUtf8,
+    /// The response status is outside 100..=999.
+    BadStatus,
+}
+
+impl DecodeError {
+    /// Stable short name, as used in the test vectors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeError::BadMagic => "bad-magic",
+            DecodeError::Truncated => "truncated",
+            DecodeError::TrailingBytes => "trailing-bytes",
+            DecodeError::InvalidUtf8 => "invalid-utf8",
+            DecodeError::BadStatus => "bad-status",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            DecodeError::BadMagic => "envelope does not start with the expected magic bytes",
+            DecodeError::Truncated => "envelope is truncated: a length points past its end",
+            DecodeError::TrailingBytes => "envelope has bytes after its last field",
+            DecodeError::InvalidUtf8 => "a text field of the envelope is not UTF-8",
+            DecodeError::BadStatus => "response status is outside 100..=999",
+        };
+        f.write_str(what)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A request as it crosses into the guest. Borrowed, so decoding copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestEnvelope<'a> {
+    /// Context pairs (see [`context_key`]), in order.
+    pub context: Vec<(&'a str, &'a str)>,
+    /// HTTP method, e.g. `GET`.
+    pub method: &'a str,
+    /// Request target in origin form: path plus `?query` when present.
+    pub uri: &'a str,
+    /// Header fields in arrival order; a repeated header appears once per value.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// Body bytes, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// A response as it crosses out of the guest. Borrowed, so decoding copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResponseEnvelope<'a> {
+    /// HTTP status code.
+    pub status: u16,
+    /// Header fields in order; a repeated header appears once per value.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// Body bytes.
+    pub body: &'a [u8],
+}
+
+const LEN: usize = 4;
+
+fn bytes_len(b: &[u8]) -> usize {
+    LEN + b.len()
+}
+
+fn pairs_len<V: AsRef<[u8]>>(pairs: &[(&str, V)]) -> usize {
+    LEN + pairs
+        .iter()
+        .map(|(k, v)| bytes_len(k.as_bytes()) + bytes_len(v.as_ref()))
+        .sum::<usize>()
+}
+
+/// Appends to a caller-sized buffer; lengths are `u32` little-endian.
+struct Writer<'b> {
+    out: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn raw(&mut self, b: &[u8]) {
+        self.out[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+    fn u32(&mut self, v: usize) {
+        let v = u32::try_from(v).expect("envelope field longer than 4 GiB");
+        self.raw(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len());
+        self.raw(b);
+    }
+    fn pairs<V: AsRef<[u8]>>(&mut self, pairs: &[(&str, V)]) {
+        self.u32(pairs.len());
+        for (k, v) in pairs {
+            self.bytes(k.as_bytes());
+            self.bytes(v.as_ref());
+        }
+    }
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.rest.len() {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<usize, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32()?;
+        self.take(n)
+    }
+    fn str(&mut self) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| DecodeError::InvalidUtf8)
+    }
+    fn magic(&mut self, magic: &[u8; 4]) -> Result<(), DecodeError> {
+        match self.take(4) {
+            Ok(m) if m == magic => Ok(()),
+            _ => Err(DecodeError::BadMagic),
+        }
+    }
+    /// A count of pairs; each pair needs at least two lengths, which bounds the allocation.
+    fn pair_count(&mut self) -> Result<usize, DecodeError> {
+        let n = self.u32()?;
+        if n > self.rest.len() / (2 * LEN) {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(n)
+    }
+    fn str_pairs(&mut self) -> Result<Vec<(&'a str, &'a str)>, DecodeError> {
+        let n = self.pair_count()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push((self.str()?, self.str()?));
+        }
+        Ok(out)
+    }
+    fn header_pairs(&mut self) -> Result<Vec<(&'a str, &'a [u8])>, DecodeError> {
+        let n = self.pair_count()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push((self.str()?, self.bytes()?));
+        }
+        Ok(out)
+    }
+    fn finish(self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+}
+
+impl<'a> RequestEnvelope<'a> {
+    /// Size in bytes of the encoded envelope.
+    pub fn encoded_len(&self) -> usize {
+        REQUEST_MAGIC.len()
+            + pairs_len(&self.context)
+            + bytes_len(self.method.as_bytes())
+            + bytes_len(self.uri.as_bytes())
+            + pairs_len(&self.headers)
+            + bytes_len(self.body)
+    }
+
+    /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes (e.g. guest memory).
+    pub fn encode_into(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.encoded_len(),
+            "buffer must be encoded_len() bytes"
+        );
+        let mut w = Writer { out, at: 0 };
+        w.raw(&REQUEST_MAGIC);
+        w.pairs(&self.context);
+        w.bytes(self.method.as_bytes());
+        w.bytes(self.uri.as_bytes());
+        w.pairs(&self.headers);
+        w.bytes(self.body);
+    }
+
+    /// Encodes into a new vector.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an envelope, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { rest: bytes };
+        r.magic(&REQUEST_MAGIC)?;
+        let context = r.str_pairs()?;
+        let method = r.str()?;
+        let uri = r.str()?;
+        let headers = r.header_pairs()?;
+        let body = r.bytes()?;
+        r.finish()?;
+        Ok(RequestEnvelope {
+            context,
+            method,
+            uri,
+            headers,
+            body,
+        })
+    }
+
+    /// The value of a context key, if present.
+    pub fn context_value(&self, key: &str) -> Option<&'a str> {
+        self.context
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl<'a> ResponseEnvelope<'a> {
+    /// Size in bytes of the encoded envelope.
+    pub fn encoded_len(&self) -> usize {
+        RESPONSE_MAGIC.len() + 2 + 2 + pairs_len(&self.headers) + bytes_len(self.body)
+    }
+
+    /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes.
+    pub fn encode_into(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.encoded_len(),
+            "buffer must be encoded_len() bytes"
+        );
+        let mut w = Writer { out, at: 0 };
+        w.raw(&RESPONSE_MAGIC);
+        w.raw(&self.status.to_le_bytes());
+        w.raw(&[0, 0]);
+        w.pairs(&self.headers);
+        w.bytes(self.body);
+    }
+
+    /// Encodes into a new vector.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an envelope, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { rest: bytes };
+        r.magic(&RESPONSE_MAGIC)?;
+        let status = r.u16()?;
+        if !(100..=999).contains(&status) {
+            return Err(DecodeError::BadStatus);
+        }
+        // Reserved; writers put zero, readers ignore it so a later minor revision can use it.
+        r.u16()?;
+        let headers = r.header_pairs()?;
+        let body = r.bytes()?;
+        r.finish()?;
+        Ok(ResponseEnvelope {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Packs a response location into the `i64` that `edgefn_v1_handle` returns.
+pub fn pack_ptr_len(ptr: u32, len: u32) -> u64 {
+    (u64::from(ptr) << 32) | u64::from(len)
+}
+
+/// Splits the `i64` that `edgefn_v1_handle` returns into `(ptr, len)`.
+pub fn unpack_ptr_len(packed: u64) -> (u32, u32) {
+    ((packed >> 32) as u32, packed as u32)
+}
