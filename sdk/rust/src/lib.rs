@@ -1,0 +1,109 @@
+//! # edgefn guest SDK
+//!
+//! Write one HTTP handler; run the same `.wasm` on the edgefn host, AWS Lambda, Azure Functions and
+//! Cloudflare Workers.
+//!
+//! ```
+//! use edgefn::{Context, Request, IntoResponse};
+//!
+//! fn handle(req: Request, ctx: &Context) -> impl IntoResponse {
+//!     format!("Hello from {} on {}!\n", ctx.function_name(), ctx.platform())
+//! }
+//! edgefn::export!(handle);
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip1 --release` as a `cdylib`. `println!` and `eprintln!`
+//! are logs: the host tags them with the function and request id; they never touch the response.
+//! A handler that returns `Err` or panics answers `500 Internal Server Error` without detail; the
+//! detail goes to the log.
+//!
+//! The same crate builds natively, so a handler can be unit-tested with `cargo test` and no Wasm:
+//! build a [`Context`] with [`Context::builder`] and call the function.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod context;
+mod response;
+mod wire;
+
+pub use bytes::Bytes;
+pub use context::{Context, ContextBuilder, Platform};
+pub use http;
+pub use http::{Method, StatusCode};
+pub use response::{IntoResponse, Json};
+
+/// The request a handler receives: method, URI (path and query), headers and the whole body.
+pub type Request = http::Request<Bytes>;
+/// The response a handler produces.
+pub type Response = http::Response<Bytes>;
+
+/// A function that can serve requests: any `Fn(Request, &Context) -> impl IntoResponse`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an edgefn handler",
+    label = "expected `fn(edgefn::Request, &edgefn::Context) -> impl edgefn::IntoResponse`",
+    note = "a handler takes the request by value and the context by reference, and returns a response, a \
+            string, bytes, `Json(..)`, `(StatusCode, ..)` or a `Result` of one of those"
+)]
+pub trait Handler {
+    /// Serves one request.
+    fn call(&self, req: Request, ctx: &Context) -> Response;
+}
+
+/// One call of a handler for a given context lifetime. This indirection lets a handler return
+/// `impl IntoResponse` that borrows nothing yet still mentions the context's lifetime (as opaque
+/// return types do in edition 2024).
+#[doc(hidden)]
+pub trait HandlerFn<'a> {
+    type Output: IntoResponse;
+    fn call_once_with(&self, req: Request, ctx: &'a Context) -> Self::Output;
+}
+
+impl<'a, F, R> HandlerFn<'a> for F
+where
+    F: Fn(Request, &'a Context) -> R,
+    R: IntoResponse,
+{
+    type Output = R;
+    fn call_once_with(&self, req: Request, ctx: &'a Context) -> R {
+        self(req, ctx)
+    }
+}
+
+impl<F> Handler for F
+where
+    F: for<'a> HandlerFn<'a>,
+{
+    fn call(&self, req: Request, ctx: &Context) -> Response {
+        self.call_once_with(req, ctx).into_response()
+    }
+}
+
+/// Exports a handler as this module's edgefn ABI v1 entry points (`docs/abi.md`).
+///
+/// ```ignore
+/// fn handle(req: edgefn::Request, ctx: &edgefn::Context) -> &'static str { "hi" }
+/// edgefn::export!(handle);
+/// ```
+#[macro_export]
+macro_rules! export {
+    ($handler:expr) => {
+        #[cfg(target_family = "wasm")]
+        #[doc(hidden)]
+        #[unsafe(export_name = "edgefn_v1_alloc")]
+        pub extern "C" fn __edgefn_v1_alloc(len: u32) -> u32 {
+            $crate::__private::alloc(len)
+        }
+
+        #[cfg(target_family = "wasm")]
+        #[doc(hidden)]
+        #[unsafe(export_name = "edgefn_v1_handle")]
+        pub extern "C" fn __edgefn_v1_handle(ptr: u32, len: u32) -> u64 {
+            $crate::__private::handle(ptr, len, &$handler)
+        }
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::wire::{alloc, handle, handle_envelope};
+}
