@@ -1,0 +1,322 @@
+//! The on-disk cache of precompiled modules (AOT artifacts).
+//!
+//! A precompiled module is native code and loading one is `unsafe` in wasmtime, so an artifact is
+//! only used when everything about it checks out: its file name carries the SHA-256 of the `.wasm`
+//! and a fingerprint of this engine (wasmtime version and code-affecting settings), and a sidecar
+//! holds the SHA-256 of the artifact itself, verified on every load. Anything else (tampered,
+//! truncated, foreign, or made by another engine) is discarded with a warning and recompiled.
+//! Writes go to a temporary file and are renamed into place, so hosts sharing a directory never see
+//! half-written entries; a verified artifact is loaded from the very bytes that were checked.
+#![allow(unsafe_code)]
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::{Engine, Module};
+
+/// File name extension of an artifact.
+pub const ARTIFACT_EXT: &str = "cwasm";
+/// File name extension of an artifact's checksum sidecar.
+pub const CHECKSUM_EXT: &str = "cwasm.sha256";
+
+/// How a module was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Loaded from a verified artifact; nothing compiled.
+    Hit,
+    /// No artifact existed; compiled and stored.
+    Compiled,
+    /// An artifact existed but failed verification; discarded, recompiled and stored.
+    Rebuilt {
+        /// Why the old artifact was refused.
+        reason: String,
+    },
+}
+
+impl CacheOutcome {
+    /// Short name for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Compiled => "compiled",
+            CacheOutcome::Rebuilt { .. } => "rebuilt",
+        }
+    }
+}
+
+/// SHA-256 of a module's bytes, hex.
+pub fn module_hash(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
+/// A directory of verified artifacts for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+    fingerprint: String,
+}
+
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only the digest is read")
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// Identifies the code an engine generates: wasmtime's own compatibility hash plus our version.
+pub fn engine_fingerprint(engine: &Engine) -> String {
+    use std::hash::Hash;
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.write(env!("CARGO_PKG_VERSION").as_bytes());
+    hex::encode(&hasher.0.finalize()[..12])
+}
+
+/// The default cache directory: `$EDGEFN_CACHE_DIR`, else `$XDG_CACHE_HOME/edgefn`, else
+/// `~/.cache/edgefn`, else a folder under the system temp dir.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EDGEFN_CACHE_DIR") {
+        return dir.into();
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("edgefn");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache").join("edgefn");
+    }
+    std::env::temp_dir().join("edgefn-cache")
+}
+
+impl ArtifactCache {
+    /// Opens (creating if needed) a cache directory for artifacts of `engine`.
+    pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<ArtifactCache> {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!("cannot create the artifact cache directory {} (set --cache-dir or EDGEFN_CACHE_DIR to a writable folder)", dir.display())
+        })?;
+        Ok(ArtifactCache {
+            dir: dir.to_owned(),
+            fingerprint: engine_fingerprint(engine),
+        })
+    }
+
+    /// The folder this cache writes to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the artifact for a module with this hash.
+    pub fn artifact_path(&self, module_hash: &str) -> PathBuf {
+        self.dir
+            .join(format!("{module_hash}-{}.{ARTIFACT_EXT}", self.fingerprint))
+    }
+
+    fn checksum_path(&self, module_hash: &str) -> PathBuf {
+        self.dir
+            .join(format!("{module_hash}-{}.{CHECKSUM_EXT}", self.fingerprint))
+    }
+
+    /// True when a verified-looking entry (artifact and checksum) exists; does not load it.
+    pub fn contains(&self, module_hash: &str) -> bool {
+        self.artifact_path(module_hash).is_file() && self.checksum_path(module_hash).is_file()
+    }
+
+    /// Loads the module with this hash from the cache, or compiles it from `wasm()` and stores it.
+    /// `wasm` is only called on a miss, so a warm cache never reads the `.wasm` file.
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        module_hash: &str,
+        wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<(Module, CacheOutcome)> {
+        let outcome = match self.load_verified(engine, module_hash) {
+            Ok(Some(module)) => return Ok((module, CacheOutcome::Hit)),
+            Ok(None) => CacheOutcome::Compiled,
+            Err(reason) => {
+                let reason = format!("{reason:#}");
+                tracing::warn!(
+                    artifact = %self.artifact_path(module_hash).display(),
+                    %reason,
+                    "discarding an artifact cache entry that failed verification; recompiling"
+                );
+                let _ = std::fs::remove_file(self.artifact_path(module_hash));
+                let _ = std::fs::remove_file(self.checksum_path(module_hash));
+                CacheOutcome::Rebuilt { reason }
+            }
+        };
+        let wasm = wasm()?;
+        let actual = self::module_hash(&wasm);
+        anyhow::ensure!(
+            actual == module_hash,
+            "the module changed on disk since it was deployed (hash {actual}, expected {module_hash}); deploy it again"
+        );
+        let artifact = engine.precompile_module(&wasm)?;
+        self.store(module_hash, &artifact)?;
+        // Load what was just written, so a hit and a miss run the very same code afterwards.
+        let module = self
+            .load_verified(engine, module_hash)?
+            .context("artifact vanished right after it was written")?;
+        Ok((module, outcome))
+    }
+
+    /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
+    fn load_verified(&self, engine: &Engine, module_hash: &str) -> anyhow::Result<Option<Module>> {
+        let bytes = match std::fs::read(self.artifact_path(module_hash)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("cannot read the artifact"),
+        };
+        let expected = match std::fs::read_to_string(self.checksum_path(module_hash)) {
+            Ok(sum) => sum,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!("the artifact has no checksum file")
+            }
+            Err(e) => return Err(e).context("cannot read the artifact checksum"),
+        };
+        let actual = hex::encode(Sha256::digest(&bytes));
+        anyhow::ensure!(
+            actual == expected.trim(),
+            "checksum mismatch: the artifact was modified, truncated or written by something else"
+        );
+        // SAFETY: these exact bytes hash to what this host recorded when it compiled the module with
+        // an engine of the same fingerprint, and wasmtime copies them into memory of its own, so
+        // nothing done to the file later (even in place) can change the code that runs.
+        let module = unsafe { Module::deserialize(engine, &bytes) }
+            .map_err(|e| anyhow::anyhow!("wasmtime refused the artifact: {e}"))?;
+        Ok(Some(module))
+    }
+
+    /// Writes an artifact and its checksum atomically (temp file + rename).
+    pub fn store(&self, module_hash: &str, artifact: &[u8]) -> anyhow::Result<()> {
+        write_atomically(&self.artifact_path(module_hash), artifact)?;
+        let sum = hex::encode(Sha256::digest(artifact));
+        write_atomically(&self.checksum_path(module_hash), sum.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` through a uniquely named temporary file in the same folder.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!(
+        "tmp.{}.{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
+
+    fn engine() -> Engine {
+        Engine::new(&crate::engine::code_config()).unwrap()
+    }
+
+    fn call_f(engine: &Engine, module: &Module) -> i32 {
+        let mut store = wasmtime::Store::new(engine, ());
+        store.set_epoch_deadline(u64::MAX);
+        let instance = wasmtime::Instance::new(&mut store, module, &[]).unwrap();
+        instance
+            .get_typed_func::<(), i32>(&mut store, "f")
+            .unwrap()
+            .call(&mut store, ())
+            .unwrap()
+    }
+
+    #[test]
+    fn miss_then_hit_then_tamper_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
+        let wasm = wat::parse_str(WAT).unwrap();
+        let hash = module_hash(&wasm);
+
+        let (m, outcome) = cache
+            .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Compiled);
+        assert_eq!(call_f(&engine, &m), 7);
+
+        let (m, outcome) = cache
+            .load_or_compile(&engine, &hash, || panic!("a hit must not read the wasm"))
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit);
+        assert_eq!(call_f(&engine, &m), 7);
+
+        // Flip one byte in the middle of the artifact.
+        let path = cache.artifact_path(&hash);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let (m, outcome) = cache
+            .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
+            .unwrap();
+        assert!(
+            matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("checksum"))
+        );
+        assert_eq!(call_f(&engine, &m), 7);
+
+        // Truncate it, and separately drop its checksum: both refused and rebuilt.
+        std::fs::write(&path, &bytes[..100]).unwrap();
+        let (_, outcome) = cache
+            .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
+            .unwrap();
+        assert!(matches!(outcome, CacheOutcome::Rebuilt { .. }));
+        std::fs::remove_file(cache.checksum_path(&hash)).unwrap();
+        let (_, outcome) = cache
+            .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
+            .unwrap();
+        assert!(
+            matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("no checksum"))
+        );
+    }
+
+    #[test]
+    fn foreign_artifact_with_matching_checksum_is_refused_by_wasmtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
+        let wasm = wat::parse_str(WAT).unwrap();
+        let hash = module_hash(&wasm);
+        // Not an artifact at all, but with a correct checksum: wasmtime's own header check refuses it.
+        cache
+            .store(&hash, b"\x7fELF definitely not a wasmtime artifact")
+            .unwrap();
+        let (m, outcome) = cache
+            .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
+            .unwrap();
+        assert!(
+            matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("refused"))
+        );
+        assert_eq!(call_f(&engine, &m), 7);
+    }
+
+    #[test]
+    fn module_changed_since_deploy_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
+        let err = cache
+            .load_or_compile(&engine, "00", || Ok(wat::parse_str(WAT).unwrap()))
+            .unwrap_err();
+        assert!(err.to_string().contains("changed on disk"));
+    }
+}

@@ -1,0 +1,192 @@
+//! Command-line parsing and the `serve` command.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use edgefn_host::artifact::default_cache_dir;
+use edgefn_host::config::{FunctionSpec, Manifest};
+use edgefn_host::engine::{EngineOptions, HostEngine};
+use edgefn_host::logging::{self, LogFormat};
+use edgefn_host::registry::{DEFAULT_MAX_LOADED, Registry};
+use edgefn_host::server::{self, ServerOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Address `edgefn serve` listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Run WebAssembly functions locally, and package the same .wasm for AWS Lambda, Azure Functions
+/// and Cloudflare Workers.
+#[derive(Parser)]
+#[command(name = "edgefn", version, propagate_version = true)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "EDGEFN_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve functions over HTTP.
+    ///
+    /// Each function is reached under its routes: a plain `hello.wasm` at `/hello` (and
+    /// `/hello/...`); a manifest sets names, routes, variables and limits.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct EngineArgs {
+    /// Artifact cache folder [default: $EDGEFN_CACHE_DIR, else ~/.cache/edgefn].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Instance pool slots (concurrent instances across all functions); 0 disables pooling.
+    #[arg(long, default_value_t = edgefn_host::engine::DEFAULT_POOL_SLOTS)]
+    pool_slots: u32,
+    /// Do not use the PAGEMAP_SCAN ioctl to reset instance memory, even if the kernel has it.
+    #[arg(long)]
+    no_pagemap_scan: bool,
+}
+
+impl EngineArgs {
+    fn registry(&self, max_loaded: usize) -> anyhow::Result<Arc<Registry>> {
+        let options = EngineOptions {
+            pool_slots: self.pool_slots,
+            pagemap_scan: !self.no_pagemap_scan,
+            ..EngineOptions::default()
+        };
+        let engine = HostEngine::new(&options)?;
+        tracing::info!(allocator = engine.allocator.as_str(), "engine ready");
+        let cache_dir = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        Ok(Arc::new(Registry::new(engine, &cache_dir, max_loaded)?))
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// `.wasm` files to serve, or one manifest (`.toml`).
+    #[arg(value_name = "FUNCTION")]
+    functions: Vec<PathBuf>,
+    /// Manifest listing the functions to serve.
+    #[arg(long, short)]
+    manifest: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Worker threads [default: one per CPU].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Functions kept loaded in memory; the least recently used beyond this are evicted.
+    #[arg(long, default_value_t = DEFAULT_MAX_LOADED)]
+    max_loaded: usize,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn function_specs(
+    manifest: Option<PathBuf>,
+    paths: Vec<PathBuf>,
+) -> anyhow::Result<Vec<FunctionSpec>> {
+    let is_toml = |p: &PathBuf| p.extension().is_some_and(|e| e == "toml");
+    let manifest = match (manifest, paths.as_slice()) {
+        (Some(m), []) => Some(m),
+        (Some(_), _) => bail!("give either --manifest or .wasm files, not both"),
+        (None, [one]) if is_toml(one) => Some(one.clone()),
+        (None, many) if many.iter().any(is_toml) => {
+            bail!(
+                "a manifest (.toml) cannot be mixed with other files; list every function in the manifest"
+            )
+        }
+        (None, []) => bail!(
+            "nothing to serve: give .wasm files or a manifest (edgefn serve --manifest edgefn.toml)"
+        ),
+        (None, _) => None,
+    };
+    match manifest {
+        Some(path) => Ok(Manifest::load(&path)?.functions),
+        None => paths
+            .iter()
+            .map(|p| FunctionSpec::from_wasm_path(p))
+            .collect(),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let specs = function_specs(args.manifest, args.functions)?;
+    let registry = args.engine.registry(args.max_loaded)?;
+    let total = specs.len();
+    let failures = registry.deploy_all(specs);
+    if failures.len() == total {
+        bail!("none of the {total} functions could be deployed (see the errors above)");
+    }
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (is another server using it? pick another with --listen)",
+            args.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    for deployed in registry.deployed() {
+        for route in &deployed.spec.routes {
+            println!("  http://{addr}{route}  ->  {}", deployed.spec.name);
+        }
+    }
+    if !failures.is_empty() {
+        println!("  ({} function(s) refused; see the log)", failures.len());
+    }
+    println!("edgefn listening on http://{addr}");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    std::thread::Builder::new()
+        .name("edgefn-signals".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(wait_for_signal())?;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stop.send(true);
+            anyhow::Ok(())
+        })?;
+    let options = ServerOptions {
+        workers: args.workers.unwrap_or(ServerOptions::default().workers),
+        ..ServerOptions::default()
+    };
+    server::serve(registry, listener, options, stopped)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

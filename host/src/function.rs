@@ -1,0 +1,146 @@
+//! A function ready to run: its module checked against ABI v1 and pre-instantiated (`InstancePre`),
+//! with its exports looked up once.
+
+use crate::config::FunctionSpec;
+use crate::invoke::HostState;
+use anyhow::{Context as _, bail};
+use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT};
+use std::sync::Arc;
+use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport, ValType};
+
+/// Export indices of the ABI v1 entry points, resolved once per module.
+#[derive(Clone)]
+pub struct AbiExports {
+    /// `memory`.
+    pub memory: ModuleExport,
+    /// `edgefn_v1_alloc`.
+    pub alloc: ModuleExport,
+    /// `edgefn_v1_handle`.
+    pub handle: ModuleExport,
+    /// `_initialize`, the reactor constructor, when the module has one.
+    pub initialize: Option<ModuleExport>,
+}
+
+/// A deployed function's module, ready for fresh instances.
+pub struct LoadedFunction {
+    /// The function's configuration.
+    pub spec: Arc<FunctionSpec>,
+    /// The module, linked against the host's WASI.
+    pub pre: InstancePre<HostState>,
+    /// Its ABI entry points.
+    pub exports: AbiExports,
+}
+
+fn func_signature(module: &Module, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
+    match module.get_export(name)? {
+        ExternType::Func(f) => Some((f.params().collect(), f.results().collect())),
+        _ => None,
+    }
+}
+
+fn same_types(got: &[ValType], want: &[ValType]) -> bool {
+    got.len() == want.len() && got.iter().zip(want).all(|(a, b)| ValType::eq(a, b))
+}
+
+/// Checks that `module` implements edgefn ABI v1 and returns its entry points. Errors name the
+/// function and say what was expected.
+pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result<AbiExports> {
+    if module.get_export(HANDLE_EXPORT).is_none() {
+        let other_versions: Vec<String> = module
+            .exports()
+            .filter_map(|e| e.name().strip_prefix(EXPORT_PREFIX))
+            .filter_map(|rest| rest.split('_').next())
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .map(|v| format!("v{v}"))
+            .collect();
+        if let Some(version) = other_versions.first() {
+            bail!(
+                "function {name:?} speaks edgefn ABI {version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
+            );
+        }
+        if module.get_export("_start").is_some() {
+            bail!(
+                "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library with crate-type = [\"cdylib\"] and export the handler with edgefn::export!"
+            );
+        }
+        bail!(
+            "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
+        );
+    }
+    use ValType::{I32, I64};
+    let expect =
+        |export: &str, params: &[ValType], results: &[ValType], shown: &str| match func_signature(
+            module, export,
+        ) {
+            Some((p, r)) if same_types(&p, params) && same_types(&r, results) => Ok(()),
+            Some(_) => {
+                bail!("function {name:?}: export {export} has the wrong type; ABI v1 wants {shown}")
+            }
+            None => bail!("function {name:?}: export {export} is missing; ABI v1 wants {shown}"),
+        };
+    expect(
+        HANDLE_EXPORT,
+        &[I32, I32],
+        &[I64],
+        "(func (param i32 i32) (result i64))",
+    )?;
+    expect(
+        ALLOC_EXPORT,
+        &[I32],
+        &[I32],
+        "(func (param i32) (result i32))",
+    )?;
+    match module.get_export("memory") {
+        Some(ExternType::Memory(memory)) => {
+            if memory.is_64() || memory.is_shared() {
+                bail!("function {name:?}: its memory must be a plain 32-bit, unshared memory");
+            }
+            let declared = memory.minimum().saturating_mul(memory.page_size());
+            if declared > memory_cap {
+                bail!(
+                    "function {name:?} declares {} MiB of initial memory, more than its limit of {} MiB: raise limits.memory_mb or shrink the module",
+                    declared >> 20,
+                    memory_cap >> 20
+                );
+            }
+        }
+        _ => bail!("function {name:?} does not export its linear memory as \"memory\""),
+    }
+    if let Some(ExternType::Func(f)) = module.get_export("_initialize")
+        && (f.params().len() != 0 || f.results().len() != 0)
+    {
+        bail!("function {name:?}: _initialize must take and return nothing");
+    }
+    let index = |export: &str| {
+        module
+            .get_export_index(export)
+            .with_context(|| format!("function {name:?}: export {export} vanished"))
+    };
+    Ok(AbiExports {
+        memory: index("memory")?,
+        alloc: index(ALLOC_EXPORT)?,
+        handle: index(HANDLE_EXPORT)?,
+        initialize: module
+            .get_export("_initialize")
+            .and_then(|_| module.get_export_index("_initialize")),
+    })
+}
+
+impl LoadedFunction {
+    /// Checks the module's ABI and links it. Unknown imports are refused here, at load, with the
+    /// import named, never at the first request.
+    pub fn new(
+        spec: Arc<FunctionSpec>,
+        module: &Module,
+        linker: &Linker<HostState>,
+    ) -> anyhow::Result<LoadedFunction> {
+        let exports = check_abi(&spec.name, module, spec.limits.memory_bytes)?;
+        let pre = linker.instantiate_pre(module).map_err(|e| {
+            anyhow::anyhow!(
+                "function {:?} cannot be linked: {e} (edgefn provides only WASI preview 1, wasi_snapshot_preview1)",
+                spec.name
+            )
+        })?;
+        Ok(LoadedFunction { spec, pre, exports })
+    }
+}

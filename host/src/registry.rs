@@ -1,0 +1,370 @@
+//! Deployed functions: what is routed where, and a bounded LRU of the ones loaded in memory.
+//!
+//! Deploying a function compiles it (or finds its artifact), checks its ABI and links it, so a bad
+//! module is refused before it is routed. Far more functions can be deployed than kept loaded: an
+//! evicted function is reloaded from its verified artifact on its next request.
+
+use crate::artifact::{ArtifactCache, CacheOutcome, module_hash};
+use crate::config::FunctionSpec;
+use crate::engine::HostEngine;
+use crate::function::LoadedFunction;
+use crate::invoke::HostState;
+use anyhow::Context as _;
+use lru::LruCache;
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use wasmtime::Linker;
+
+/// Functions kept loaded (instantiable without touching disk) at once.
+pub const DEFAULT_MAX_LOADED: usize = 1000;
+
+/// Refuses files that are not core Wasm modules before the compiler sees them, with a plain reason.
+fn check_wasm_header(wasm: &[u8]) -> anyhow::Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    if wasm.len() < 8 || &wasm[..4] != MAGIC {
+        anyhow::bail!("it is not a WebAssembly module (a .wasm file starts with the bytes \\0asm)");
+    }
+    if wasm[4..8] != [1, 0, 0, 0] {
+        anyhow::bail!(
+            "it is a WebAssembly component or an unknown binary version; edgefn runs core modules built for wasm32-wasip1 with the edgefn SDK"
+        );
+    }
+    Ok(())
+}
+
+/// One deployed version of a function.
+pub struct Deployed {
+    /// Unique per deployment, so a redeployed function never reuses its predecessor's loaded state.
+    pub id: u64,
+    /// The configuration it was deployed with.
+    pub spec: Arc<FunctionSpec>,
+    /// SHA-256 of its module: the artifact cache key.
+    pub module_hash: String,
+    in_flight: AtomicUsize,
+}
+
+/// Holds one of a function's concurrency slots until dropped.
+pub struct InFlight {
+    deployed: Arc<Deployed>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.deployed.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Deployed {
+    /// Takes a concurrency slot, or `None` when the function is at its `max_concurrency`.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<InFlight> {
+        let limit = self.spec.limits.max_concurrency;
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight {
+                deployed: self.clone(),
+            })
+    }
+
+    /// Invocations running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// A loaded function plus whether it has served its first request (cold start).
+pub struct Resident {
+    /// The ready-to-instantiate function.
+    pub function: LoadedFunction,
+    served: AtomicBool,
+}
+
+impl Resident {
+    /// True exactly once: for the first invocation after the module was loaded.
+    pub fn take_cold_start(&self) -> bool {
+        !self.served.swap(true, Ordering::AcqRel)
+    }
+}
+
+#[derive(Default)]
+struct Routes {
+    by_name: HashMap<String, Arc<Deployed>>,
+    by_prefix: HashMap<String, Arc<Deployed>>,
+}
+
+/// The set of deployed functions and the loaded-module LRU.
+pub struct Registry {
+    engine: HostEngine,
+    cache: ArtifactCache,
+    linker: Linker<HostState>,
+    routes: RwLock<Routes>,
+    loaded: Mutex<LruCache<u64, Arc<Resident>>>,
+    next_id: AtomicU64,
+    /// Counters for observability.
+    pub stats: RegistryStats,
+}
+
+/// Load and cache counters.
+#[derive(Default)]
+pub struct RegistryStats {
+    /// Modules loaded from a verified artifact.
+    pub cache_hits: AtomicU64,
+    /// Modules compiled (no artifact, or one that failed verification).
+    pub compiles: AtomicU64,
+    /// Loaded functions evicted from the LRU.
+    pub evictions: AtomicU64,
+}
+
+impl Registry {
+    /// A registry with no functions, compiling into and loading from `cache_dir`.
+    pub fn new(
+        engine: HostEngine,
+        cache_dir: &Path,
+        max_loaded: usize,
+    ) -> anyhow::Result<Registry> {
+        let cache = ArtifactCache::open(cache_dir, &engine.engine)?;
+        let mut linker = Linker::new(&engine.engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, HostState::wasi)?;
+        let capacity =
+            NonZeroUsize::new(max_loaded).context("max loaded functions must be at least 1")?;
+        Ok(Registry {
+            engine,
+            cache,
+            linker,
+            routes: RwLock::default(),
+            loaded: Mutex::new(LruCache::new(capacity)),
+            next_id: AtomicU64::new(1),
+            stats: RegistryStats::default(),
+        })
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> &HostEngine {
+        &self.engine
+    }
+
+    /// The artifact cache in use.
+    pub fn cache(&self) -> &ArtifactCache {
+        &self.cache
+    }
+
+    /// Compiles (or finds), checks and links a function without routing it. Errors name the
+    /// function, the file and the reason.
+    pub fn prepare(&self, spec: FunctionSpec) -> anyhow::Result<Arc<Deployed>> {
+        let wasm = std::fs::read(&spec.wasm).with_context(|| {
+            format!(
+                "function {:?}: cannot read {}",
+                spec.name,
+                spec.wasm.display()
+            )
+        })?;
+        check_wasm_header(&wasm).with_context(|| {
+            format!(
+                "function {:?} ({}) was refused",
+                spec.name,
+                spec.wasm.display()
+            )
+        })?;
+        let hash = module_hash(&wasm);
+        let deployed = Arc::new(Deployed {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            spec: Arc::new(spec),
+            module_hash: hash,
+            in_flight: AtomicUsize::new(0),
+        });
+        let resident = self.load(&deployed, Some(wasm)).with_context(|| {
+            format!(
+                "function {:?} ({}) was refused",
+                deployed.spec.name,
+                deployed.spec.wasm.display()
+            )
+        })?;
+        self.insert_loaded(deployed.id, resident);
+        Ok(deployed)
+    }
+
+    /// Routes prepared functions, replacing any deployed under the same names. Requests already
+    /// running keep the version they started with.
+    pub fn publish(&self, functions: impl IntoIterator<Item = Arc<Deployed>>) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for deployed in functions {
+            if let Some(old) = routes
+                .by_name
+                .insert(deployed.spec.name.clone(), deployed.clone())
+            {
+                for route in &old.spec.routes {
+                    routes.by_prefix.remove(route);
+                }
+            }
+            for route in &deployed.spec.routes {
+                routes.by_prefix.insert(route.clone(), deployed.clone());
+            }
+        }
+    }
+
+    /// Prepares and publishes every function, logging progress. Returns the failures; the
+    /// functions that passed are served either way.
+    pub fn deploy_all(&self, specs: Vec<FunctionSpec>) -> Vec<anyhow::Error> {
+        let total = specs.len();
+        let started = Instant::now();
+        let mut failures = Vec::new();
+        let mut ready = Vec::with_capacity(total);
+        for (index, spec) in specs.into_iter().enumerate() {
+            let name = spec.name.clone();
+            match self.prepare(spec) {
+                Ok(deployed) => ready.push(deployed),
+                Err(error) => {
+                    tracing::error!(function = %name, "{error:#}");
+                    failures.push(error);
+                }
+            }
+            let done = index + 1;
+            if total > 20 && (done % (total / 10).max(1) == 0 || done == total) {
+                tracing::info!(
+                    done,
+                    total,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "deploying functions"
+                );
+            }
+        }
+        self.publish(ready);
+        failures
+    }
+
+    /// The function routed at `path`: the longest route that equals `path` or is a prefix of it
+    /// ending at a `/`.
+    pub fn resolve(&self, path: &str) -> Option<Arc<Deployed>> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut candidate = path;
+        loop {
+            if let Some(found) = routes.by_prefix.get(candidate) {
+                return Some(found.clone());
+            }
+            if candidate.len() <= 1 {
+                return None;
+            }
+            candidate = match candidate.rfind('/') {
+                Some(0) => "/",
+                Some(i) => &candidate[..i],
+                None => return None,
+            };
+        }
+    }
+
+    /// The deployed function with this name.
+    pub fn by_name(&self, name: &str) -> Option<Arc<Deployed>> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_name
+            .get(name)
+            .cloned()
+    }
+
+    /// All deployed functions, sorted by name.
+    pub fn deployed(&self) -> Vec<Arc<Deployed>> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = routes.by_name.values().cloned().collect();
+        all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        all
+    }
+
+    /// Functions currently loaded in memory.
+    pub fn loaded_count(&self) -> usize {
+        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The loaded form of a deployed function, loading it from its artifact if it was evicted.
+    pub async fn resident(
+        self: &Arc<Self>,
+        deployed: &Arc<Deployed>,
+    ) -> anyhow::Result<Arc<Resident>> {
+        if let Some(hit) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&deployed.id)
+        {
+            return Ok(hit.clone());
+        }
+        // Loading maps an artifact (or compiles): keep it off the request threads.
+        let registry = self.clone();
+        let deployed = deployed.clone();
+        tokio::task::spawn_blocking(move || {
+            let resident = registry.load(&deployed, None)?;
+            Ok(registry.insert_loaded(deployed.id, resident))
+        })
+        .await
+        .context("loading the function panicked")?
+    }
+
+    /// Loads synchronously (for callers outside a runtime, such as `edgefn invoke`).
+    pub fn resident_blocking(&self, deployed: &Arc<Deployed>) -> anyhow::Result<Arc<Resident>> {
+        if let Some(hit) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&deployed.id)
+        {
+            return Ok(hit.clone());
+        }
+        let resident = self.load(deployed, None)?;
+        Ok(self.insert_loaded(deployed.id, resident))
+    }
+
+    fn insert_loaded(&self, id: u64, resident: Resident) -> Arc<Resident> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = loaded.get(&id) {
+            return existing.clone();
+        }
+        let resident = Arc::new(resident);
+        if let Some((evicted, _)) = loaded.push(id, resident.clone())
+            && evicted != id
+        {
+            self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        resident
+    }
+
+    fn load(&self, deployed: &Deployed, wasm: Option<Vec<u8>>) -> anyhow::Result<Resident> {
+        let spec = &deployed.spec;
+        let started = Instant::now();
+        let (module, outcome) = self.cache.load_or_compile(
+            &self.engine.engine,
+            &deployed.module_hash,
+            || match wasm {
+                Some(bytes) => Ok(bytes),
+                None => std::fs::read(&spec.wasm)
+                    .with_context(|| format!("cannot read {}", spec.wasm.display())),
+            },
+        )?;
+        let counter = match outcome {
+            CacheOutcome::Hit => &self.stats.cache_hits,
+            _ => &self.stats.compiles,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let function = LoadedFunction::new(spec.clone(), &module, &self.linker)?;
+        tracing::info!(
+            function = %spec.name,
+            artifact = outcome.as_str(),
+            elapsed_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
+            "{}",
+            match outcome {
+                CacheOutcome::Hit => "loaded precompiled artifact from cache",
+                CacheOutcome::Compiled => "compiled module and cached its artifact",
+                CacheOutcome::Rebuilt { .. } => "recompiled module: cached artifact failed verification",
+            }
+        );
+        Ok(Resident {
+            function,
+            served: AtomicBool::new(false),
+        })
+    }
+}

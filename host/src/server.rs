@@ -1,0 +1,318 @@
+//! The HTTP front end: one current-thread runtime per worker thread accepting on a shared
+//! listener, routing each request to its function, enforcing the request-side limits and mapping
+//! invocation failures to statuses. Invocations run on the accepting thread, so a request never
+//! crosses threads; a long-running guest yields at every epoch tick.
+
+use crate::invoke::{InvocationContext, InvokeError, invoke};
+use crate::registry::Registry;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Time a client has to send its request headers (slowloris protection).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send its whole request body.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes of request line plus headers accepted.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
+/// Open connections across all workers; beyond this new connections are closed at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// How long shutdown waits for in-flight requests before giving up on them.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Header carrying the invocation's request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-edgefn-request-id";
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Worker threads, each with its own runtime.
+    pub workers: usize,
+    /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// See [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub body_read_timeout: Duration,
+    /// See [`DEFAULT_MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`DEFAULT_SHUTDOWN_GRACE`].
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+type Body = Full<Bytes>;
+
+struct Shared {
+    registry: Arc<Registry>,
+    options: ServerOptions,
+    connections: AtomicUsize,
+}
+
+/// Serves until `shutdown` turns true, then stops accepting, lets in-flight requests finish (up to
+/// the grace period) and returns. Blocks the calling thread.
+pub fn serve(
+    registry: Arc<Registry>,
+    listener: std::net::TcpListener,
+    options: ServerOptions,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let shared = Arc::new(Shared {
+        registry,
+        options: options.clone(),
+        connections: AtomicUsize::new(0),
+    });
+    let mut threads = Vec::new();
+    for worker in 0..options.workers.max(1) {
+        let listener = listener.try_clone()?;
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("edgefn-worker-{worker}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(worker_loop(shared, listener, shutdown))
+                })?,
+        );
+    }
+    let mut result = Ok(());
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => result = Err(error),
+            Err(_) => result = Err(anyhow::anyhow!("a worker thread panicked")),
+        }
+    }
+    result
+}
+
+async fn worker_loop(
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(shared.options.header_read_timeout)
+        .max_buf_size(shared.options.max_header_bytes.max(8192));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        if shared.connections.fetch_add(1, Ordering::AcqRel) >= shared.options.max_connections {
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(%peer, limit = shared.options.max_connections, "connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let conn_shared = shared.clone();
+        let service = service_fn(move |req| {
+            let shared = conn_shared.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, req, peer).await) }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(error) = conn.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(shared.options.shutdown_grace) => {
+            tracing::warn!("shutdown grace period passed with requests still in flight");
+        }
+    }
+    Ok(())
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(format!(
+        "{} {}: {message}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    ))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A request id: random, unguessable enough for correlation, cheap (no syscall).
+pub fn new_request_id() -> String {
+    let (a, b) = (fastrand::u64(..), fastrand::u64(..));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (b >> 48) & 0x3fff | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let request_id = new_request_id();
+    let mut response = route(shared, req, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    tracing::debug!(%peer, request_id, status = response.status().as_u16(), "request served");
+    response
+}
+
+async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    let Some(deployed) = shared.registry.resolve(req.uri().path()) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!("no function is routed at {}", req.uri().path()),
+        );
+    };
+    let limits = &deployed.spec.limits;
+    let Some(_slot) = deployed.try_acquire() else {
+        let mut response = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "function {} is at its concurrency limit; retry shortly",
+                deployed.spec.name
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_bytes as u64) {
+        return too_large(limits.max_request_bytes);
+    }
+    let collected = tokio::time::timeout(
+        shared.options.body_read_timeout,
+        Limited::new(body, limits.max_request_bytes).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return too_large(limits.max_request_bytes);
+        }
+        Ok(Err(error)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the request body: {error}"),
+            );
+        }
+        Err(_) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body arrived too slowly",
+            );
+        }
+    };
+    let resident = match shared.registry.resident(&deployed).await {
+        Ok(resident) => resident,
+        Err(error) => {
+            tracing::error!(function = %deployed.spec.name, request_id, "cannot load function: {error:#}");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the function could not be loaded",
+            );
+        }
+    };
+    let request = Request::from_parts(parts, body);
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    let cx = InvocationContext {
+        request_id,
+        platform: "local",
+        platform_deadline: None,
+        cold_start: resident.take_cold_start(),
+        traceparent,
+    };
+    match invoke(&resident.function, &request, &cx).await {
+        Ok(response) => response.map(Full::new),
+        Err(error) => failure_response(&deployed.spec.name, request_id, &error),
+    }
+}
+
+fn too_large(limit: usize) -> Response<Body> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the request body is larger than this function's limit of {limit} bytes"),
+    )
+}
+
+/// Logs an invocation failure in full and answers the client without internals.
+pub fn failure_response(function: &str, request_id: &str, error: &InvokeError) -> Response<Body> {
+    tracing::warn!(
+        function,
+        request_id,
+        kind = error.kind(),
+        "invocation failed: {error}"
+    );
+    let message = match error {
+        InvokeError::Timeout(limit) => format!(
+            "the function did not answer within its deadline of {} ms",
+            limit.as_millis()
+        ),
+        InvokeError::Overloaded(_) => "the host is at capacity; retry shortly".to_owned(),
+        _ => format!("the function failed (request id {request_id})"),
+    };
+    let mut response = text(error.status(), &message);
+    if matches!(error, InvokeError::Overloaded(_)) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
