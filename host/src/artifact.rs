@@ -157,11 +157,14 @@ impl ArtifactCache {
             "the module changed on disk since it was deployed (hash {actual}, expected {module_hash}); deploy it again"
         );
         let artifact = engine.precompile_module(&wasm)?;
-        self.store(module_hash, &artifact)?;
-        // Load what was just written, so a hit and a miss run the very same code afterwards.
-        let module = self
-            .load_verified(engine, module_hash)?
-            .context("artifact vanished right after it was written")?;
+        if let Err(error) = self.store(module_hash, &artifact) {
+            // A read-only cache (a Lambda or Azure package folder) still runs; it just compiles
+            // again next start.
+            tracing::warn!(error = %format!("{error:#}"), "cannot write to the artifact cache; the compiled module is used from memory only");
+        }
+        // SAFETY: `artifact` was produced by this engine a moment ago, in this process.
+        let module = unsafe { Module::deserialize(engine, &artifact) }
+            .map_err(|e| anyhow::anyhow!("wasmtime refused its own artifact: {e}"))?;
         Ok((module, outcome))
     }
 

@@ -41,6 +41,29 @@ enum Command {
     /// Each function is reached under its routes: a plain `hello.wasm` at `/hello` (and
     /// `/hello/...`); a manifest sets names, routes, variables and limits.
     Serve(ServeArgs),
+    /// Package one .wasm for a platform (AWS Lambda, Azure Functions, Cloudflare Workers).
+    Package(PackageArgs),
+    /// Run as the AWS Lambda custom runtime (`bootstrap`); started by Lambda, not by hand.
+    #[command(name = "aws-lambda")]
+    AwsLambda(edgefn_host::platform::aws_lambda::Args),
+    /// Run as an Azure Functions custom handler; started by the Functions host.
+    #[command(name = "azure-functions")]
+    AzureFunctions(edgefn_host::platform::azure_functions::Args),
+}
+
+#[derive(Args)]
+struct PackageArgs {
+    /// Platform to package for.
+    #[arg(long, value_enum)]
+    target: edgefn_host::package::Target,
+    /// The function's module.
+    wasm: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Function name [default: the module's file stem].
+    #[arg(long)]
+    name: Option<String>,
 }
 
 #[derive(Args)]
@@ -97,6 +120,9 @@ pub fn main() -> ExitCode {
     logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Package(args) => package(args),
+        Command::AwsLambda(args) => edgefn_host::platform::aws_lambda::run(args),
+        Command::AzureFunctions(args) => edgefn_host::platform::azure_functions::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +159,29 @@ fn function_specs(
             .map(|p| FunctionSpec::from_wasm_path(p))
             .collect(),
     }
+}
+
+fn package(args: PackageArgs) -> anyhow::Result<()> {
+    let name = match args.name {
+        Some(name) => name,
+        None => FunctionSpec::from_wasm_path(&args.wasm)?.name,
+    };
+    let request = edgefn_host::package::PackageRequest {
+        wasm: args.wasm,
+        out: args.out,
+        name,
+    };
+    let report = edgefn_host::package::package(args.target, &request)?;
+    println!(
+        "packaged {} ({} bytes)",
+        report.artifact.display(),
+        report.size_bytes
+    );
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
+    println!("deploy with:\n  {}", report.deploy_command);
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -14,5 +14,8 @@ pub mod function;
 pub mod guest_log;
 pub mod invoke;
 pub mod logging;
+pub mod package;
+pub mod platform;
 pub mod registry;
+pub mod runner;
 pub mod server;

@@ -274,7 +274,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Res
         .and_then(|v| v.to_str().ok());
     let cx = InvocationContext {
         request_id,
-        platform: "local",
+        platform: crate::runner::platform::LOCAL,
         platform_deadline: None,
         cold_start: resident.take_cold_start(),
         traceparent,

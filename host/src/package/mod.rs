@@ -1,0 +1,71 @@
+//! `edgefn package`: turns one `.wasm` into a deployable bundle for a platform. One module per
+//! target; each writes its files into the output folder and reports what it wrote and how to deploy.
+
+use crate::artifact::{ArtifactCache, module_hash};
+use crate::engine::{EngineOptions, HostEngine};
+use std::path::{Path, PathBuf};
+
+pub mod aws_lambda;
+pub mod azure_functions;
+pub mod cloudflare_workers;
+
+/// Folder inside a package that holds precompiled artifacts (an artifact cache the runtime reads).
+pub const ARTIFACTS_DIR: &str = "artifacts";
+
+/// Platforms `edgefn package` can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// AWS Lambda, custom runtime `provided.al2023` (a zip with `bootstrap`).
+    AwsLambda,
+    /// Azure Functions custom handler (a function app folder).
+    AzureFunctions,
+    /// Cloudflare Workers (an ES-module Worker bundle, runnable in workerd).
+    CloudflareWorkers,
+}
+
+/// What to package.
+#[derive(Debug, Clone)]
+pub struct PackageRequest {
+    /// The function's module.
+    pub wasm: PathBuf,
+    /// Output folder (created if missing).
+    pub out: PathBuf,
+    /// Function name [default: the module's file stem].
+    pub name: String,
+}
+
+/// What a packager wrote.
+#[derive(Debug, Clone, Default)]
+pub struct PackageReport {
+    /// The main deployable file or folder.
+    pub artifact: PathBuf,
+    /// Its size in bytes (compressed size where the platform counts that).
+    pub size_bytes: u64,
+    /// The command that deploys it.
+    pub deploy_command: String,
+    /// Things the user should know (size limits approached, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Packages `request` for `target`.
+pub fn package(target: Target, request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    std::fs::create_dir_all(&request.out)?;
+    match target {
+        Target::AwsLambda => aws_lambda::package(request),
+        Target::AzureFunctions => azure_functions::package(request),
+        Target::CloudflareWorkers => cloudflare_workers::package(request),
+    }
+}
+
+/// Precompiles `wasm` into `dir/artifacts/` with the same engine settings `edgefn` runs with, so
+/// the packaged runtime loads it instead of compiling. Returns the module's hash.
+pub fn precompile_into(wasm: &[u8], dir: &Path) -> anyhow::Result<String> {
+    let engine = HostEngine::new(&EngineOptions {
+        pool_slots: 0,
+        ..EngineOptions::default()
+    })?;
+    let cache = ArtifactCache::open(&dir.join(ARTIFACTS_DIR), &engine.engine)?;
+    let hash = module_hash(wasm);
+    cache.load_or_compile(&engine.engine, &hash, || Ok(wasm.to_vec()))?;
+    Ok(hash)
+}
