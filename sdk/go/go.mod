@@ -1,0 +1,3 @@
+module edgefn.dev/sdk/go/edgefn
+
+go 1.24
