@@ -6,11 +6,13 @@ WASM_TARGET  := wasm32-wasip1
 EXAMPLES     := hello echo json config
 HOSTILE      := panic busy-loop memory-hog stack-overflow big-response slow counter
 GUESTS       := $(EXAMPLES) $(HOSTILE)
+GO_GUESTS    := hello echo
+GO           := scripts/go.sh
 GUEST_OUT    := target/guests
 HOST_BIN     := target/release/edgefn
 LISTEN       ?= 127.0.0.1:8080
 
-.PHONY: all build host guests run test test-rust lint fmt setup clean bench soak
+.PHONY: all build host guests guests-go run test test-rust test-go lint fmt setup clean bench soak
 
 all: build
 
@@ -30,15 +32,31 @@ guests: setup
 	@for g in $(GUESTS); do cp target/$(WASM_TARGET)/guest/$$(echo $$g | tr - _).wasm $(GUEST_OUT)/$$g.wasm; done
 	@echo "guests: $(GUEST_OUT)/{$$(echo $(GUESTS) | tr ' ' ,)}.wasm"
 
+## guests-go: the Go guests (guests/go/NAME, Go SDK in sdk/go) as reactors, to $(GUEST_OUT)/go-NAME.wasm
+guests-go:
+	@scripts/setup.sh go
+	@mkdir -p $(GUEST_OUT)
+	@for g in $(GO_GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -C guests/go/$$g -buildmode=c-shared \
+	  -trimpath -ldflags='-s -w' -o $(CURDIR)/$(GUEST_OUT)/go-$$g.wasm . || exit 1; done
+	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) | tr ' ' ,)}.wasm"
+
 ## run: build, then serve the examples on http://$(LISTEN)/<name>
 run: build
 	$(HOST_BIN) serve --listen $(LISTEN) guests/examples.toml
 
 ## test: everything CI runs
-test: build lint test-rust
+test: build guests-go lint test-go test-rust
 
 test-rust:
 	$(CARGO) test --release --workspace
+
+## test-go: the Go SDK (codec against the shared ABI vectors, handler path) and Go guests, natively;
+## gofmt and go vet (also for wasip1, where the ABI exports are)
+test-go:
+	@scripts/setup.sh go
+	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go guests/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	@for m in sdk/go $(addprefix guests/go/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
+	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 
 lint:
 	$(CARGO) fmt --all -- --check
