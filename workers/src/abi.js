@@ -1,0 +1,233 @@
+// The edgefn guest ABI v1 envelope codec (docs/abi.md), the JavaScript twin of sdk/abi/src/lib.rs.
+// The Worker needs encodeRequest and decodeResponse; decodeRequest and encodeResponse exist so the
+// shared test vectors (docs/abi-v1-vectors.json) can check this codec in both directions.
+//
+// Text fields (context keys and values, method, uri, header names) are JS strings, UTF-8 on the wire.
+// Header values and bodies are raw bytes (Uint8Array) and pass through untouched.
+
+export const REQUEST_MAGIC = Uint8Array.of(0x45, 0x46, 0x51, 0x31); // "EFQ1"
+export const RESPONSE_MAGIC = Uint8Array.of(0x45, 0x46, 0x53, 0x31); // "EFS1"
+export const ALLOC_EXPORT = "edgefn_v1_alloc";
+export const HANDLE_EXPORT = "edgefn_v1_handle";
+
+/** Context keys defined by v1; readers ignore keys they do not know. */
+export const CONTEXT_KEY = Object.freeze({
+  REQUEST_ID: "request-id",
+  FUNCTION_NAME: "function-name",
+  PLATFORM: "platform",
+  DEADLINE_MS: "deadline-ms",
+  COLD_START: "cold-start",
+  TRACEPARENT: "traceparent",
+});
+
+const LEN = 4;
+
+/** Why an envelope could not be decoded; `code` is the stable name the test vectors use. */
+export class DecodeError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "DecodeError";
+    this.code = code;
+  }
+}
+
+const ERRORS = {
+  "bad-magic": "envelope does not start with the expected magic bytes",
+  truncated: "envelope is truncated: a length points past its end",
+  "trailing-bytes": "envelope has bytes after its last field",
+  "invalid-utf8": "a text field of the envelope is not UTF-8",
+  "bad-status": "response status is outside 100..=999",
+};
+
+function fail(code) {
+  throw new DecodeError(code, ERRORS[code]);
+}
+
+const utf8Encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function asBytes(value) {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return utf8Encoder.encode(value);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`expected bytes or a string, got ${typeof value}`);
+}
+
+/** Encodes a list of fields, sized first so the output is allocated once (e.g. in guest memory). */
+class Writer {
+  constructor() {
+    this.parts = [];
+    this.size = 0;
+  }
+  raw(bytes) {
+    this.parts.push(bytes);
+    this.size += bytes.length;
+  }
+  u32(n) {
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+      throw new RangeError("envelope field longer than 4 GiB");
+    }
+    const b = new Uint8Array(LEN);
+    new DataView(b.buffer).setUint32(0, n, true);
+    this.raw(b);
+  }
+  u16(n) {
+    const b = new Uint8Array(2);
+    new DataView(b.buffer).setUint16(0, n, true);
+    this.raw(b);
+  }
+  bytes(value) {
+    const b = asBytes(value);
+    this.u32(b.length);
+    this.raw(b);
+  }
+  pairs(pairs) {
+    this.u32(pairs.length);
+    for (const [k, v] of pairs) {
+      this.bytes(k);
+      this.bytes(v);
+    }
+  }
+  /** Writes everything into `out` (a Uint8Array of exactly `size` bytes) or a new array. */
+  finish(out = new Uint8Array(this.size)) {
+    if (out.length !== this.size) throw new RangeError("buffer must be exactly the envelope's size");
+    let at = 0;
+    for (const part of this.parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+}
+
+class Reader {
+  constructor(bytes) {
+    this.bytes = asBytes(bytes);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    this.at = 0;
+  }
+  get rest() {
+    return this.bytes.length - this.at;
+  }
+  take(n) {
+    if (n > this.rest) fail("truncated");
+    const out = this.bytes.subarray(this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+  u16() {
+    if (this.rest < 2) fail("truncated");
+    const v = this.view.getUint16(this.at, true);
+    this.at += 2;
+    return v;
+  }
+  u32() {
+    if (this.rest < LEN) fail("truncated");
+    const v = this.view.getUint32(this.at, true);
+    this.at += LEN;
+    return v;
+  }
+  bytesField() {
+    return this.take(this.u32());
+  }
+  text() {
+    try {
+      return strictUtf8.decode(this.bytesField());
+    } catch (error) {
+      if (error instanceof DecodeError) throw error;
+      fail("invalid-utf8");
+    }
+  }
+  magic(magic) {
+    if (this.rest < magic.length) fail("bad-magic");
+    for (let i = 0; i < magic.length; i++) {
+      if (this.bytes[this.at + i] !== magic[i]) fail("bad-magic");
+    }
+    this.at += magic.length;
+  }
+  /** A count of pairs; each pair needs at least two lengths, which bounds the work before reading. */
+  pairCount() {
+    const n = this.u32();
+    if (n > Math.floor(this.rest / (2 * LEN))) fail("truncated");
+    return n;
+  }
+  textPairs() {
+    const n = this.pairCount();
+    const out = [];
+    for (let i = 0; i < n; i++) out.push([this.text(), this.text()]);
+    return out;
+  }
+  headerPairs() {
+    const n = this.pairCount();
+    const out = [];
+    for (let i = 0; i < n; i++) out.push([this.text(), this.bytesField()]);
+    return out;
+  }
+  finish() {
+    if (this.rest !== 0) fail("trailing-bytes");
+  }
+}
+
+function requestWriter({ context = [], method, uri, headers = [], body = new Uint8Array(0) }) {
+  const w = new Writer();
+  w.raw(REQUEST_MAGIC);
+  w.pairs(context);
+  w.bytes(method);
+  w.bytes(uri);
+  w.pairs(headers);
+  w.bytes(body);
+  return w;
+}
+
+/**
+ * Encodes a request envelope. `headers` values and `body` may be strings or bytes. Pass
+ * `allocate(size) => Uint8Array` to write straight into memory you own (e.g. the guest's).
+ */
+export function encodeRequest(request, allocate) {
+  const w = requestWriter(request);
+  return w.finish(allocate ? allocate(w.size) : undefined);
+}
+
+/** Decodes a request envelope; header values and body are views into `bytes`. */
+export function decodeRequest(bytes) {
+  const r = new Reader(bytes);
+  r.magic(REQUEST_MAGIC);
+  const context = r.textPairs();
+  const method = r.text();
+  const uri = r.text();
+  const headers = r.headerPairs();
+  const body = r.bytesField();
+  r.finish();
+  return { context, method, uri, headers, body };
+}
+
+/** Encodes a response envelope. */
+export function encodeResponse({ status, headers = [], body = new Uint8Array(0) }) {
+  const w = new Writer();
+  w.raw(RESPONSE_MAGIC);
+  w.u16(status);
+  w.u16(0);
+  w.pairs(headers);
+  w.bytes(body);
+  return w.finish();
+}
+
+/** Decodes a response envelope; header values and body are views into `bytes` (copy before reuse). */
+export function decodeResponse(bytes) {
+  const r = new Reader(bytes);
+  r.magic(RESPONSE_MAGIC);
+  const status = r.u16();
+  if (status < 100 || status > 999) fail("bad-status");
+  r.u16(); // reserved: writers put zero, readers ignore it
+  const headers = r.headerPairs();
+  const body = r.bytesField();
+  r.finish();
+  return { status, headers, body };
+}
+
+/** Splits the i64 (a BigInt in JS) that `edgefn_v1_handle` returns into `[ptr, len]`. */
+export function unpackPtrLen(packed) {
+  const unsigned = BigInt.asUintN(64, packed);
+  return [Number(unsigned >> 32n), Number(unsigned & 0xffffffffn)];
+}
