@@ -192,7 +192,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if failures.len() == total {
         bail!("none of the {total} functions could be deployed (see the errors above)");
     }
-    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+    let listener = server::bind(args.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another server using it? pick another with --listen)",
             args.listen

@@ -18,6 +18,12 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
 pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
 /// Guest stdout+stderr kept per invocation for the log; the rest is counted and dropped.
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 << 10;
+/// Warm mode: live instances kept per function for reuse.
+pub const DEFAULT_WARM_MAX_INSTANCES: usize = 4;
+/// Warm mode: invocations one instance serves before it is retired.
+pub const DEFAULT_WARM_MAX_USES: u32 = 10_000;
+/// Warm mode: an instance idle this long is retired instead of reused.
+pub const DEFAULT_WARM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Hard ceiling on any function's memory limit: the pooling allocator reserves this per slot.
 pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
 
@@ -51,6 +57,30 @@ impl Default for Limits {
     }
 }
 
+/// Opt-in reuse of live instances (Lambda-style warm instances). Each instance still serves one
+/// request at a time, but keeps its memory between requests, so a function that caches its
+/// expensive initialisation pays for it once. Fresh instances per request stay the default because
+/// they guarantee that nothing leaks from one request to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmConfig {
+    /// Live instances kept at most.
+    pub max_instances: usize,
+    /// Invocations per instance before it is retired.
+    pub max_uses: u32,
+    /// Idle time after which an instance is retired.
+    pub idle_timeout: Duration,
+}
+
+impl Default for WarmConfig {
+    fn default() -> Self {
+        WarmConfig {
+            max_instances: DEFAULT_WARM_MAX_INSTANCES,
+            max_uses: DEFAULT_WARM_MAX_USES,
+            idle_timeout: DEFAULT_WARM_IDLE_TIMEOUT,
+        }
+    }
+}
+
 /// A directory the guest may read, and where it appears inside the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOnlyDir {
@@ -75,6 +105,8 @@ pub struct FunctionSpec {
     pub limits: Limits,
     /// Read-only directory grant, if any.
     pub dir: Option<ReadOnlyDir>,
+    /// Warm instance reuse, if opted in.
+    pub warm: Option<WarmConfig>,
 }
 
 impl FunctionSpec {
@@ -93,6 +125,7 @@ impl FunctionSpec {
             env: Vec::new(),
             limits: Limits::default(),
             dir: None,
+            warm: None,
         })
     }
 }
@@ -174,6 +207,29 @@ impl LimitsToml {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WarmToml {
+    max_instances: Option<usize>,
+    max_uses: Option<u32>,
+    idle_timeout_ms: Option<u64>,
+}
+
+impl WarmToml {
+    fn resolve(self, who: &str) -> anyhow::Result<WarmConfig> {
+        let defaults = WarmConfig::default();
+        let warm = WarmConfig {
+            max_instances: self.max_instances.unwrap_or(defaults.max_instances),
+            max_uses: self.max_uses.unwrap_or(defaults.max_uses),
+            idle_timeout: self.idle_timeout_ms.map(Duration::from_millis).unwrap_or(defaults.idle_timeout),
+        };
+        if warm.max_instances == 0 || warm.max_uses == 0 {
+            bail!("{who}: warm.max_instances and warm.max_uses must be at least 1 (leave out [warm] for fresh instances)");
+        }
+        Ok(warm)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DirToml {
     host: PathBuf,
     guest: String,
@@ -191,6 +247,7 @@ struct FunctionToml {
     #[serde(default)]
     limits: LimitsToml,
     dir: Option<DirToml>,
+    warm: Option<WarmToml>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,7 +313,9 @@ impl Manifest {
                 }),
                 None => None,
             };
+            let warm = f.warm.map(|w| w.resolve(&who)).transpose()?;
             functions.push(FunctionSpec {
+                warm,
                 limits: f.limits.apply(&defaults, &who)?,
                 name: f.name,
                 wasm: base.join(f.wasm),

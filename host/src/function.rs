@@ -3,6 +3,7 @@
 
 use crate::config::FunctionSpec;
 use crate::invoke::HostState;
+use crate::warm::WarmPool;
 use anyhow::{Context as _, bail};
 use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct LoadedFunction {
     pub pre: InstancePre<HostState>,
     /// Its ABI entry points.
     pub exports: AbiExports,
+    /// Live instances kept for reuse (empty unless the function opted into warm mode).
+    pub warm: WarmPool,
 }
 
 fn func_signature(module: &Module, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
@@ -141,6 +144,7 @@ impl LoadedFunction {
                 spec.name
             )
         })?;
-        Ok(LoadedFunction { spec, pre, exports })
+        let warm = WarmPool::new(spec.warm.clone());
+        Ok(LoadedFunction { spec, pre, exports, warm })
     }
 }

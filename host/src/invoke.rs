@@ -1,6 +1,7 @@
-//! One invocation: a fresh store and instance, the request envelope written into guest memory, the
-//! handler called under its deadline and memory cap, the response envelope read back and checked.
-//! Nothing survives the call, so no state leaks between requests.
+//! One invocation: a fresh store and instance (or, for functions that opted into warm mode, a
+//! reused one), the request envelope written into guest memory, the handler called under its
+//! deadline and memory cap, the response envelope read back and checked. By default nothing
+//! survives the call, so no state leaks between requests.
 
 use crate::function::LoadedFunction;
 use crate::guest_log::LogCapture;
@@ -23,6 +24,8 @@ pub struct HostState {
     wasi: WasiP1Ctx,
     limiter: GuestLimiter,
     deadline: Instant,
+    stdout: LogCapture,
+    stderr: LogCapture,
 }
 
 impl HostState {
@@ -132,194 +135,257 @@ impl InvokeError {
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// Runs one invocation of `func` on a fresh instance and returns the guest's response.
-/// Guest output is logged, tagged with the function and request id, whatever the outcome.
+/// Runs one invocation of `func` and returns the guest's response: on a fresh instance, or on a
+/// reused one when the function opted into warm mode. Guest output is logged, tagged with the
+/// function and request id, whatever the outcome.
 pub async fn invoke(
     func: &LoadedFunction,
     request: &Request<Bytes>,
     cx: &InvocationContext<'_>,
 ) -> Result<Response<Bytes>, InvokeError> {
+    invoke_observed(func, request, cx, |_, _| {}).await
+}
+
+/// [`invoke`], handing the captured guest stdout and stderr to `observe` before they are logged,
+/// for platforms that return guest output with the response (Azure Functions' `Logs`).
+pub async fn invoke_observed(
+    func: &LoadedFunction,
+    request: &Request<Bytes>,
+    cx: &InvocationContext<'_>,
+    observe: impl FnOnce(&LogCapture, &LogCapture),
+) -> Result<Response<Bytes>, InvokeError> {
     let spec = &func.spec;
     let now = SystemTime::now();
     let mut budget = spec.limits.deadline;
     if let Some(platform_deadline) = cx.platform_deadline {
-        budget = budget.min(
-            platform_deadline
-                .duration_since(now)
-                .unwrap_or(Duration::ZERO),
-        );
+        budget = budget.min(platform_deadline.duration_since(now).unwrap_or(Duration::ZERO));
     }
-    let stdout = LogCapture::new(spec.limits.max_log_bytes);
-    let stderr = stdout.sibling();
-    let result = run(func, request, cx, now, budget, &stdout, &stderr).await;
-    stdout.emit(&spec.name, cx.request_id, "stdout");
-    stderr.emit(&spec.name, cx.request_id, "stderr");
+    let deadline = Instant::now() + budget;
+    let mut live = match func.warm.take() {
+        Some(mut live) => {
+            live.rearm(deadline);
+            live
+        }
+        None => {
+            let stdout = LogCapture::new(spec.limits.max_log_bytes);
+            let stderr = stdout.sibling();
+            match LiveInstance::start(func, deadline, budget, &stdout, &stderr).await {
+                Ok(live) => live,
+                Err(error) => {
+                    finish_logs(spec.name.as_str(), cx.request_id, &stdout, &stderr, observe);
+                    return Err(error);
+                }
+            }
+        }
+    };
+    let result = live.call(func, request, cx, now, budget).await;
+    let (stdout, stderr) = (live.store.data().stdout.clone(), live.store.data().stderr.clone());
+    finish_logs(spec.name.as_str(), cx.request_id, &stdout, &stderr, observe);
+    // A trap, timeout or bad response may have left the instance in any state: retire it.
+    if result.is_ok() {
+        func.warm.put(live);
+    }
     result
 }
 
-async fn run(
-    func: &LoadedFunction,
-    request: &Request<Bytes>,
-    cx: &InvocationContext<'_>,
-    now: SystemTime,
-    budget: Duration,
+fn finish_logs(
+    function: &str,
+    request_id: &str,
     stdout: &LogCapture,
     stderr: &LogCapture,
-) -> Result<Response<Bytes>, InvokeError> {
-    let spec = &func.spec;
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .arg(&spec.name);
-    for (key, value) in &spec.env {
-        wasi.env(key, value);
-    }
-    if let Some(dir) = &spec.dir {
-        wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
-            .map_err(|e| {
+    observe: impl FnOnce(&LogCapture, &LogCapture),
+) {
+    observe(stdout, stderr);
+    stdout.emit(function, request_id, "stdout");
+    stderr.emit(function, request_id, "stderr");
+}
+
+/// An instance with its ABI entry points resolved, ready to serve calls.
+pub struct LiveInstance {
+    store: Store<HostState>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    handle: TypedFunc<(u32, u32), u64>,
+    /// Invocations served so far.
+    pub uses: u32,
+    /// When it last finished an invocation.
+    pub last_used: Instant,
+}
+
+impl LiveInstance {
+    /// Creates an instance from the function's `InstancePre` and runs its `_initialize`, all
+    /// within the invocation's deadline.
+    async fn start(
+        func: &LoadedFunction,
+        deadline: Instant,
+        budget: Duration,
+        stdout: &LogCapture,
+        stderr: &LogCapture,
+    ) -> Result<LiveInstance, InvokeError> {
+        let spec = &func.spec;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone()).arg(&spec.name);
+        for (key, value) in &spec.env {
+            wasi.env(key, value);
+        }
+        if let Some(dir) = &spec.dir {
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly).map_err(|e| {
                 InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
             })?;
-    }
-    let state = HostState {
-        wasi: wasi.build_p1(),
-        limiter: GuestLimiter {
-            memory_cap: spec.limits.memory_bytes as usize,
-            denied_memory: false,
-        },
-        deadline: Instant::now() + budget,
-    };
-    let mut store = Store::new(func.pre.module().engine(), state);
-    store.limiter(|state| &mut state.limiter);
-    store.epoch_deadline_callback(on_epoch_tick);
-    store.set_epoch_deadline(1);
-
-    let classify = |store: &Store<HostState>, error: wasmtime::Error| -> InvokeError {
-        classify_error(store, error, budget, spec.limits.memory_bytes)
-    };
-
-    let instance = func.pre.instantiate_async(&mut store).await.map_err(|e| {
-        if e.is::<wasmtime::PoolConcurrencyLimitError>() {
-            InvokeError::Overloaded(e.to_string())
-        } else {
-            match classify(&store, e) {
-                InvokeError::Trap(detail) => InvokeError::Instantiate(detail),
-                other => other,
-            }
         }
-    })?;
-    let exports = &func.exports;
-    let (memory, alloc, handle) = entry_points(&mut store, &instance, exports)
-        .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-    if let Some(init) = &exports.initialize {
-        let init = instance
-            .get_module_export(&mut store, init)
-            .and_then(Extern::into_func)
-            .ok_or_else(|| InvokeError::Instantiate("_initialize is not a function".into()))?;
-        let init = init
-            .typed::<(), ()>(&store)
-            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-        init.call_async(&mut store, ())
-            .await
-            .map_err(|e| classify(&store, e))?;
-    }
-
-    let deadline_ms = unix_ms(now + budget).to_string();
-    let mut context = vec![
-        (context_key::REQUEST_ID, cx.request_id),
-        (context_key::FUNCTION_NAME, spec.name.as_str()),
-        (context_key::PLATFORM, cx.platform),
-        (context_key::DEADLINE_MS, deadline_ms.as_str()),
-        (
-            context_key::COLD_START,
-            if cx.cold_start { "true" } else { "false" },
-        ),
-    ];
-    if let Some(traceparent) = cx.traceparent {
-        context.push((context_key::TRACEPARENT, traceparent));
-    }
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    let envelope = RequestEnvelope {
-        context,
-        method: request.method().as_str(),
-        uri,
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_bytes()))
-            .collect(),
-        body: request.body(),
-    };
-    let len = envelope.encoded_len();
-    let len32 = u32::try_from(len).map_err(|_| {
-        InvokeError::Instantiate(format!(
-            "request of {len} bytes does not fit a 32-bit guest"
-        ))
-    })?;
-    let ptr = alloc
-        .call_async(&mut store, len32)
-        .await
-        .map_err(|e| classify(&store, e))?;
-    if ptr == 0 {
-        let error = if store.data().limiter.denied_memory {
-            InvokeError::MemoryLimit(spec.limits.memory_bytes)
-        } else {
-            InvokeError::BadResponse(format!(
-                "{} could not allocate {len} bytes",
-                edgefn_abi::ALLOC_EXPORT
-            ))
+        let state = HostState {
+            wasi: wasi.build_p1(),
+            limiter: GuestLimiter {
+                memory_cap: spec.limits.memory_bytes as usize,
+                denied_memory: false,
+            },
+            deadline,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
         };
-        return Err(error);
-    }
-    let target = memory
-        .data_mut(&mut store)
-        .get_mut(ptr as usize..ptr as usize + len)
-        .ok_or_else(|| {
-            InvokeError::BadResponse(format!(
-                "{} returned an out-of-bounds pointer",
-                edgefn_abi::ALLOC_EXPORT
-            ))
-        })?;
-    envelope.encode_into(target);
-    drop(envelope);
+        let mut store = Store::new(func.pre.module().engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(on_epoch_tick);
+        store.set_epoch_deadline(1);
+        let memory_cap = spec.limits.memory_bytes;
 
-    let packed = handle
-        .call_async(&mut store, (ptr, len32))
-        .await
-        .map_err(|e| classify(&store, e))?;
-    let (out_ptr, out_len) = unpack_ptr_len(packed);
-    let (out_ptr, out_len) = (out_ptr as usize, out_len as usize);
-    // Envelope overhead aside, the body cannot exceed the envelope, so this bounds the copy below.
-    let envelope_limit = spec.limits.max_response_bytes.saturating_add(1 << 20);
-    if out_len > envelope_limit {
-        return Err(InvokeError::ResponseTooLarge {
-            size: out_len,
-            limit: spec.limits.max_response_bytes,
-        });
-    }
-    let bytes = memory
-        .data(&store)
-        .get(out_ptr..out_ptr.saturating_add(out_len))
-        .ok_or_else(|| {
-            InvokeError::BadResponse("response envelope lies outside guest memory".into())
+        let instance = func.pre.instantiate_async(&mut store).await.map_err(|e| {
+            if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+                InvokeError::Overloaded(e.to_string())
+            } else {
+                match classify_error(&store, e, budget, memory_cap) {
+                    InvokeError::Trap(detail) => InvokeError::Instantiate(detail),
+                    other => other,
+                }
+            }
         })?;
-    let decoded =
-        ResponseEnvelope::decode(bytes).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
-    if decoded.body.len() > spec.limits.max_response_bytes {
-        return Err(InvokeError::ResponseTooLarge {
-            size: decoded.body.len(),
-            limit: spec.limits.max_response_bytes,
-        });
+        let exports = &func.exports;
+        let (memory, alloc, handle) = entry_points(&mut store, &instance, exports)
+            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        if let Some(init) = &exports.initialize {
+            let init = instance
+                .get_module_export(&mut store, init)
+                .and_then(Extern::into_func)
+                .ok_or_else(|| InvokeError::Instantiate("_initialize is not a function".into()))?;
+            let init = init
+                .typed::<(), ()>(&store)
+                .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+            init.call_async(&mut store, ())
+                .await
+                .map_err(|e| classify_error(&store, e, budget, memory_cap))?;
+        }
+        Ok(LiveInstance { store, memory, alloc, handle, uses: 0, last_used: Instant::now() })
     }
-    to_http_response(&decoded)
+
+    /// Prepares a reused instance for its next invocation.
+    fn rearm(&mut self, deadline: Instant) {
+        let state = self.store.data_mut();
+        state.deadline = deadline;
+        state.limiter.denied_memory = false;
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// One request through the ABI: alloc, write the envelope, handle, read the response.
+    async fn call(
+        &mut self,
+        func: &LoadedFunction,
+        request: &Request<Bytes>,
+        cx: &InvocationContext<'_>,
+        now: SystemTime,
+        budget: Duration,
+    ) -> Result<Response<Bytes>, InvokeError> {
+        let spec = &func.spec;
+        let memory_cap = spec.limits.memory_bytes;
+        self.uses += 1;
+        let deadline_ms = unix_ms(now + budget).to_string();
+        let mut context = vec![
+            (context_key::REQUEST_ID, cx.request_id),
+            (context_key::FUNCTION_NAME, spec.name.as_str()),
+            (context_key::PLATFORM, cx.platform),
+            (context_key::DEADLINE_MS, deadline_ms.as_str()),
+            (context_key::COLD_START, if cx.cold_start { "true" } else { "false" }),
+        ];
+        if let Some(traceparent) = cx.traceparent {
+            context.push((context_key::TRACEPARENT, traceparent));
+        }
+        let uri = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let envelope = RequestEnvelope {
+            context,
+            method: request.method().as_str(),
+            uri,
+            headers: request.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect(),
+            body: request.body(),
+        };
+        let len = envelope.encoded_len();
+        let len32 = u32::try_from(len).map_err(|_| {
+            InvokeError::Instantiate(format!("request of {len} bytes does not fit a 32-bit guest"))
+        })?;
+        let store = &mut self.store;
+        let ptr = self
+            .alloc
+            .call_async(&mut *store, len32)
+            .await
+            .map_err(|e| classify_error(store, e, budget, memory_cap))?;
+        if ptr == 0 {
+            return Err(if store.data().limiter.denied_memory {
+                InvokeError::MemoryLimit(memory_cap)
+            } else {
+                InvokeError::BadResponse(format!(
+                    "{} could not allocate {len} bytes",
+                    edgefn_abi::ALLOC_EXPORT
+                ))
+            });
+        }
+        let target = self
+            .memory
+            .data_mut(&mut *store)
+            .get_mut(ptr as usize..ptr as usize + len)
+            .ok_or_else(|| {
+                InvokeError::BadResponse(format!(
+                    "{} returned an out-of-bounds pointer",
+                    edgefn_abi::ALLOC_EXPORT
+                ))
+            })?;
+        envelope.encode_into(target);
+        drop(envelope);
+
+        let packed = self
+            .handle
+            .call_async(&mut *store, (ptr, len32))
+            .await
+            .map_err(|e| classify_error(store, e, budget, memory_cap))?;
+        let (out_ptr, out_len) = unpack_ptr_len(packed);
+        let (out_ptr, out_len) = (out_ptr as usize, out_len as usize);
+        // Envelope overhead aside, the body cannot exceed the envelope, so this bounds the copy.
+        let envelope_limit = spec.limits.max_response_bytes.saturating_add(1 << 20);
+        if out_len > envelope_limit {
+            return Err(InvokeError::ResponseTooLarge {
+                size: out_len,
+                limit: spec.limits.max_response_bytes,
+            });
+        }
+        let bytes = self
+            .memory
+            .data(&*store)
+            .get(out_ptr..out_ptr.saturating_add(out_len))
+            .ok_or_else(|| {
+                InvokeError::BadResponse("response envelope lies outside guest memory".into())
+            })?;
+        let decoded =
+            ResponseEnvelope::decode(bytes).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        if decoded.body.len() > spec.limits.max_response_bytes {
+            return Err(InvokeError::ResponseTooLarge {
+                size: decoded.body.len(),
+                limit: spec.limits.max_response_bytes,
+            });
+        }
+        let response = to_http_response(&decoded);
+        self.last_used = Instant::now();
+        response
+    }
 }
 
 type EntryPoints = (Memory, TypedFunc<u32, u32>, TypedFunc<(u32, u32), u64>);

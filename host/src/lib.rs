@@ -19,3 +19,4 @@ pub mod platform;
 pub mod registry;
 pub mod runner;
 pub mod server;
+pub mod warm;

@@ -71,6 +71,23 @@ struct Shared {
     connections: AtomicUsize,
 }
 
+/// Binds a listening socket with `SO_REUSEPORT`, so each worker can open its own socket on the
+/// same address and the kernel spreads connections across them. (A single shared socket lets one
+/// worker win nearly every accept and leaves the other cores idle.)
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Pending connections the kernel queues per worker socket.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
 /// Serves until `shutdown` turns true, then stops accepting, lets in-flight requests finish (up to
 /// the grace period) and returns. Blocks the calling thread.
 pub fn serve(
@@ -86,8 +103,15 @@ pub fn serve(
         connections: AtomicUsize::new(0),
     });
     let mut threads = Vec::new();
+    let addr = listener.local_addr()?;
+    let mut listener = Some(listener);
     for worker in 0..options.workers.max(1) {
-        let listener = listener.try_clone()?;
+        // The first worker takes the socket the caller bound; the others bind their own on the
+        // same address (requires the caller's socket to come from [`bind`]).
+        let listener = match listener.take() {
+            Some(first) => first,
+            None => bind(addr)?,
+        };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         threads.push(

@@ -174,6 +174,28 @@ fn every_instance_is_fresh() {
 }
 
 #[test]
+fn warm_mode_reuses_instances_only_when_opted_in() {
+    let host = Host::with_manifest(
+        r#"
+        [[function]]
+        name = "fresh"
+        wasm = "{guests}/counter.wasm"
+
+        [[function]]
+        name = "warm"
+        wasm = "{guests}/counter.wasm"
+        warm = { max_instances = 1, max_uses = 3 }
+        "#,
+    );
+    let counts: Vec<String> = (0..7).map(|_| host.get("/warm").text()).collect();
+    // One instance serves three requests, is retired, and a new one starts from scratch.
+    assert_eq!(counts, ["1\n", "2\n", "3\n", "1\n", "2\n", "3\n", "1\n"]);
+    for _ in 0..3 {
+        assert_eq!(host.get("/fresh").text(), "1\n", "fresh mode must never reuse an instance");
+    }
+}
+
+#[test]
 fn limits_answer_their_status_and_the_host_keeps_serving() {
     let host = host();
 

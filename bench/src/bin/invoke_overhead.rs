@@ -1,0 +1,87 @@
+//! In-process invocation overhead: WASI context + store + instantiate + call + teardown, no HTTP.
+//!
+//! Usage: invoke_overhead WASM [ITERATIONS] [ALLOCATOR] [MODE]
+//! ALLOCATOR: pagemap (pooling + PAGEMAP_SCAN), pooling (without it), ondemand.
+//! MODE: fresh (a new instance per invocation, the default) or warm (instances reused).
+
+use bytes::Bytes;
+use edgefn_bench::{report, summarize};
+use edgefn_host::config::FunctionSpec;
+use edgefn_host::engine::{EngineOptions, HostEngine};
+use edgefn_host::invoke::{InvocationContext, invoke};
+use edgefn_host::registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let wasm = args.get(1).map(String::as_str).unwrap_or("target/guests/hello.wasm");
+    let iterations: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let allocator = args.get(3).map(String::as_str).unwrap_or("pagemap");
+    let mode = args.get(4).map(String::as_str).unwrap_or("fresh");
+    let options = match allocator {
+        "pagemap" => EngineOptions::default(),
+        "pooling" => EngineOptions { pagemap_scan: false, ..EngineOptions::default() },
+        "ondemand" => EngineOptions { pool_slots: 0, ..EngineOptions::default() },
+        other => anyhow::bail!("unknown allocator {other:?}: use pagemap, pooling or ondemand"),
+    };
+    let engine = HostEngine::new(&options)?;
+    let cache = tempfile::tempdir()?;
+    let registry = Arc::new(Registry::new(engine.clone(), cache.path(), 16)?);
+    // A .wat file (the minimal ABI guest) is assembled to a temporary .wasm first.
+    let wasm_path = if wasm.ends_with(".wat") {
+        let path = cache.path().join("minimal.wasm");
+        std::fs::write(&path, wat::parse_file(wasm)?)?;
+        path
+    } else {
+        wasm.into()
+    };
+    let mut spec = FunctionSpec::from_wasm_path(&wasm_path)?;
+    spec.warm = match mode {
+        "fresh" => None,
+        "warm" => Some(Default::default()),
+        other => anyhow::bail!("unknown mode {other:?}: fresh or warm"),
+    };
+    let deployed = registry.prepare(spec)?;
+    let resident = registry.resident_blocking(&deployed)?;
+    let request = http::Request::builder()
+        .uri("/hello")
+        .header("host", "localhost")
+        .header("user-agent", "bench")
+        .body(Bytes::new())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let mut samples = Vec::with_capacity(iterations);
+    runtime.block_on(async {
+        let cx = InvocationContext {
+            request_id: "bench",
+            platform: "local",
+            platform_deadline: None,
+            cold_start: false,
+            traceparent: None,
+        };
+        // Warm up caches and the pool's slots before measuring.
+        for _ in 0..iterations / 10 {
+            invoke(&resident.function, &request, &cx).await.expect("invocation");
+        }
+        for _ in 0..iterations {
+            let started = Instant::now();
+            let response = invoke(&resident.function, &request, &cx).await.expect("invocation");
+            samples.push(started.elapsed());
+            assert_eq!(response.status(), 200);
+            std::hint::black_box(response);
+        }
+    });
+    let s = summarize(&mut samples);
+    report(
+        "invoke_overhead",
+        serde_json::json!({
+            "allocator": engine.allocator.as_str(),
+            "requested": allocator,
+            "mode": mode,
+            "wasm": wasm,
+            "iterations": s.count,
+            "p50_us": s.p50_us, "p90_us": s.p90_us, "p99_us": s.p99_us, "mean_us": s.mean_us,
+        }),
+    );
+    Ok(())
+}
