@@ -1,0 +1,254 @@
+//! The Go guests (guests/go, built against the Go SDK in sdk/go by `make guests-go`) through the real
+//! local host, side by side with the Rust guests they mirror: the same requests must get the same
+//! answers, so the Go SDK speaks ABI v1 exactly like the Rust one.
+
+mod common;
+
+use common::{Host, Reply, guests_dir};
+
+const MANIFEST: &str = r#"
+[[function]]
+name = "hello"
+wasm = "{guests}/hello.wasm"
+
+[[function]]
+name = "echo"
+wasm = "{guests}/echo.wasm"
+
+[[function]]
+name = "go-hello"
+wasm = "{guests}/go-hello.wasm"
+
+[[function]]
+name = "go-echo"
+wasm = "{guests}/go-echo.wasm"
+"#;
+
+/// Starts the host with the Rust and Go guests, or explains how to build what is missing.
+fn host() -> Host {
+    let dir = guests_dir();
+    for name in ["go-hello", "go-echo"] {
+        let path = dir.join(format!("{name}.wasm"));
+        assert!(
+            path.is_file(),
+            "the Go guest {} is not built: run `make guests-go` (`make test` does)",
+            path.display()
+        );
+    }
+    Host::with_manifest(MANIFEST)
+}
+
+/// The headers of a reply as `name: value` lines (values byte-exact, non-ASCII escaped), without
+/// those that legitimately differ between two invocations: the ids and the date. The functions are
+/// mounted at different prefixes, so the echoed path is kept without its first segment.
+fn comparable(reply: &Reply) -> Vec<String> {
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "x-edgefn-request-id" | "x-echo-request-id" | "date"
+            )
+        })
+        .map(|(k, v)| {
+            let mut value = v.escape_ascii().to_string();
+            if k == "x-echo-path" {
+                value = value
+                    .strip_prefix("/go-echo")
+                    .or_else(|| value.strip_prefix("/echo"))
+                    .unwrap_or_else(|| panic!("unexpected echoed path {value}"))
+                    .to_owned();
+            }
+            format!("{k}: {value}")
+        })
+        .collect()
+}
+
+#[test]
+fn go_hello_answers_like_rust_hello() {
+    let host = host();
+    for suffix in ["", "/any/sub/path?x=1"] {
+        let rust = host.get(&format!("/hello{suffix}"));
+        let go = host.get(&format!("/go-hello{suffix}"));
+        assert_eq!(rust.status, 200, "{}", rust.text());
+        assert_eq!(
+            go.status,
+            200,
+            "go-hello: {}\nlog:\n{}",
+            go.text(),
+            host.log()
+        );
+        assert_eq!(rust.text(), "Hello from hello on local!\n");
+        assert_eq!(go.text(), "Hello from go-hello on local!\n");
+        // Same headers, apart from the length of the longer name.
+        let without_length = |reply: &Reply| -> Vec<String> {
+            comparable(reply)
+                .into_iter()
+                .filter(|h| !h.starts_with("content-length:"))
+                .collect()
+        };
+        assert_eq!(without_length(&go), without_length(&rust));
+        assert_eq!(
+            go.header("content-type").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+        assert!(go.header("x-edgefn-request-id").is_some());
+    }
+}
+
+#[test]
+fn go_echo_is_byte_exact_with_repeated_headers() {
+    let host = host();
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(256 * 64).collect();
+    let reply = host.send(
+        "PUT",
+        "/go-echo/a%20b/c?x=1&x=2&y=%F0%9F%98%80",
+        &[
+            ("content-type", b"application/octet-stream"),
+            ("x-multi", b"one"),
+            ("x-multi", b"two"),
+            ("x-multi", b"three"),
+            ("x-opaque", b"\x80\xff bytes"),
+        ],
+        &every_byte,
+    );
+    assert_eq!(reply.status, 200, "{}\nlog:\n{}", reply.text(), host.log());
+    assert_eq!(reply.body, every_byte, "body must round-trip byte for byte");
+    assert_eq!(reply.header("x-echo-method").as_deref(), Some("PUT"));
+    assert_eq!(
+        reply.header("x-echo-path").as_deref(),
+        Some("/go-echo/a%20b/c")
+    );
+    assert_eq!(
+        reply.header("x-echo-query").as_deref(),
+        Some("x=1&x=2&y=%F0%9F%98%80")
+    );
+    assert_eq!(reply.all("x-echo-h-x-multi"), ["one", "two", "three"]);
+    let opaque = reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "x-echo-h-x-opaque")
+        .expect("x-echo-h-x-opaque");
+    assert_eq!(opaque.1, b"\x80\xff bytes");
+    assert_eq!(
+        reply.header("x-echo-request-id"),
+        reply.header("x-edgefn-request-id"),
+        "the guest sees the same request id the client gets"
+    );
+
+    let empty = host.send("DELETE", "/go-echo", &[], b"");
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.is_empty());
+    assert_eq!(empty.header("x-echo-query"), None);
+}
+
+/// Every request goes to the Rust echo and the Go echo; status, body and every header (ids aside)
+/// must be identical, in order.
+#[test]
+fn go_echo_answers_exactly_like_rust_echo() {
+    let host = host();
+    let every_byte: Vec<u8> = (0..=255u8).collect();
+    let large: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|i: u32| (i * 7 % 251) as u8)
+        .collect();
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a [u8])>, &'a [u8]);
+    let cases: Vec<Case> = vec![
+        ("GET", "", vec![], b""),
+        ("GET", "/", vec![], b""),
+        ("GET", "?", vec![], b""),
+        ("GET", "/x?", vec![], b""),
+        ("HEAD", "/head", vec![], b""),
+        ("OPTIONS", "/o?a=b", vec![], b""),
+        (
+            "POST",
+            "/form?q=a+b&q=%2F&empty=&flag",
+            vec![("content-type", b"application/x-www-form-urlencoded")],
+            b"a=1&b=2",
+        ),
+        (
+            "PUT",
+            "/bin/%00%ff/%C3%BC",
+            vec![
+                ("content-type", b"application/octet-stream"),
+                ("x-multi", b"one"),
+                ("x-other", b"between"),
+                ("x-multi", b"two"),
+                ("cookie", b"a=1"),
+                ("cookie", b"b=2"),
+                ("x-opaque", b"\x80\xff\tbytes"),
+                ("x-empty", b""),
+            ],
+            &every_byte,
+        ),
+        ("PATCH", "/large", vec![], &large),
+        (
+            "DELETE",
+            "/d",
+            vec![("content-type", b"text/plain")],
+            b"bye",
+        ),
+        (
+            "PURGE",
+            "/custom-method",
+            vec![(
+                "Traceparent",
+                b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )],
+            b"",
+        ),
+    ];
+    for (method, suffix, headers, body) in &cases {
+        let rust = host.send(method, &format!("/echo{suffix}"), headers, body);
+        let go = host.send(method, &format!("/go-echo{suffix}"), headers, body);
+        let what = format!("{method} {suffix:?}");
+        assert_eq!(rust.status, 200, "rust echo {what}: {}", rust.text());
+        assert_eq!(
+            go.status,
+            rust.status,
+            "{what}: {}\nlog:\n{}",
+            go.text(),
+            host.log()
+        );
+        assert_eq!(go.body, rust.body, "{what}: bodies differ");
+        assert_eq!(go.body.len(), body.len(), "{what}");
+        assert_eq!(comparable(&go), comparable(&rust), "{what}: headers differ");
+        assert_eq!(
+            go.header("x-echo-request-id"),
+            go.header("x-edgefn-request-id"),
+            "{what}"
+        );
+    }
+}
+
+/// Fresh instances in parallel: each answer is whole and belongs to its own request.
+#[test]
+fn go_guests_serve_concurrent_requests() {
+    let host = host();
+    let addr = host.addr;
+    let workers: Vec<_> = (0..4u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..10u8 {
+                    let body = vec![t; 1000 + usize::from(i)];
+                    let tag = format!("{t}-{i}");
+                    let reply = common::send(
+                        addr,
+                        "POST",
+                        "/go-echo/c",
+                        &[("x-tag", tag.as_bytes())],
+                        &body,
+                    );
+                    assert_eq!(reply.status, 200);
+                    assert_eq!(reply.body, body);
+                    assert_eq!(reply.header("x-echo-h-x-tag"), Some(tag));
+                    let hello = common::send(addr, "GET", "/go-hello", &[], b"");
+                    assert_eq!(hello.text(), "Hello from go-hello on local!\n");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a request failed");
+    }
+}
