@@ -8,8 +8,10 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 /// How often the engine's epoch advances; a running guest checks its deadline (and yields to other
 /// requests on its thread) at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
-/// Instances (and linear memories, tables, fiber stacks) the pool holds at once.
-pub const DEFAULT_POOL_SLOTS: u32 = 1000;
+/// Instances (and linear memories, tables, fiber stacks) the pool holds at once. Creating the pool
+/// costs start-up time in proportion (a guard page per fiber stack: ~2.7 ms for 1000 slots here),
+/// so the default fits a 2-4 core host; raise `--pool-slots` for more simultaneous instances.
+pub const DEFAULT_POOL_SLOTS: u32 = 256;
 /// Bytes of each memory slot kept mapped between instances and reset in place instead of unmapped.
 /// A Rust guest's 1 MiB shadow stack sits below its data, so this covers stack, data and a little heap.
 pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = (1 << 20) + (256 << 10);

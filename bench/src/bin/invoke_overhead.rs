@@ -25,7 +25,9 @@ fn main() -> anyhow::Result<()> {
         "ondemand" => EngineOptions { pool_slots: 0, ..EngineOptions::default() },
         other => anyhow::bail!("unknown allocator {other:?}: use pagemap, pooling or ondemand"),
     };
+    let engine_started = Instant::now();
     let engine = HostEngine::new(&options)?;
+    let engine_ms = engine_started.elapsed().as_secs_f64() * 1e3;
     let cache = tempfile::tempdir()?;
     let registry = Arc::new(Registry::new(engine.clone(), cache.path(), 16)?);
     // A .wat file (the minimal ABI guest) is assembled to a temporary .wasm first.
@@ -78,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             "allocator": engine.allocator.as_str(),
             "requested": allocator,
             "mode": mode,
+            "engine_new_ms": engine_ms,
             "wasm": wasm,
             "iterations": s.count,
             "p50_us": s.p50_us, "p90_us": s.p90_us, "p99_us": s.p99_us, "mean_us": s.mean_us,

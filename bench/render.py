@@ -1,0 +1,66 @@
+"""Renders bench/run.sh's JSON lines as the markdown results table kept in bench/README.md."""
+import datetime
+import json
+import platform
+import subprocess
+import sys
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip().startswith("{")]
+out = []
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+memory_gib = sh("free -g | awk '/Mem/ {print $2}'")
+now = datetime.datetime.now(datetime.timezone.utc)
+out.append(f"Run {now:%Y-%m-%d %H:%M UTC} on {sh('nproc')} cores ({cpu}), {memory_gib} GiB, "
+           f"Linux {platform.release()}, {sh('rustc --version')}, wasmtime 48.0.8.")
+out.append("")
+
+inv = [r for r in rows if r["bench"] == "invoke_overhead"]
+if inv:
+    out += ["### In-process invocation (WASI ctx + store + instantiate + call + teardown, no HTTP)", "",
+            "| guest | allocator | mode | p50 µs | p90 µs | p99 µs | mean µs |", "|---|---|---|---:|---:|---:|---:|"]
+    for r in inv:
+        out.append(f"| {r['wasm'].split('/')[-1]} | {r['allocator']} | {r.get('mode', 'fresh')} | {r['p50_us']:.2f} | "
+                   f"{r['p90_us']:.2f} | {r['p99_us']:.2f} | {r['mean_us']:.2f} |")
+    out.append("")
+
+http = {r["server"]: r["rps"] for r in rows if r["bench"] == "http"}
+if http:
+    native = max(v for k, v in http.items() if k.startswith("native")) if any(k.startswith("native") for k in http) else None
+    wasmtime = http.get("wasmtime-serve")
+    out += ["### HTTP throughput, hello world (wrk, loopback, same run)", "",
+            "| server | requests/s | × best native | × wasmtime serve |", "|---|---:|---:|---:|"]
+    for name, rps in http.items():
+        vs_native = f"{rps / native:.2f}" if native else "–"
+        vs_wasmtime = f"{rps / wasmtime:.1f}" if wasmtime else "–"
+        out.append(f"| {name} | {rps:,.0f} | {vs_native} | {vs_wasmtime} |")
+    out.append("")
+
+cold = [r for r in rows if r["bench"] == "cold_start"]
+if cold:
+    out += ["### Cold start: spawn to first 200", "", "| command | runs | p50 ms | min ms | max ms |", "|---|---:|---:|---:|---:|"]
+    for r in cold:
+        command = r["command"].replace("target/release/", "")
+        out.append(f"| `{command}` | {r['runs']} | {r['p50_ms']:.2f} | {r['min_ms']:.2f} | {r['max_ms']:.2f} |")
+    out.append("")
+
+for r in rows:
+    if r["bench"] == "density":
+        out += [f"### Density: {r['functions']:,} distinct functions, at most {r['max_loaded']} loaded", "",
+                "| measure | value |", "|---|---:|",
+                f"| deploy, empty artifact cache | {r['deploy_empty_cache_s']:.1f} s |",
+                f"| deploy, warm artifact cache | {r['deploy_warm_cache_s']:.1f} s |",
+                f"| RSS after deploy | {r['rss_after_deploy_mib']:.0f} MiB |",
+                f"| RSS after one request to every function | {r['rss_after_hitting_all_mib']:.0f} MiB |",
+                f"| RSS at the end | {r['rss_end_mib']:.0f} MiB |",
+                f"| first hit of an evicted function, p50 / p99 | {r['first_hit_evicted_p50_us']:.0f} / {r['first_hit_evicted_p99_us']:.0f} µs |",
+                f"| hit of a loaded function, p50 / p99 | {r['hit_loaded_p50_us']:.0f} / {r['hit_loaded_p99_us']:.0f} µs |", ""]
+
+print("\n".join(out))

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark in one run on this machine, results written to
+# bench/results/latest.jsonl (one JSON object per measurement) and bench/results/latest.md (table).
+# Servers and the load generator share the machine's cores, as in production-like loopback tests;
+# compare the ratios measured in one run, not absolute numbers across runs.
+#
+# Environment: DURATION (wrk seconds, default 8), CONNECTIONS (default 32), DENSITY (functions,
+# default 10000), SKIP_WASMTIME=1 to leave out `wasmtime serve` (its first install takes a while).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-8}
+CONNECTIONS=${CONNECTIONS:-32}
+DENSITY=${DENSITY:-10000}
+WASMTIME_VERSION=48.0.8
+TOOLS=target/bench-tools
+OUT=bench/results
+mkdir -p "$OUT"
+RESULTS=$OUT/latest.jsonl
+: > "$RESULTS"
+
+step() { echo; echo "== $*" >&2; }
+
+step "setup: wrk, guests, host, benchmarks"
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk
+fi
+make -s guests host >/dev/null
+cargo build --release -q -p edgefn-bench
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
+COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
+WASMTIME=$TOOLS/bin/wasmtime
+if [ "${SKIP_WASMTIME:-0}" != 1 ] && ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
+  step "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (once; cached for reruns)"
+  cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
+fi
+
+B=target/release
+EDGEFN=$B/edgefn
+CACHE=$(mktemp -d)
+trap 'rm -rf "$CACHE"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() { # url
+  for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "server at $1 did not come up" >&2; return 1
+}
+
+# wrk against one server: name, url, command...
+load() {
+  local name=$1 url=$2; shift 2
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  wait_http "$url"
+  local rps
+  rps=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" | awk '/Requests\/sec/ {print $2}')
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  echo "{\"bench\":\"http\",\"server\":\"$name\",\"rps\":$rps}" | tee -a "$RESULTS"
+}
+
+step "in-process invocation overhead"
+for allocator in pagemap pooling ondemand; do
+  $B/invoke_overhead bench/guests/minimal.wat 50000 $allocator fresh | tee -a "$RESULTS"
+done
+$B/invoke_overhead target/guests/hello.wasm 50000 pagemap fresh | tee -a "$RESULTS"
+$B/invoke_overhead target/guests/hello.wasm 50000 pooling fresh | tee -a "$RESULTS"
+$B/invoke_overhead target/guests/hello.wasm 50000 pagemap warm | tee -a "$RESULTS"
+for go in target/guests/go-hello.wasm; do
+  [ -f "$go" ] && $B/invoke_overhead "$go" 20000 pagemap fresh | tee -a "$RESULTS"
+done
+
+step "HTTP throughput (wrk -t1 -c$CONNECTIONS -d${DURATION}s, fresh instance per request unless noted)"
+WARM_MANIFEST=$CACHE/warm.toml
+printf '[[function]]\nname = "hello"\nwasm = "%s"\nwarm = { max_instances = 64 }\n' "$PWD/target/guests/hello.wasm" > "$WARM_MANIFEST"
+EDGEFN_CACHE_DIR=$CACHE $EDGEFN serve --listen 127.0.0.1:0 target/guests/hello.wasm >/dev/null 2>&1 & sleep 1; kill $! 2>/dev/null || true
+P=$(free_port); load native-hyper-per-core "http://127.0.0.1:$P/" $B/native_hello "127.0.0.1:$P" per-core
+P=$(free_port); load native-hyper-multi-thread "http://127.0.0.1:$P/" $B/native_hello "127.0.0.1:$P" multi
+P=$(free_port); load edgefn-fresh "http://127.0.0.1:$P/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
+P=$(free_port); load edgefn-fresh-no-pagemap-scan "http://127.0.0.1:$P/hello" $EDGEFN serve --no-pagemap-scan --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
+P=$(free_port); load edgefn-warm "http://127.0.0.1:$P/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$WARM_MANIFEST"
+if [ -f target/guests/go-hello.wasm ]; then
+  P=$(free_port); load edgefn-fresh-go "http://127.0.0.1:$P/go-hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/go-hello.wasm
+fi
+if [ -x "$WASMTIME" ]; then
+  P=$(free_port); load wasmtime-serve "http://127.0.0.1:$P/" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$COMPONENT"
+fi
+
+step "cold start: process spawn to first 200 (artifact cached vs empty cache)"
+$B/cold_start 20 / -- $B/native_hello '{addr}' per-core | tee -a "$RESULTS"
+$B/cold_start 20 /hello -- $EDGEFN serve --cache-dir "$CACHE" --listen '{addr}' target/guests/hello.wasm | tee -a "$RESULTS"
+$B/cold_start 10 /hello -- $EDGEFN serve --cache-dir "$CACHE/empty-{addr}" --listen '{addr}' target/guests/hello.wasm | tee -a "$RESULTS"
+
+step "density: $DENSITY distinct functions, 200 loaded"
+$B/density $EDGEFN "$DENSITY" 200 | tee -a "$RESULTS"
+
+step "writing $OUT/latest.md"
+python3 bench/render.py "$RESULTS" > "$OUT/latest.md"
+cat "$OUT/latest.md"
