@@ -67,3 +67,7 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+## bench: every benchmark, results in bench/results/latest.md (see bench/README.md)
+bench:
+	bench/run.sh
