@@ -59,20 +59,12 @@ export function originForm(url) {
   return hash < 0 ? url.slice(path) : url.slice(path, hash);
 }
 
-// Header values are byte strings in the Fetch API (one char per byte); the ABI carries the bytes.
-function byteStringToBytes(value) {
-  const out = new Uint8Array(value.length);
-  for (let i = 0; i < value.length; i++) out[i] = value.charCodeAt(i) & 0xff;
-  return out;
-}
-
-function bytesToByteString(bytes) {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
-  }
-  return out;
-}
+// Header values travel as UTF-8. The Fetch API calls them byte strings, but workerd decodes the
+// bytes it receives as UTF-8 and encodes what it sends as UTF-8, so UTF-8 is what round-trips:
+// a value that is valid UTF-8 reaches the guest byte for byte; other bytes (obs-text) were already
+// replaced by U+FFFD in the runtime, before the Worker runs.
+const utf8Encoder = new TextEncoder();
+const lenientUtf8 = new TextDecoder("utf-8");
 
 /**
  * The request's header fields, in order. The Fetch API joins a repeated field into one value
@@ -81,7 +73,7 @@ function bytesToByteString(bytes) {
  */
 export function requestHeaders(headers) {
   const out = [];
-  for (const [name, value] of headers) out.push([name, byteStringToBytes(value)]);
+  for (const [name, value] of headers) out.push([name, utf8Encoder.encode(value)]);
   return out;
 }
 
@@ -100,7 +92,7 @@ export function toResponse(envelope) {
     throw new Error(`status ${status} cannot be sent from a Worker (only ${MIN_STATUS}..=${MAX_STATUS})`);
   }
   const headers = new Headers();
-  for (const [name, value] of fields) headers.append(name, bytesToByteString(value));
+  for (const [name, value] of fields) headers.append(name, lenientUtf8.decode(value));
   return new Response(NULL_BODY_STATUSES.has(status) ? null : body, { status, headers });
 }
 

@@ -78,6 +78,7 @@ test("method, path and query, headers and a binary body reach the guest", async 
     ["x-multi", "two"],
     ["set-cookie", "a=1"],
     ["set-cookie", "b=2"],
+    ["x-utf8", "caf\u00e9"],
   ]);
   await fetch(new Request("https://example.com/echo/%C3%BC?x=1&x=2", { method: "PUT", headers, body: every }), {});
   const { envelope } = calls[0];
@@ -94,6 +95,9 @@ test("method, path and query, headers and a binary body reach the guest", async 
       ["x-multi", "one, two"],
     ],
   );
+  // Header values reach the guest as UTF-8, the encoding workerd reads and writes them in.
+  const utf8 = envelope.headers.find(([k]) => k === "x-utf8")[1];
+  assert.deepEqual([...utf8], [0x63, 0x61, 0x66, 0xc3, 0xa9]);
 });
 
 test("originForm keeps the target as received", () => {
