@@ -1,8 +1,212 @@
-//! Placeholder: replaced by the adapter's real packager.
+//! `edgefn package --target cloudflare-workers`: an ES-module Worker bundle. The folder holds the
+//! Worker's JavaScript (from `workers/src/`, compiled into `edgefn`), the function as
+//! `function.wasm`, a `wrangler.toml` to deploy it and a `config.capnp` to run the same files
+//! locally with `workerd serve`.
+
+mod config;
+mod sources;
+mod wasm;
+
+pub use config::{CAPNP_VARS_MARKER, LOCAL_ADDRESS, SOCKET_NAME, worker_name};
+pub use wasm::WASI_PREVIEW1_FUNCTIONS;
 
 use super::{PackageReport, PackageRequest};
+use anyhow::Context as _;
+use config::WorkerConfig;
+use sources::BundleFile;
+use std::io::Write as _;
+use std::path::Path;
 
-/// Packages the function.
-pub fn package(_request: &PackageRequest) -> anyhow::Result<PackageReport> {
-    anyhow::bail!("this package target is not built yet")
+/// `compatibility_date` of the bundle. workerd refuses dates later than its own release, so this
+/// stays at or before the date `workerd --version` prints for the version `workers/package.json`
+/// pins (2026-11-17).
+pub const COMPATIBILITY_DATE: &str = "2026-11-01";
+/// File name of the function's module inside the bundle (imported by `worker.js`).
+pub const WASM_FILE: &str = "function.wasm";
+/// Linear memory a guest may grow to: the Workers memory limit (128 MB per isolate).
+pub const MEMORY_LIMIT_BYTES: u64 = 128 << 20;
+/// Deadline budget the bundle announces to the guest (`EDGEFN_DEADLINE_MS`): the paid plan's
+/// default CPU limit. Only the platform's CPU limit actually stops a guest.
+pub const DEFAULT_DEADLINE_MS: u64 = 30_000;
+/// Compressed bundle size the Workers Free plan accepts.
+pub const FREE_PLAN_LIMIT_BYTES: u64 = 3_000_000;
+/// Compressed bundle size the Workers Paid plan accepts.
+pub const PAID_PLAN_LIMIT_BYTES: u64 = 10_000_000;
+/// Share of a limit from which the report warns that the bundle nears it.
+const NEAR_LIMIT_PERCENT: u64 = 80;
+
+/// Binding naming the function (`Context::function_name`); Workers do not tell a script its name.
+pub const FUNCTION_NAME_BINDING: &str = "EDGEFN_FUNCTION_NAME";
+/// Binding with the deadline budget in milliseconds.
+pub const DEADLINE_BINDING: &str = "EDGEFN_DEADLINE_MS";
+
+/// Writes the Worker bundle for `request` into `request.out`.
+pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    let name = &request.name;
+    let original = std::fs::read(&request.wasm)
+        .with_context(|| format!("cannot read {}", request.wasm.display()))?;
+    wasm::check_module(name, &original, MEMORY_LIMIT_BYTES)?;
+    let function = wasm::cap_memory(&original, MEMORY_LIMIT_BYTES)
+        .with_context(|| format!("cannot cap the memory of function {name:?}"))?;
+
+    let out = &request.out;
+    let modules: Vec<&BundleFile> = std::iter::once(&sources::ENTRY)
+        .chain(sources::MODULES)
+        .collect();
+    for file in modules.iter().copied().chain(sources::NOTICES) {
+        write_file(out, file.path, file.contents.as_bytes())?;
+    }
+    write_file(out, WASM_FILE, &function)?;
+
+    let worker_name = worker_name(name);
+    let settings = WorkerConfig {
+        worker_name: &worker_name,
+        main: sources::ENTRY.path,
+        modules: sources::MODULES.iter().map(|f| f.path).collect(),
+        wasm: WASM_FILE,
+        compatibility_date: COMPATIBILITY_DATE,
+        vars: vec![
+            (FUNCTION_NAME_BINDING, name.clone()),
+            (DEADLINE_BINDING, DEFAULT_DEADLINE_MS.to_string()),
+        ],
+    };
+    write_file(
+        out,
+        "wrangler.toml",
+        config::wrangler_toml(&settings).as_bytes(),
+    )?;
+    write_file(
+        out,
+        "config.capnp",
+        config::workerd_capnp(&settings).as_bytes(),
+    )?;
+
+    // What Cloudflare counts: the uploaded modules, compressed.
+    let uploaded = modules
+        .iter()
+        .map(|f| f.contents.as_bytes())
+        .chain([function.as_slice()]);
+    let compressed = gzip_size(uploaded)?;
+    Ok(PackageReport {
+        artifact: out.clone(),
+        size_bytes: compressed,
+        deploy_command: format!("cd {} && npx wrangler deploy", out.display()),
+        warnings: size_warnings(compressed),
+    })
+}
+
+fn write_file(dir: &Path, relative: &str, contents: &[u8]) -> anyhow::Result<()> {
+    let path = dir.join(relative);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Size of `parts`, concatenated and gzip-compressed at the default level (as wrangler measures).
+pub fn gzip_size<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> anyhow::Result<u64> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for part in parts {
+        encoder.write_all(part)?;
+    }
+    Ok(encoder.finish()?.len() as u64)
+}
+
+/// Warnings for a bundle of `compressed` bytes near or over the Workers size limits.
+pub fn size_warnings(compressed: u64) -> Vec<String> {
+    let near = |limit: u64| compressed * 100 >= limit * NEAR_LIMIT_PERCENT;
+    let mb = |bytes: u64| format!("{:.2} MB", bytes as f64 / 1e6);
+    let size = mb(compressed);
+    let warning = if compressed > PAID_PLAN_LIMIT_BYTES {
+        format!(
+            "the bundle is {size} compressed, over the Workers limit of {} even on the Paid plan: shrink the module (opt-level = \"s\", lto, strip, fewer dependencies)",
+            mb(PAID_PLAN_LIMIT_BYTES)
+        )
+    } else if near(PAID_PLAN_LIMIT_BYTES) {
+        format!(
+            "the bundle is {size} compressed, near the Paid plan's limit of {}",
+            mb(PAID_PLAN_LIMIT_BYTES)
+        )
+    } else if compressed > FREE_PLAN_LIMIT_BYTES {
+        format!(
+            "the bundle is {size} compressed, over the Free plan's limit of {}: it deploys on the Paid plan only",
+            mb(FREE_PLAN_LIMIT_BYTES)
+        )
+    } else if near(FREE_PLAN_LIMIT_BYTES) {
+        format!(
+            "the bundle is {size} compressed, near the Free plan's limit of {}",
+            mb(FREE_PLAN_LIMIT_BYTES)
+        )
+    } else {
+        return Vec::new();
+    };
+    vec![warning]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_near_and_over_each_plan_limit() {
+        assert!(size_warnings(200_000).is_empty());
+        assert!(size_warnings(2_500_000)[0].contains("near the Free plan"));
+        assert!(size_warnings(3_500_000)[0].contains("Paid plan only"));
+        assert!(size_warnings(9_000_000)[0].contains("near the Paid plan"));
+        assert!(size_warnings(12_000_000)[0].contains("even on the Paid plan"));
+    }
+
+    #[test]
+    fn gzip_size_is_smaller_for_repetitive_input() {
+        let zeros = vec![0u8; 100_000];
+        assert!(gzip_size([zeros.as_slice()]).unwrap() < 1_000);
+    }
+
+    #[test]
+    fn the_bundle_lists_every_module_the_javascript_imports() {
+        let listed: Vec<&str> = std::iter::once(sources::ENTRY.path)
+            .chain(sources::MODULES.iter().map(|f| f.path))
+            .chain([WASM_FILE])
+            .collect();
+        for file in std::iter::once(&sources::ENTRY).chain(sources::MODULES) {
+            let dir = Path::new(file.path).parent().unwrap();
+            for import in relative_imports(file.contents) {
+                let target = normalize(&dir.join(import));
+                assert!(
+                    listed.contains(&target.as_str()),
+                    "{} imports {import}, which the bundle does not list",
+                    file.path
+                );
+            }
+        }
+    }
+
+    fn relative_imports(source: &str) -> Vec<&str> {
+        source
+            .split("from")
+            .skip(1)
+            .filter_map(|rest| {
+                let rest = rest.trim_start();
+                let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+                let inner = &rest[1..];
+                let end = inner.find(quote)?;
+                Some(&inner[..end]).filter(|s| s.starts_with("./") || s.starts_with("../"))
+            })
+            .collect()
+    }
+
+    fn normalize(path: &Path) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for part in path.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    parts.pop();
+                }
+                std::path::Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+                _ => {}
+            }
+        }
+        parts.join("/")
+    }
 }

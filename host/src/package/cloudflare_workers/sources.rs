@@ -1,0 +1,44 @@
+//! The Worker's JavaScript, compiled into `edgefn` from `workers/src/` so a packaged bundle never
+//! depends on a checkout or on npm. The WASI shim is the vendored copy of
+//! `@bjorn3/browser_wasi_shim` (`workers/src/vendor/`), with its licences.
+
+/// A file of the bundle: its path inside the bundle (the same as under `workers/src/`) and contents.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleFile {
+    /// Path relative to the bundle folder, `/`-separated; also the module name workerd resolves.
+    pub path: &'static str,
+    /// File contents.
+    pub contents: &'static str,
+}
+
+macro_rules! worker_file {
+    ($path:literal) => {
+        BundleFile {
+            path: $path,
+            contents: include_str!(concat!("../../../../workers/src/", $path)),
+        }
+    };
+}
+
+/// The entry module: imports `function.wasm` and hands each request to the handler.
+pub const ENTRY: BundleFile = worker_file!("worker.js");
+
+/// ES modules the entry imports, directly or not (listed for workerd, which resolves nothing itself).
+pub const MODULES: &[BundleFile] = &[
+    worker_file!("handler.js"),
+    worker_file!("guest.js"),
+    worker_file!("abi.js"),
+    worker_file!("wasi.js"),
+    worker_file!("vendor/browser_wasi_shim/wasi.js"),
+    worker_file!("vendor/browser_wasi_shim/wasi_defs.js"),
+    worker_file!("vendor/browser_wasi_shim/debug.js"),
+    worker_file!("vendor/browser_wasi_shim/fd.js"),
+    worker_file!("vendor/browser_wasi_shim/fs_mem.js"),
+];
+
+/// Files shipped beside the modules: the shim's licences require them to travel with its code.
+pub const NOTICES: &[BundleFile] = &[
+    worker_file!("vendor/browser_wasi_shim/LICENSE-MIT"),
+    worker_file!("vendor/browser_wasi_shim/LICENSE-APACHE"),
+    worker_file!("vendor/README.md"),
+];
