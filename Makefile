@@ -12,7 +12,7 @@ GUEST_OUT    := target/guests
 HOST_BIN     := target/release/edgefn
 LISTEN       ?= 127.0.0.1:8080
 
-.PHONY: all build host guests guests-go run test test-rust test-go lint fmt setup clean bench soak
+.PHONY: all build host guests guests-go run test test-rust test-go test-workers lint fmt setup clean bench soak
 
 all: build
 
@@ -45,10 +45,17 @@ run: build
 	$(HOST_BIN) serve --listen $(LISTEN) guests/examples.toml
 
 ## test: everything CI runs
-test: build guests-go lint test-go test-rust
+test: build guests-go lint test-go test-workers test-rust
 
 test-rust:
+	@scripts/setup.sh workers
 	$(CARGO) test --release --workspace
+
+## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,
+## which test-rust's host/tests/cloudflare_workers.rs serves packaged bundles with
+test-workers:
+	@scripts/setup.sh workers
+	npm --prefix workers test
 
 ## test-go: the Go SDK (codec against the shared ABI vectors, handler path) and Go guests, natively;
 ## gofmt and go vet (also for wasip1, where the ABI exports are)
