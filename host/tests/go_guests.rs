@@ -26,6 +26,10 @@ wasm = "{guests}/go-echo.wasm"
 
 /// Starts the host with the Rust and Go guests, or explains how to build what is missing.
 fn host() -> Host {
+    host_with(MANIFEST)
+}
+
+fn host_with(manifest: &str) -> Host {
     let dir = guests_dir();
     for name in ["go-hello", "go-echo"] {
         let path = dir.join(format!("{name}.wasm"));
@@ -35,7 +39,7 @@ fn host() -> Host {
             path.display()
         );
     }
-    Host::with_manifest(MANIFEST)
+    Host::with_manifest(manifest)
 }
 
 /// The headers of a reply as `name: value` lines (values byte-exact, non-ASCII escaped), without
@@ -250,5 +254,46 @@ fn go_guests_serve_concurrent_requests() {
         .collect();
     for worker in workers {
         worker.join().expect("a request failed");
+    }
+}
+
+/// One warm instance serving request after request: the Go runtime and the SDK's buffers carry over
+/// between calls, and every answer must still be exactly its own request's, as bodies grow, shrink
+/// and vanish and queries come and go.
+#[test]
+fn go_echo_on_one_warm_instance() {
+    let host = host_with(
+        r#"
+[[function]]
+name = "go-echo"
+wasm = "{guests}/go-echo.wasm"
+warm = { max_instances = 1, max_uses = 1000 }
+"#,
+    );
+    for i in 0..60u32 {
+        let size = [0, 1, 100_000, 7, 300_000, 0, 4096][i as usize % 7] + i as usize;
+        let body: Vec<u8> = (0..size).map(|b| (b as u32 * 31 + i) as u8).collect();
+        let tag = i.to_string();
+        let path = if i % 2 == 0 {
+            format!("/go-echo/{i}?n={i}")
+        } else {
+            format!("/go-echo/{i}")
+        };
+        let reply = host.send("POST", &path, &[("x-tag", tag.as_bytes())], &body);
+        assert_eq!(
+            reply.status,
+            200,
+            "request {i}: {}\nlog:\n{}",
+            reply.text(),
+            host.log()
+        );
+        assert_eq!(reply.body, body, "request {i}: body");
+        assert_eq!(reply.all("x-echo-h-x-tag"), [tag], "request {i}");
+        assert_eq!(
+            reply.header("x-echo-path").as_deref(),
+            Some(format!("/go-echo/{i}").as_str())
+        );
+        let expected_query = (i % 2 == 0).then(|| format!("n={i}"));
+        assert_eq!(reply.header("x-echo-query"), expected_query, "request {i}");
     }
 }
