@@ -3,7 +3,8 @@
 //! into an `http::Request` and call [`FunctionRunner::invoke`].
 
 use crate::config::FunctionSpec;
-use crate::invoke::{InvocationContext, InvokeError, invoke};
+use crate::guest_log::LogCapture;
+use crate::invoke::{InvocationContext, InvokeError, invoke_observed};
 use crate::registry::{Deployed, Registry};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -73,6 +74,17 @@ impl FunctionRunner {
         request: &Request<Bytes>,
         call: &PlatformCall<'_>,
     ) -> Result<Response<Bytes>, InvokeError> {
+        self.invoke_observed(request, call, |_, _| {}).await
+    }
+
+    /// [`FunctionRunner::invoke`], also handing the guest's captured stdout and stderr to
+    /// `observe` (see [`invoke_observed`]).
+    pub async fn invoke_observed(
+        &self,
+        request: &Request<Bytes>,
+        call: &PlatformCall<'_>,
+        observe: impl FnOnce(&LogCapture, &LogCapture),
+    ) -> Result<Response<Bytes>, InvokeError> {
         let Some(_slot) = self.deployed.try_acquire() else {
             return Err(InvokeError::Overloaded(format!(
                 "function {} is at its concurrency limit of {}",
@@ -91,6 +103,6 @@ impl FunctionRunner {
             cold_start: resident.take_cold_start(),
             traceparent: call.traceparent,
         };
-        invoke(&resident.function, request, &cx).await
+        invoke_observed(&resident.function, request, &cx, observe).await
     }
 }
