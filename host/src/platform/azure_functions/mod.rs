@@ -1,0 +1,204 @@
+//! Azure Functions custom handler: `edgefn azure-functions`, started by the Functions host with
+//! `FUNCTIONS_WORKER_RUNTIME=Custom`.
+//!
+//! The handler loads one function at startup (from the app's precompiled artifact when it matches),
+//! then listens on `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` and speaks both protocols of the host:
+//! - forwarding (`enableForwardingHttpRequest: true`, what `edgefn package` writes): the client's
+//!   request arrives as-is under the route prefix (`/api/hello/x`); the guest sees it without the
+//!   prefix (`/hello/x`, the path the same URL has on the local host) and its response goes back
+//!   as-is ([`forwarding`]);
+//! - invocation (the default): `POST /<FunctionName>` with the request as JSON, answered with the
+//!   response as JSON and the guest's output as `Logs` ([`invocation`]).
+//!
+//! `GET /` without an invocation id is the host's readiness probe ([`dispatch`]). Settings come
+//! from flags, then `host.json` ([`settings`]); [`listener`] runs the HTTP server.
+
+pub mod dispatch;
+pub mod forwarding;
+pub mod invocation;
+pub mod listener;
+pub mod settings;
+
+use crate::config::FunctionSpec;
+use crate::engine::{DEFAULT_POOL_SLOTS, EngineOptions, HostEngine};
+use crate::registry::Registry;
+use crate::runner::{FunctionRunner, platform};
+use anyhow::Context as _;
+use settings::{DEFAULT_ROUTE_PREFIX, HostJson};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Header the Functions host puts on every call to the handler.
+pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+/// Folder of precompiled artifacts next to the module, as `edgefn package` lays it out.
+pub const DEFAULT_ARTIFACTS_DIR: &str = crate::package::ARTIFACTS_DIR;
+
+/// Command-line options of `edgefn azure-functions`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The function's module (relative paths start at the working directory, the app root).
+    #[arg(long)]
+    pub wasm: PathBuf,
+    /// Function name: the name of the function's folder in the app [default: the module's file
+    /// stem].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Folder of precompiled artifacts shipped with the app; a read-only folder is fine
+    /// [default: `artifacts` next to the module].
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// Port to listen on (loopback only); the Functions host sets it.
+    #[arg(long, env = "FUNCTIONS_CUSTOMHANDLER_PORT")]
+    pub port: u16,
+    /// The function app's root, where host.json lives [default: the working directory].
+    #[arg(long, env = "FUNCTIONS_APP_ROOT_PATH")]
+    pub app_root: Option<PathBuf>,
+    /// Guest deadline as hh:mm:ss (like host.json's functionTimeout), -1, or seconds; capped at
+    /// 230 s [default: host.json's functionTimeout].
+    #[arg(long)]
+    pub function_timeout: Option<String>,
+    /// Route prefix removed from forwarded paths [default: host.json's
+    /// extensions.http.routePrefix, else "api"].
+    #[arg(long)]
+    pub route_prefix: Option<String>,
+    /// Worker threads [default: one per CPU].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Instance pool slots; 0 disables pooling.
+    #[arg(long, default_value_t = DEFAULT_POOL_SLOTS)]
+    pub pool_slots: u32,
+}
+
+/// Everything a request needs: the loaded function and how this app is set up.
+pub struct Handler {
+    /// The function.
+    pub runner: FunctionRunner,
+    /// The route prefix without slashes (`api`), possibly empty.
+    pub route_prefix: String,
+    /// How long each invocation may run.
+    pub budget: Duration,
+}
+
+impl Handler {
+    /// The function's name (its folder name in the app).
+    pub fn function_name(&self) -> &str {
+        &self.runner.spec().name
+    }
+
+    /// The platform deadline of an invocation starting now.
+    pub fn deadline(&self) -> SystemTime {
+        SystemTime::now() + self.budget
+    }
+}
+
+/// Loads the function and serves the Functions host until SIGTERM or SIGINT.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let app_root = match &args.app_root {
+        Some(root) => root.clone(),
+        None => std::env::current_dir().context("cannot determine the working directory")?,
+    };
+    let host_json = match HostJson::read(&app_root) {
+        Ok(found) => found.unwrap_or_default(),
+        Err(error) => {
+            tracing::warn!(
+                "{error:#}; using the default route prefix and timeout (pass --route-prefix and --function-timeout to set them)"
+            );
+            HostJson::default()
+        }
+    };
+    let timeout_text = args
+        .function_timeout
+        .as_ref()
+        .or(host_json.function_timeout.as_ref());
+    let function_timeout = match timeout_text {
+        Some(text) => settings::parse_timeout(text).context("functionTimeout")?,
+        None => None,
+    };
+    let budget = settings::guest_budget(function_timeout);
+    let route_prefix = settings::normalize_route_prefix(
+        args.route_prefix
+            .as_deref()
+            .or(host_json.route_prefix.as_deref())
+            .unwrap_or(DEFAULT_ROUTE_PREFIX),
+    );
+
+    let runner = deploy(&args, budget)?;
+    let name = runner.spec().name.clone();
+    let handler = Arc::new(Handler {
+        runner,
+        route_prefix,
+        budget,
+    });
+
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = std::net::TcpListener::bind(address).with_context(|| {
+        format!("cannot listen on {address} (FUNCTIONS_CUSTOMHANDLER_PORT): is another process using it?")
+    })?;
+    tracing::info!(
+        function = %name,
+        %address,
+        route_prefix = %handler.route_prefix,
+        budget_ms = budget.as_millis() as u64,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "azure functions custom handler ready"
+    );
+    println!("edgefn azure-functions handler for {name} listening on http://{address}");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    std::thread::Builder::new()
+        .name("edgefn-signals".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(listener::wait_for_signal())?;
+            tracing::info!("shutting down: finishing in-flight invocations");
+            let _ = stop.send(true);
+            anyhow::Ok(())
+        })?;
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    listener::serve(handler, listener, workers, stopped)
+}
+
+/// Compiles or loads the module with the artifacts folder as cache; errors say which file failed.
+fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionRunner> {
+    let mut spec = FunctionSpec::from_wasm_path(&args.wasm)?;
+    if let Some(name) = &args.name {
+        spec.name = name.clone();
+    }
+    spec.routes = vec![format!("/{}", spec.name)];
+    spec.env = settings::guest_variables(std::env::vars());
+    spec.limits.deadline = budget;
+    let artifacts = args.artifacts.clone().unwrap_or_else(|| {
+        args.wasm
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(DEFAULT_ARTIFACTS_DIR)
+    });
+    let engine = HostEngine::new(&EngineOptions {
+        pool_slots: args.pool_slots,
+        ..EngineOptions::default()
+    })?;
+    tracing::info!(allocator = engine.allocator.as_str(), "engine ready");
+    let registry = match Registry::new(engine.clone(), &artifacts, 1) {
+        Ok(registry) => registry,
+        Err(error) => {
+            // No shipped artifacts on a read-only app folder: compile into a scratch cache instead.
+            let scratch = std::env::temp_dir().join("edgefn-azure-artifacts");
+            tracing::warn!(
+                artifacts = %artifacts.display(),
+                scratch = %scratch.display(),
+                "{error:#}; compiling into a scratch cache (package with `edgefn package --target azure-functions` to ship precompiled artifacts)"
+            );
+            Registry::new(engine, &scratch, 1)?
+        }
+    };
+    let registry = Arc::new(registry);
+    FunctionRunner::deploy(registry, spec, platform::AZURE_FUNCTIONS)
+}
