@@ -1,8 +1,256 @@
-//! Placeholder: replaced by the adapter's real packager.
+//! `edgefn package --target azure-functions`: a function app folder the Functions host runs as a
+//! custom handler, deployable with `func azure functionapp publish` or a zip deploy:
+//!
+//! ```text
+//! DIR/host.json                 customHandler: run `edgefn azure-functions ...`, forwarding on
+//! DIR/<name>/function.json      httpTrigger on {*path}, every method, http output `res`
+//! DIR/edgefn                    this executable, debug info stripped
+//! DIR/<name>.wasm               the module
+//! DIR/artifacts/                its precompiled artifact (loaded instead of compiling)
+//! DIR/local.settings.json       FUNCTIONS_WORKER_RUNTIME=Custom, for `func start`
+//! ```
 
-use super::{PackageReport, PackageRequest};
+use super::{ARTIFACTS_DIR, PackageReport, PackageRequest, precompile_into};
+use crate::platform::azure_functions::invocation::{HTTP_INPUT_BINDING, HTTP_OUTPUT_BINDING};
+use crate::platform::azure_functions::settings::DEFAULT_ROUTE_PREFIX;
+use anyhow::{Context as _, bail};
+use serde_json::json;
+use std::path::{Path, PathBuf};
 
-/// Packages the function.
-pub fn package(_request: &PackageRequest) -> anyhow::Result<PackageReport> {
-    anyhow::bail!("this package target is not built yet")
+/// Name of the handler executable in the app.
+pub const HANDLER_EXECUTABLE: &str = "edgefn";
+/// `functionTimeout` written to `host.json`: the longest an HTTP trigger can answer on Azure
+/// (230 s), which the handler also caps at. Lower it to bound a runaway function sooner.
+pub const PACKAGED_FUNCTION_TIMEOUT: &str = "00:03:50";
+/// Methods the function answers: all the Functions host routes.
+pub const HTTP_METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
+/// Anyone may call the function, as on the local host: the guest does its own authorization.
+/// (`function` would require a key in `?code=` or `x-functions-key`.)
+pub const AUTH_LEVEL: &str = "anonymous";
+/// Route template catching every path under the route prefix.
+pub const CATCH_ALL_ROUTE: &str = "{*path}";
+/// Longest function name Azure accepts.
+pub const MAX_FUNCTION_NAME: usize = 127;
+
+/// Writes the function app folder and reports how to deploy it.
+pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    let name = request.name.as_str();
+    check_function_name(name)?;
+    let wasm = std::fs::read(&request.wasm)
+        .with_context(|| format!("cannot read {}", request.wasm.display()))?;
+    let out = &request.out;
+    let mut warnings = Vec::new();
+
+    // Artifacts of earlier packages would only bloat the upload.
+    let artifacts = out.join(ARTIFACTS_DIR);
+    if artifacts.exists() {
+        std::fs::remove_dir_all(&artifacts)
+            .with_context(|| format!("cannot clear {}", artifacts.display()))?;
+    }
+    precompile_into(&wasm, out).with_context(|| {
+        format!(
+            "cannot precompile {} (is it an edgefn module built for wasm32-wasip1?)",
+            request.wasm.display()
+        )
+    })?;
+    let wasm_file = format!("{name}.wasm");
+    write(&out.join(&wasm_file), &wasm)?;
+    write(
+        &out.join("host.json"),
+        pretty(&host_json(name, &wasm_file))?.as_bytes(),
+    )?;
+    let function_dir = out.join(name);
+    std::fs::create_dir_all(&function_dir)
+        .with_context(|| format!("cannot create {}", function_dir.display()))?;
+    write(
+        &function_dir.join("function.json"),
+        pretty(&function_json())?.as_bytes(),
+    )?;
+    write(
+        &out.join("local.settings.json"),
+        pretty(&local_settings())?.as_bytes(),
+    )?;
+    copy_handler(&out.join(HANDLER_EXECUTABLE), &mut warnings)?;
+    if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
+        warnings.push(format!(
+            "this edgefn was built for {}-{}; Azure Functions on Linux runs x86_64 Linux executables, so package with an x86_64 Linux build of edgefn",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        ));
+    }
+
+    Ok(PackageReport {
+        artifact: out.clone(),
+        size_bytes: folder_size(out)?,
+        deploy_command: deploy_command(out, name),
+        warnings,
+    })
+}
+
+/// Azure's rule for function (folder) names, plus one of ours: the name must differ from the
+/// route prefix, or invocations (`POST /<name>`) and forwarded requests (`/api/...`) could not be
+/// told apart.
+fn check_function_name(name: &str) -> anyhow::Result<()> {
+    let valid = name.len() <= MAX_FUNCTION_NAME
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        bail!(
+            "{name:?} is not a valid Azure Functions function name: start with a letter and use up to {MAX_FUNCTION_NAME} letters, digits, '-' or '_' (choose one with --name)"
+        );
+    }
+    if name.eq_ignore_ascii_case(DEFAULT_ROUTE_PREFIX) {
+        bail!(
+            "the function cannot be named {name:?}, the HTTP route prefix of the app: choose another name with --name"
+        );
+    }
+    Ok(())
+}
+
+/// `host.json`: run this executable as the custom handler, requests forwarded as-is.
+pub fn host_json(name: &str, wasm_file: &str) -> serde_json::Value {
+    json!({
+        "version": "2.0",
+        "functionTimeout": PACKAGED_FUNCTION_TIMEOUT,
+        "customHandler": {
+            "description": {
+                "defaultExecutablePath": HANDLER_EXECUTABLE,
+                "arguments": [
+                    "azure-functions",
+                    "--wasm", wasm_file,
+                    "--artifacts", ARTIFACTS_DIR,
+                    "--name", name,
+                ],
+            },
+            "enableForwardingHttpRequest": true,
+        },
+        "extensions": {
+            "http": { "routePrefix": DEFAULT_ROUTE_PREFIX },
+        },
+    })
+}
+
+/// `<name>/function.json`: every method on every path under the route prefix, answered through `res`.
+pub fn function_json() -> serde_json::Value {
+    json!({
+        "bindings": [
+            {
+                "type": "httpTrigger",
+                "direction": "in",
+                "name": HTTP_INPUT_BINDING,
+                "authLevel": AUTH_LEVEL,
+                "methods": HTTP_METHODS,
+                "route": CATCH_ALL_ROUTE,
+            },
+            {
+                "type": "http",
+                "direction": "out",
+                "name": HTTP_OUTPUT_BINDING,
+            },
+        ],
+    })
+}
+
+/// `local.settings.json`, read by `func start` and `func azure functionapp publish`; never uploaded.
+fn local_settings() -> serde_json::Value {
+    json!({
+        "IsEncrypted": false,
+        "Values": { "FUNCTIONS_WORKER_RUNTIME": "Custom" },
+    })
+}
+
+fn pretty(value: &serde_json::Value) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Copies this executable into the app, without its debug line tables (a release build carries
+/// ~110 MB of them; the stripped copy is ~20 MB and keeps symbol names for backtraces). Copied
+/// through a temporary file and renamed, so packaging from a packaged handler cannot truncate it.
+fn copy_handler(target: &Path, warnings: &mut Vec<String>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot locate the running edgefn executable")?;
+    let temporary = target.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::copy(&exe, &temporary)
+        .with_context(|| format!("cannot copy {} to {}", exe.display(), temporary.display()))?;
+    match std::process::Command::new("strip")
+        .arg("--strip-debug")
+        .arg(&temporary)
+        .output()
+    {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => warnings.push(format!(
+            "strip failed ({}), so the handler keeps its debug info: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => warnings.push(format!(
+            "cannot run strip ({error}), so the handler keeps its debug info (~110 MB): install binutils to shrink it to ~20 MB"
+        )),
+    }
+    std::fs::rename(&temporary, target).with_context(|| {
+        let _ = std::fs::remove_file(&temporary);
+        format!("cannot move the handler into place at {}", target.display())
+    })
+}
+
+fn folder_size(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut pending: Vec<PathBuf> = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry?;
+            let metadata = entry.metadata()?;
+            if metadata.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += metadata.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// `func` publishes the folder as it is; the zip deploy needs only the Azure CLI. The zip goes
+/// next to the folder, named with an absolute path so both commands agree wherever they run.
+fn deploy_command(out: &Path, name: &str) -> String {
+    let out = out.canonicalize().unwrap_or_else(|_| out.to_owned());
+    let zip = out
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(format!("{name}-azure-functions.zip"));
+    let (dir, zip) = (out.display(), zip.display());
+    format!(
+        "cd {dir} && func azure functionapp publish <APP_NAME>\n  \
+         or, without Core Tools: (cd {dir} && zip -qr {zip} .) && az functionapp deployment source config-zip --resource-group <RESOURCE_GROUP> --name <APP_NAME> --src {zip}\n  \
+         (create the app once, on Linux with the custom runtime: see docs/deploy-azure-functions.md)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_follow_azure_rules() {
+        assert!(check_function_name("hello").is_ok());
+        assert!(check_function_name("busy-loop_2").is_ok());
+        for bad in ["", "2fast", "a b", "é", "api", "API", &"x".repeat(128)] {
+            assert!(check_function_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn zip_deploy_paths_line_up() {
+        let command = deploy_command(Path::new("/srv/dist/azure"), "hello");
+        assert!(command.starts_with("cd /srv/dist/azure && func azure functionapp publish"));
+        assert!(command.contains("zip -qr /srv/dist/hello-azure-functions.zip ."));
+        assert!(command.contains("--src /srv/dist/hello-azure-functions.zip"));
+    }
 }
