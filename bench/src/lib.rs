@@ -56,16 +56,25 @@ impl KeepAlive {
         let stream = std::net::TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(KeepAlive { stream: std::io::BufReader::new(stream) })
+        Ok(KeepAlive {
+            stream: std::io::BufReader::new(stream),
+        })
     }
 
     /// Sends `GET path` and returns (status, body).
     pub fn get(&mut self, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
         use std::io::{BufRead, Read, Write};
-        write!(self.stream.get_mut(), "GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n")?;
+        write!(
+            self.stream.get_mut(),
+            "GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n"
+        )?;
         let mut line = String::new();
         self.stream.read_line(&mut line)?;
-        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut length = 0usize;
         loop {
             line.clear();
@@ -100,5 +109,9 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -2,8 +2,9 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
+use edgefn_host::admin::{self, Admin};
 use edgefn_host::artifact::default_cache_dir;
-use edgefn_host::config::{FunctionSpec, Manifest};
+use edgefn_host::config::{FunctionSource, FunctionSpec};
 use edgefn_host::engine::{EngineOptions, HostEngine};
 use edgefn_host::logging::{self, LogFormat};
 use edgefn_host::registry::{DEFAULT_MAX_LOADED, Registry};
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Address `edgefn serve` listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -110,6 +112,22 @@ struct ServeArgs {
     /// Functions kept loaded in memory; the least recently used beyond this are evicted.
     #[arg(long, default_value_t = DEFAULT_MAX_LOADED)]
     max_loaded: usize,
+    /// Serve the admin endpoints (metrics, functions, reload) on this address; loopback unless
+    /// you also set a token. Off when not given.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = admin::DEFAULT_ADMIN_LISTEN)]
+    admin_listen: Option<SocketAddr>,
+    /// Bearer token the admin endpoints require [default: a random one, printed at start].
+    #[arg(long, env = "EDGEFN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Milliseconds a client has to send its request headers before the connection is closed.
+    #[arg(long, default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// Open connections accepted at once; more are closed immediately.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Largest request line plus headers, in bytes (431 beyond).
+    #[arg(long, default_value_t = server::DEFAULT_MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -133,31 +151,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn function_specs(
+fn function_source(
     manifest: Option<PathBuf>,
     paths: Vec<PathBuf>,
-) -> anyhow::Result<Vec<FunctionSpec>> {
+) -> anyhow::Result<FunctionSource> {
     let is_toml = |p: &PathBuf| p.extension().is_some_and(|e| e == "toml");
-    let manifest = match (manifest, paths.as_slice()) {
-        (Some(m), []) => Some(m),
+    match (manifest, paths.as_slice()) {
+        (Some(m), []) => Ok(FunctionSource::Manifest(m)),
         (Some(_), _) => bail!("give either --manifest or .wasm files, not both"),
-        (None, [one]) if is_toml(one) => Some(one.clone()),
-        (None, many) if many.iter().any(is_toml) => {
-            bail!(
-                "a manifest (.toml) cannot be mixed with other files; list every function in the manifest"
-            )
-        }
+        (None, [one]) if is_toml(one) => Ok(FunctionSource::Manifest(one.clone())),
+        (None, many) if many.iter().any(is_toml) => bail!(
+            "a manifest (.toml) cannot be mixed with other files; list every function in the manifest"
+        ),
         (None, []) => bail!(
             "nothing to serve: give .wasm files or a manifest (edgefn serve --manifest edgefn.toml)"
         ),
-        (None, _) => None,
-    };
-    match manifest {
-        Some(path) => Ok(Manifest::load(&path)?.functions),
-        None => paths
-            .iter()
-            .map(|p| FunctionSpec::from_wasm_path(p))
-            .collect(),
+        (None, _) => Ok(FunctionSource::WasmFiles(paths)),
     }
 }
 
@@ -185,7 +194,8 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let specs = function_specs(args.manifest, args.functions)?;
+    let source = function_source(args.manifest, args.functions)?;
+    let specs = source.load()?;
     let registry = args.engine.registry(args.max_loaded)?;
     let total = specs.len();
     let failures = registry.deploy_all(specs);
@@ -207,8 +217,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !failures.is_empty() {
         println!("  ({} function(s) refused; see the log)", failures.len());
     }
-    println!("edgefn listening on http://{addr}");
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some(admin_addr) = args.admin_listen {
+        let token = match args.admin_token {
+            Some(token) => token,
+            None if admin_addr.ip().is_loopback() => admin::generate_token()?,
+            None => bail!(
+                "the admin listener on {admin_addr} is not loopback: set --admin-token (or EDGEFN_ADMIN_TOKEN) so it is not open to anyone who can reach it"
+            ),
+        };
+        let admin_listener = std::net::TcpListener::bind(admin_addr)
+            .with_context(|| format!("cannot listen on {admin_addr} for the admin endpoints (pick another with --admin-listen)"))?;
+        println!(
+            "edgefn admin on http://{} (Authorization: Bearer {token})",
+            admin_listener.local_addr()?
+        );
+        let admin = Arc::new(Admin::new(registry.clone(), source, token)?);
+        admin.spawn(admin_listener, stopped.clone())?;
+    }
+    println!("edgefn listening on http://{addr}");
     std::thread::Builder::new()
         .name("edgefn-signals".into())
         .spawn(move || {
@@ -220,9 +247,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let _ = stop.send(true);
             anyhow::Ok(())
         })?;
+    let defaults = ServerOptions::default();
     let options = ServerOptions {
-        workers: args.workers.unwrap_or(ServerOptions::default().workers),
-        ..ServerOptions::default()
+        workers: args.workers.unwrap_or(defaults.workers),
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        max_connections: args.max_connections,
+        max_header_bytes: args.max_header_bytes,
+        ..defaults
     };
     server::serve(registry, listener, options, stopped)?;
     tracing::info!("stopped");

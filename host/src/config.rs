@@ -219,10 +219,15 @@ impl WarmToml {
         let warm = WarmConfig {
             max_instances: self.max_instances.unwrap_or(defaults.max_instances),
             max_uses: self.max_uses.unwrap_or(defaults.max_uses),
-            idle_timeout: self.idle_timeout_ms.map(Duration::from_millis).unwrap_or(defaults.idle_timeout),
+            idle_timeout: self
+                .idle_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.idle_timeout),
         };
         if warm.max_instances == 0 || warm.max_uses == 0 {
-            bail!("{who}: warm.max_instances and warm.max_uses must be at least 1 (leave out [warm] for fresh instances)");
+            bail!(
+                "{who}: warm.max_instances and warm.max_uses must be at least 1 (leave out [warm] for fresh instances)"
+            );
         }
         Ok(warm)
     }
@@ -257,6 +262,53 @@ struct ManifestToml {
     defaults: LimitsToml,
     #[serde(default, rename = "function")]
     functions: Vec<FunctionToml>,
+}
+
+/// Where a host's functions come from; re-read on every reload.
+#[derive(Debug, Clone)]
+pub enum FunctionSource {
+    /// A manifest file.
+    Manifest(PathBuf),
+    /// Plain `.wasm` files, each routed at `/<file stem>`.
+    WasmFiles(Vec<PathBuf>),
+}
+
+impl FunctionSource {
+    /// Reads the current function specs.
+    pub fn load(&self) -> anyhow::Result<Vec<FunctionSpec>> {
+        match self {
+            FunctionSource::Manifest(path) => Ok(Manifest::load(path)?.functions),
+            FunctionSource::WasmFiles(paths) => {
+                let specs = paths
+                    .iter()
+                    .map(|p| FunctionSpec::from_wasm_path(p))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                for (i, spec) in specs.iter().enumerate() {
+                    if specs[..i].iter().any(|s| s.name == spec.name) {
+                        bail!(
+                            "two files are named {:?}: rename one, or use a manifest to give them distinct names",
+                            spec.name
+                        );
+                    }
+                }
+                Ok(specs)
+            }
+        }
+    }
+
+    /// The files whose changes should trigger a reload (for `serve --watch`).
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        match self {
+            FunctionSource::Manifest(path) => {
+                let mut files = vec![path.clone()];
+                if let Ok(manifest) = Manifest::load(path) {
+                    files.extend(manifest.functions.into_iter().map(|f| f.wasm));
+                }
+                files
+            }
+            FunctionSource::WasmFiles(paths) => paths.clone(),
+        }
+    }
 }
 
 /// A parsed manifest: the functions to deploy, with paths resolved against the manifest's folder.

@@ -3,6 +3,7 @@
 
 use crate::config::FunctionSpec;
 use crate::invoke::HostState;
+use crate::metrics::FunctionMetrics;
 use crate::warm::WarmPool;
 use anyhow::{Context as _, bail};
 use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT};
@@ -32,6 +33,8 @@ pub struct LoadedFunction {
     pub exports: AbiExports,
     /// Live instances kept for reuse (empty unless the function opted into warm mode).
     pub warm: WarmPool,
+    /// Where its invocations are counted.
+    pub metrics: Arc<FunctionMetrics>,
 }
 
 fn func_signature(module: &Module, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
@@ -129,6 +132,54 @@ pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result
     })
 }
 
+/// Static checks on the module's bytes, done once at deploy, for what the ABI checks on the
+/// compiled module cannot see: a start function (it would run, unbounded by anything the user
+/// configured, before every request), more than one memory, an imported memory or table, or a
+/// table larger than any guest may grow one.
+pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<()> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    let mut memories = 0u32;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload
+            .with_context(|| format!("function {name:?} is not a valid WebAssembly module"))?
+        {
+            Payload::StartSection { .. } => bail!(
+                "function {name:?} has a start function; edgefn modules initialise in the exported _initialize (a Rust or Go reactor does), so the host can bound and report it"
+            ),
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    let import = import?;
+                    if matches!(import.ty, TypeRef::Memory(_) | TypeRef::Table(_)) {
+                        bail!(
+                            "function {name:?} imports {}::{} as a memory or table; edgefn provides only functions from wasi_snapshot_preview1",
+                            import.module,
+                            import.name
+                        );
+                    }
+                }
+            }
+            Payload::MemorySection(section) => memories += section.count(),
+            Payload::TableSection(tables) => {
+                for table in tables {
+                    let table = table?;
+                    if table.ty.initial > crate::invoke::MAX_TABLE_ELEMENTS as u64 {
+                        bail!(
+                            "function {name:?} declares a table of {} elements, more than the {} any guest may have",
+                            table.ty.initial,
+                            crate::invoke::MAX_TABLE_ELEMENTS
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if memories > 1 {
+        bail!("function {name:?} declares {memories} memories; edgefn guests have exactly one");
+    }
+    Ok(())
+}
+
 impl LoadedFunction {
     /// Checks the module's ABI and links it. Unknown imports are refused here, at load, with the
     /// import named, never at the first request.
@@ -136,6 +187,7 @@ impl LoadedFunction {
         spec: Arc<FunctionSpec>,
         module: &Module,
         linker: &Linker<HostState>,
+        metrics: Arc<FunctionMetrics>,
     ) -> anyhow::Result<LoadedFunction> {
         let exports = check_abi(&spec.name, module, spec.limits.memory_bytes)?;
         let pre = linker.instantiate_pre(module).map_err(|e| {
@@ -145,6 +197,12 @@ impl LoadedFunction {
             )
         })?;
         let warm = WarmPool::new(spec.warm.clone());
-        Ok(LoadedFunction { spec, pre, exports, warm })
+        Ok(LoadedFunction {
+            spec,
+            pre,
+            exports,
+            warm,
+            metrics,
+        })
     }
 }

@@ -135,7 +135,9 @@ impl InvokeError {
 }
 
 fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Runs one invocation of `func` and returns the guest's response: on a fresh instance, or on a
@@ -161,9 +163,33 @@ pub async fn invoke_observed(
     let now = SystemTime::now();
     let mut budget = spec.limits.deadline;
     if let Some(platform_deadline) = cx.platform_deadline {
-        budget = budget.min(platform_deadline.duration_since(now).unwrap_or(Duration::ZERO));
+        budget = budget.min(
+            platform_deadline
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO),
+        );
     }
-    let deadline = Instant::now() + budget;
+    let started = Instant::now();
+    let deadline = started + budget;
+    let result = invoke_on_instance(func, request, cx, now, budget, deadline, observe).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.kind(),
+    };
+    func.metrics.record(outcome, started.elapsed());
+    result
+}
+
+async fn invoke_on_instance(
+    func: &LoadedFunction,
+    request: &Request<Bytes>,
+    cx: &InvocationContext<'_>,
+    now: SystemTime,
+    budget: Duration,
+    deadline: Instant,
+    observe: impl FnOnce(&LogCapture, &LogCapture),
+) -> Result<Response<Bytes>, InvokeError> {
+    let spec = &func.spec;
     let mut live = match func.warm.take() {
         Some(mut live) => {
             live.rearm(deadline);
@@ -172,8 +198,12 @@ pub async fn invoke_observed(
         None => {
             let stdout = LogCapture::new(spec.limits.max_log_bytes);
             let stderr = stdout.sibling();
+            let starting = Instant::now();
             match LiveInstance::start(func, deadline, budget, &stdout, &stderr).await {
-                Ok(live) => live,
+                Ok(live) => {
+                    func.metrics.record_instantiation(starting.elapsed());
+                    live
+                }
                 Err(error) => {
                     finish_logs(spec.name.as_str(), cx.request_id, &stdout, &stderr, observe);
                     return Err(error);
@@ -182,7 +212,10 @@ pub async fn invoke_observed(
         }
     };
     let result = live.call(func, request, cx, now, budget).await;
-    let (stdout, stderr) = (live.store.data().stdout.clone(), live.store.data().stderr.clone());
+    let (stdout, stderr) = (
+        live.store.data().stdout.clone(),
+        live.store.data().stderr.clone(),
+    );
     finish_logs(spec.name.as_str(), cx.request_id, &stdout, &stderr, observe);
     // A trap, timeout or bad response may have left the instance in any state: retire it.
     if result.is_ok() {
@@ -227,14 +260,17 @@ impl LiveInstance {
     ) -> Result<LiveInstance, InvokeError> {
         let spec = &func.spec;
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone()).arg(&spec.name);
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .arg(&spec.name);
         for (key, value) in &spec.env {
             wasi.env(key, value);
         }
         if let Some(dir) = &spec.dir {
-            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly).map_err(|e| {
-                InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
-            })?;
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
+                })?;
         }
         let state = HostState {
             wasi: wasi.build_p1(),
@@ -277,7 +313,14 @@ impl LiveInstance {
                 .await
                 .map_err(|e| classify_error(&store, e, budget, memory_cap))?;
         }
-        Ok(LiveInstance { store, memory, alloc, handle, uses: 0, last_used: Instant::now() })
+        Ok(LiveInstance {
+            store,
+            memory,
+            alloc,
+            handle,
+            uses: 0,
+            last_used: Instant::now(),
+        })
     }
 
     /// Prepares a reused instance for its next invocation.
@@ -306,22 +349,35 @@ impl LiveInstance {
             (context_key::FUNCTION_NAME, spec.name.as_str()),
             (context_key::PLATFORM, cx.platform),
             (context_key::DEADLINE_MS, deadline_ms.as_str()),
-            (context_key::COLD_START, if cx.cold_start { "true" } else { "false" }),
+            (
+                context_key::COLD_START,
+                if cx.cold_start { "true" } else { "false" },
+            ),
         ];
         if let Some(traceparent) = cx.traceparent {
             context.push((context_key::TRACEPARENT, traceparent));
         }
-        let uri = request.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let uri = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
         let envelope = RequestEnvelope {
             context,
             method: request.method().as_str(),
             uri,
-            headers: request.headers().iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes()))
+                .collect(),
             body: request.body(),
         };
         let len = envelope.encoded_len();
         let len32 = u32::try_from(len).map_err(|_| {
-            InvokeError::Instantiate(format!("request of {len} bytes does not fit a 32-bit guest"))
+            InvokeError::Instantiate(format!(
+                "request of {len} bytes does not fit a 32-bit guest"
+            ))
         })?;
         let store = &mut self.store;
         let ptr = self

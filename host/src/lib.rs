@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod artifact;
 pub mod config;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod function;
 pub mod guest_log;
 pub mod invoke;
 pub mod logging;
+pub mod metrics;
 pub mod package;
 pub mod platform;
 pub mod registry;

@@ -9,6 +9,7 @@ use crate::config::FunctionSpec;
 use crate::engine::HostEngine;
 use crate::function::LoadedFunction;
 use crate::invoke::HostState;
+use crate::metrics::Metrics;
 use anyhow::Context as _;
 use lru::LruCache;
 use std::collections::HashMap;
@@ -34,6 +35,29 @@ fn check_wasm_header(wasm: &[u8]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn read_module(spec: &FunctionSpec) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(&spec.wasm).with_context(|| {
+        format!(
+            "function {:?}: cannot read {}",
+            spec.name,
+            spec.wasm.display()
+        )
+    })
+}
+
+/// What a [`Registry::redeploy`] did, by function name.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    /// New or changed, now serving the new version.
+    pub deployed: Vec<String>,
+    /// Same configuration and module: left alone.
+    pub unchanged: Vec<String>,
+    /// No longer listed: no longer routed.
+    pub removed: Vec<String>,
+    /// Refused, with the reason; the previous version (if any) keeps serving.
+    pub failed: Vec<(String, String)>,
 }
 
 /// One deployed version of a function.
@@ -106,19 +130,8 @@ pub struct Registry {
     routes: RwLock<Routes>,
     loaded: Mutex<LruCache<u64, Arc<Resident>>>,
     next_id: AtomicU64,
-    /// Counters for observability.
-    pub stats: RegistryStats,
-}
-
-/// Load and cache counters.
-#[derive(Default)]
-pub struct RegistryStats {
-    /// Modules loaded from a verified artifact.
-    pub cache_hits: AtomicU64,
-    /// Modules compiled (no artifact, or one that failed verification).
-    pub compiles: AtomicU64,
-    /// Loaded functions evicted from the LRU.
-    pub evictions: AtomicU64,
+    /// Metrics of every function and of the registry itself.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Registry {
@@ -140,7 +153,7 @@ impl Registry {
             routes: RwLock::default(),
             loaded: Mutex::new(LruCache::new(capacity)),
             next_id: AtomicU64::new(1),
-            stats: RegistryStats::default(),
+            metrics: Arc::new(Metrics::default()),
         })
     }
 
@@ -157,13 +170,11 @@ impl Registry {
     /// Compiles (or finds), checks and links a function without routing it. Errors name the
     /// function, the file and the reason.
     pub fn prepare(&self, spec: FunctionSpec) -> anyhow::Result<Arc<Deployed>> {
-        let wasm = std::fs::read(&spec.wasm).with_context(|| {
-            format!(
-                "function {:?}: cannot read {}",
-                spec.name,
-                spec.wasm.display()
-            )
-        })?;
+        let wasm = read_module(&spec)?;
+        self.prepare_module(spec, wasm)
+    }
+
+    fn prepare_module(&self, spec: FunctionSpec, wasm: Vec<u8>) -> anyhow::Result<Arc<Deployed>> {
         check_wasm_header(&wasm).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
@@ -171,6 +182,7 @@ impl Registry {
                 spec.wasm.display()
             )
         })?;
+        crate::function::check_sections(&spec.name, &wasm)?;
         let hash = module_hash(&wasm);
         let deployed = Arc::new(Deployed {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -206,6 +218,78 @@ impl Registry {
                 routes.by_prefix.insert(route.clone(), deployed.clone());
             }
         }
+        self.metrics.deployed.set(routes.by_name.len() as i64);
+    }
+
+    /// Removes functions from routing. Requests already running finish normally.
+    pub fn unpublish(&self, names: &[String]) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for name in names {
+            if let Some(old) = routes.by_name.remove(name) {
+                for route in &old.spec.routes {
+                    routes.by_prefix.remove(route);
+                }
+            }
+        }
+        self.metrics.deployed.set(routes.by_name.len() as i64);
+    }
+
+    /// Brings the deployment in line with `specs`: new or changed functions (configuration or
+    /// module bytes) are prepared and swapped in atomically, unchanged ones are left alone, and
+    /// functions no longer listed are removed. A function whose new version is refused keeps
+    /// serving its old version. Requests in flight finish on the version they started with.
+    pub fn redeploy(&self, specs: Vec<FunctionSpec>) -> ReloadReport {
+        let current: HashMap<String, Arc<Deployed>> = self
+            .deployed()
+            .into_iter()
+            .map(|d| (d.spec.name.clone(), d))
+            .collect();
+        let mut report = ReloadReport::default();
+        let mut ready = Vec::new();
+        let listed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        for spec in specs {
+            let name = spec.name.clone();
+            let wasm = match read_module(&spec) {
+                Ok(wasm) => wasm,
+                Err(error) => {
+                    report.failed.push((name, format!("{error:#}")));
+                    continue;
+                }
+            };
+            if let Some(old) = current.get(&name)
+                && *old.spec == spec
+                && old.module_hash == module_hash(&wasm)
+            {
+                report.unchanged.push(name);
+                continue;
+            }
+            match self.prepare_module(spec, wasm) {
+                Ok(deployed) => {
+                    ready.push(deployed);
+                    report.deployed.push(name);
+                }
+                Err(error) => {
+                    tracing::error!(function = %name, "new version refused, the old one keeps serving: {error:#}");
+                    report.failed.push((name, format!("{error:#}")));
+                }
+            }
+        }
+        report.removed = current
+            .keys()
+            .filter(|n| !listed.contains(n))
+            .cloned()
+            .collect();
+        report.removed.sort();
+        self.publish(ready);
+        self.unpublish(&report.removed);
+        tracing::info!(
+            deployed = report.deployed.len(),
+            unchanged = report.unchanged.len(),
+            removed = report.removed.len(),
+            failed = report.failed.len(),
+            "redeploy finished"
+        );
+        report
     }
 
     /// Prepares and publishes every function, logging progress. Returns the failures; the
@@ -328,8 +412,9 @@ impl Registry {
         if let Some((evicted, _)) = loaded.push(id, resident.clone())
             && evicted != id
         {
-            self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+            self.metrics.evicted.inc();
         }
+        self.metrics.loaded.set(loaded.len() as i64);
         resident
     }
 
@@ -345,12 +430,13 @@ impl Registry {
                     .with_context(|| format!("cannot read {}", spec.wasm.display())),
             },
         )?;
-        let counter = match outcome {
-            CacheOutcome::Hit => &self.stats.cache_hits,
-            _ => &self.stats.compiles,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let function = LoadedFunction::new(spec.clone(), &module, &self.linker)?;
+        self.metrics.record_cache(outcome.as_str());
+        let function = LoadedFunction::new(
+            spec.clone(),
+            &module,
+            &self.linker,
+            self.metrics.function(&spec.name),
+        )?;
         tracing::info!(
             function = %spec.name,
             artifact = outcome.as_str(),

@@ -14,7 +14,10 @@ pub struct WarmPool {
 impl WarmPool {
     /// A pool following `config`; `None` keeps fresh instances per request.
     pub fn new(config: Option<WarmConfig>) -> WarmPool {
-        WarmPool { config, idle: Mutex::new(Vec::new()) }
+        WarmPool {
+            config,
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     /// The most recently used idle instance that has not expired, if any. Expired ones found on

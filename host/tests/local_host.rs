@@ -191,7 +191,11 @@ fn warm_mode_reuses_instances_only_when_opted_in() {
     // One instance serves three requests, is retired, and a new one starts from scratch.
     assert_eq!(counts, ["1\n", "2\n", "3\n", "1\n", "2\n", "3\n", "1\n"]);
     for _ in 0..3 {
-        assert_eq!(host.get("/fresh").text(), "1\n", "fresh mode must never reuse an instance");
+        assert_eq!(
+            host.get("/fresh").text(),
+            "1\n",
+            "fresh mode must never reuse an instance"
+        );
     }
 }
 

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let split = args.iter().position(|a| a == "--").ok_or_else(|| anyhow::anyhow!("usage: cold_start RUNS PATH -- COMMAND [ARGS...]"))?;
+    let split = args
+        .iter()
+        .position(|a| a == "--")
+        .ok_or_else(|| anyhow::anyhow!("usage: cold_start RUNS PATH -- COMMAND [ARGS...]"))?;
     let runs: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let path = args.get(2).cloned().unwrap_or_else(|| "/".into());
     let command = &args[split + 1..];

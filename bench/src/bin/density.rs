@@ -13,8 +13,15 @@ const MINIMAL_WAT: &str = include_str!("../../guests/minimal.wat");
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let edgefn = args.get(1).cloned().unwrap_or_else(|| "target/release/edgefn".into());
-    let functions: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(10_000);
+    let edgefn = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "target/release/edgefn".into());
+    let functions: usize = args
+        .get(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10_000);
     let max_loaded: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(200);
     let dir = tempfile::tempdir()?;
     let mut manifest = String::new();
@@ -24,11 +31,20 @@ fn main() -> anyhow::Result<()> {
         let body = format!("hello from {i:05}\n");
         let wat = MINIMAL_WAT
             .replace("hello, edgefn\\n", &body.replace('\n', "\\n"))
-            .replace("\\0e\\00\\00\\00", &format!("\\{:02x}\\00\\00\\00", body.len()))
-            .replace("(i64.const 30)", &format!("(i64.const {})", 16 + body.len()));
+            .replace(
+                "\\0e\\00\\00\\00",
+                &format!("\\{:02x}\\00\\00\\00", body.len()),
+            )
+            .replace(
+                "(i64.const 30)",
+                &format!("(i64.const {})", 16 + body.len()),
+            );
         let path = dir.path().join(format!("fn{i:05}.wasm"));
         std::fs::write(&path, wat::parse_str(&wat)?)?;
-        manifest.push_str(&format!("[[function]]\nname = \"fn{i:05}\"\nwasm = \"{}\"\n", path.display()));
+        manifest.push_str(&format!(
+            "[[function]]\nname = \"fn{i:05}\"\nwasm = \"{}\"\n",
+            path.display()
+        ));
     }
     eprintln!("generated {functions} modules in {:?}", generated.elapsed());
     let manifest_path = dir.path().join("edgefn.toml");
@@ -39,7 +55,14 @@ fn main() -> anyhow::Result<()> {
     let deploy = |label: &str| -> anyhow::Result<(std::process::Child, Duration)> {
         let started = Instant::now();
         let mut child = Command::new(&edgefn)
-            .args(["serve", "--listen", &addr, "--max-loaded", &max_loaded.to_string(), "--cache-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--max-loaded",
+                &max_loaded.to_string(),
+                "--cache-dir",
+            ])
             .arg(&cache)
             .arg(&manifest_path)
             .env("RUST_LOG", "warn")
@@ -70,7 +93,10 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let (status, body) = client.get(&format!("/fn{i:05}"))?;
         all_hits.push(started.elapsed());
-        anyhow::ensure!(status == 200 && body == format!("hello from {i:05}\n").as_bytes(), "fn{i:05} answered {status}");
+        anyhow::ensure!(
+            status == 200 && body == format!("hello from {i:05}\n").as_bytes(),
+            "fn{i:05} answered {status}"
+        );
     }
     let rss_after_all = rss_kib(pid);
     // The first functions were evicted long ago: each hit reloads from the artifact cache.
@@ -90,7 +116,11 @@ fn main() -> anyhow::Result<()> {
     let rss_end = rss_kib(pid);
     let _ = child.kill();
     let _ = child.wait();
-    let (e, l, a) = (summarize(&mut evicted), summarize(&mut loaded), summarize(&mut all_hits));
+    let (e, l, a) = (
+        summarize(&mut evicted),
+        summarize(&mut loaded),
+        summarize(&mut all_hits),
+    );
     report(
         "density",
         serde_json::json!({

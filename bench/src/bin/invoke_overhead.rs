@@ -15,14 +15,27 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let wasm = args.get(1).map(String::as_str).unwrap_or("target/guests/hello.wasm");
-    let iterations: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(20_000);
+    let wasm = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("target/guests/hello.wasm");
+    let iterations: usize = args
+        .get(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let allocator = args.get(3).map(String::as_str).unwrap_or("pagemap");
     let mode = args.get(4).map(String::as_str).unwrap_or("fresh");
     let options = match allocator {
         "pagemap" => EngineOptions::default(),
-        "pooling" => EngineOptions { pagemap_scan: false, ..EngineOptions::default() },
-        "ondemand" => EngineOptions { pool_slots: 0, ..EngineOptions::default() },
+        "pooling" => EngineOptions {
+            pagemap_scan: false,
+            ..EngineOptions::default()
+        },
+        "ondemand" => EngineOptions {
+            pool_slots: 0,
+            ..EngineOptions::default()
+        },
         other => anyhow::bail!("unknown allocator {other:?}: use pagemap, pooling or ondemand"),
     };
     let engine_started = Instant::now();
@@ -51,7 +64,9 @@ fn main() -> anyhow::Result<()> {
         .header("host", "localhost")
         .header("user-agent", "bench")
         .body(Bytes::new())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut samples = Vec::with_capacity(iterations);
     runtime.block_on(async {
         let cx = InvocationContext {
@@ -63,11 +78,15 @@ fn main() -> anyhow::Result<()> {
         };
         // Warm up caches and the pool's slots before measuring.
         for _ in 0..iterations / 10 {
-            invoke(&resident.function, &request, &cx).await.expect("invocation");
+            invoke(&resident.function, &request, &cx)
+                .await
+                .expect("invocation");
         }
         for _ in 0..iterations {
             let started = Instant::now();
-            let response = invoke(&resident.function, &request, &cx).await.expect("invocation");
+            let response = invoke(&resident.function, &request, &cx)
+                .await
+                .expect("invocation");
             samples.push(started.elapsed());
             assert_eq!(response.status(), 200);
             std::hint::black_box(response);

@@ -13,10 +13,13 @@ use std::convert::Infallible;
 async fn hello(
     _req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"Hello from native on local!\n")));
-    response
-        .headers_mut()
-        .insert("content-type", http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+        b"Hello from native on local!\n",
+    )));
+    response.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     Ok(response)
 }
 
@@ -51,7 +54,9 @@ fn main() -> anyhow::Result<()> {
             let mut first = Some(listener);
             let threads: Vec<_> = (0..cores)
                 .map(|_| {
-                    let listener = first.take().unwrap_or_else(|| edgefn_host::server::bind(bound).expect("bind"));
+                    let listener = first
+                        .take()
+                        .unwrap_or_else(|| edgefn_host::server::bind(bound).expect("bind"));
                     std::thread::spawn(move || {
                         tokio::runtime::Builder::new_current_thread()
                             .enable_all()
