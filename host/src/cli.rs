@@ -134,7 +134,12 @@ struct ServeArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda starts `bootstrap` with no arguments: that is the Lambda runtime.
+    let cli = if edgefn_host::platform::aws_lambda::started_as_bootstrap() {
+        Cli::parse_from(["edgefn", "aws-lambda"])
+    } else {
+        Cli::parse()
+    };
     logging::init(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
