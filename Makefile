@@ -48,7 +48,7 @@ run: build
 test: build guests-go lint test-go test-workers test-rust
 
 test-rust:
-	@scripts/setup.sh workers
+	@scripts/setup.sh workers lambda
 	$(CARGO) test --release --workspace
 
 ## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,

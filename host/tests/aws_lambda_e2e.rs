@@ -1,0 +1,662 @@
+//! End to end: the real packaged `bootstrap` (from `edgefn package --target aws-lambda`, unzipped)
+//! against a real Lambda Runtime API emulator (`cargo-lambda lambda watch --only-lambda-apis`), on
+//! loopback. Example guests must answer through it as they answer on the local host; hostile guests
+//! must produce Lambda errors while the runtime keeps serving.
+//!
+//! cargo-lambda is installed by `scripts/setup.sh lambda` (which `make test` runs); without it these
+//! tests fail and say so rather than skip.
+
+mod common;
+
+use base64::Engine as _;
+use common::{Host, Reply, edgefn_bin, guest, send};
+use edgefn_host::platform::aws_lambda::events::{EventShape, map_event};
+use serde_json::Value;
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every guest a test here deploys: cargo-lambda only knows functions named after binaries of the
+/// Cargo package it runs in, so the stub package has one (never built) per name.
+const FUNCTIONS: &[&str] = &[
+    "hello",
+    "echo",
+    "json",
+    "config",
+    "panic",
+    "busy-loop",
+    "memory-hog",
+];
+/// How long anything here may take to come up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The busy-loop guest's own limit in these tests.
+const SHORT_DEADLINE_MS: u64 = 300;
+/// The packaged hello function must stay deployable with room to spare.
+const MAX_HELLO_ZIP_BYTES: u64 = 8 * 1000 * 1000;
+const GREETING: &str = "Hello from the Lambda configuration";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/aws-lambda-events"
+    ))
+    .to_owned()
+}
+
+/// A child process killed (and reaped) when dropped, with its output in a log file.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `cargo-lambda lambda watch --only-lambda-apis` on a free loopback port.
+struct Emulator {
+    _process: Process,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    fn start() -> Emulator {
+        let version = Command::new("cargo-lambda")
+            .args(["lambda", "--version"])
+            .output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "cargo-lambda is not installed (it is the Lambda Runtime API emulator these tests run against): run `scripts/setup.sh lambda` (`make test` does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"edgefn-lambda-emulator-stub\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        let bins = dir.path().join("src/bin");
+        std::fs::create_dir_all(&bins).unwrap();
+        for name in FUNCTIONS {
+            std::fs::write(bins.join(format!("{name}.rs")), "fn main() {}\n").unwrap();
+        }
+        let port = free_port();
+        let log = dir.path().join("emulator.log");
+        let child = Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
+            .spawn()
+            .expect("start cargo-lambda");
+        let mut process = Process { child, log };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                process.is_running(),
+                "cargo-lambda exited: {}{}",
+                process.log(),
+                std::fs::read_to_string(dir.path().join("emulator.err")).unwrap_or_default()
+            );
+            assert!(
+                started.elapsed() < STARTUP_TIMEOUT,
+                "cargo-lambda did not listen on {addr} within {STARTUP_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Emulator {
+            _process: process,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// `AWS_LAMBDA_RUNTIME_API` for one function: the emulator serves each under `/.rt/<name>`.
+    fn runtime_api(&self, function: &str) -> String {
+        format!("{}/.rt/{function}", self.addr)
+    }
+
+    /// A direct invoke (`aws lambda invoke`).
+    fn invoke(&self, function: &str, payload: &[u8]) -> Reply {
+        send(
+            self.addr,
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("content-type", b"application/json")],
+            payload,
+        )
+    }
+
+    /// A request through the emulated Function URL (a payload 2.0 event).
+    fn url(
+        &self,
+        function: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Reply {
+        send(
+            self.addr,
+            method,
+            &format!("/lambda-url/{function}{path}"),
+            headers,
+            body,
+        )
+    }
+}
+
+/// An unzipped package.
+struct Package {
+    task_root: tempfile::TempDir,
+    zip_bytes: u64,
+    stdout: String,
+}
+
+fn package(name: &str) -> Package {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(edgefn_bin())
+        .args(["package", "--target", "aws-lambda"])
+        .arg(guest(name))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "edgefn package failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let zip_path = out.path().join(format!("{name}-aws-lambda.zip"));
+    let zip_bytes = std::fs::metadata(&zip_path).unwrap().len();
+    let task_root = tempfile::tempdir().unwrap();
+    zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap())
+        .unwrap()
+        .extract(task_root.path())
+        .unwrap();
+    Package {
+        task_root,
+        zip_bytes,
+        stdout,
+    }
+}
+
+/// Starts the package's `bootstrap` the way Lambda does: no arguments, Lambda's variables only.
+fn start_bootstrap(
+    emulator: &Emulator,
+    package: &Package,
+    function: &str,
+    extra_env: &[(&str, &str)],
+) -> Process {
+    let root = package.task_root.path();
+    let log = root.join(format!("bootstrap-{}.log", fastrand::u32(..)));
+    let child = Command::new(root.join("bootstrap"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api(function))
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("_HANDLER", format!("{function}.wasm"))
+        .env("LAMBDA_TASK_ROOT", root)
+        .env("RUST_LOG", "info")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .spawn()
+        .expect("start the packaged bootstrap");
+    Process { child, log }
+}
+
+/// One function deployed on the emulator.
+struct Deployed {
+    bootstrap: Process,
+    _package: Package,
+}
+
+fn deploy(emulator: &Emulator, function: &str, extra_env: &[(&str, &str)]) -> Deployed {
+    let package = package(function);
+    let bootstrap = start_bootstrap(emulator, &package, function, extra_env);
+    Deployed {
+        bootstrap,
+        _package: package,
+    }
+}
+
+/// The local host serving echo at `/`, so every path arrives as it does on Lambda.
+fn local_echo() -> Host {
+    Host::with_manifest(
+        r#"
+        [[function]]
+        name = "echo"
+        wasm = "{guests}/echo.wasm"
+        routes = ["/"]
+        "#,
+    )
+}
+
+/// The local host serving the other example guests at `/<name>`.
+fn local_examples() -> Host {
+    Host::with_manifest(&format!(
+        r#"
+        [[function]]
+        name = "hello"
+        wasm = "{{guests}}/hello.wasm"
+        [[function]]
+        name = "json"
+        wasm = "{{guests}}/json.wasm"
+        [[function]]
+        name = "config"
+        wasm = "{{guests}}/config.wasm"
+        env = {{ GREETING = "{GREETING}" }}
+        "#
+    ))
+}
+
+fn json(reply: &Reply) -> Value {
+    serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
+}
+
+/// A Lambda HTTP result taken apart: status, body, and every header's values as the shape
+/// carries them (one joined string where the shape joins repeats).
+struct HttpResult {
+    status: u16,
+    body: Vec<u8>,
+    result: Value,
+}
+
+impl HttpResult {
+    fn parse(reply: &Reply) -> HttpResult {
+        assert_eq!(reply.status, 200, "the invocation failed: {}", reply.text());
+        let result = json(reply);
+        let body = result["body"].as_str().unwrap_or("");
+        let body = if result["isBase64Encoded"] == true {
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap()
+        } else {
+            body.as_bytes().to_vec()
+        };
+        HttpResult {
+            status: result["statusCode"].as_u64().unwrap() as u16,
+            body,
+            result,
+        }
+    }
+
+    fn header(&self, name: &str) -> Vec<String> {
+        if let Some(values) = self.result["multiValueHeaders"][name].as_array() {
+            return values
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+        }
+        match self.result["headers"][name].as_str() {
+            Some(value) => vec![value.to_owned()],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// What the same header looks like in the Lambda result of this shape.
+fn as_carried(shape: &EventShape, values: Vec<String>) -> Vec<String> {
+    let joined = matches!(
+        shape,
+        EventShape::HttpApi | EventShape::Alb { multi_value: false }
+    );
+    if joined && !values.is_empty() {
+        vec![values.join(", ")]
+    } else {
+        values
+    }
+}
+
+fn http_fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("the shared fixtures folder must sit beside the checkout")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json") && !n.contains("-response"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn echo_answers_every_fixture_event_as_on_the_local_host() {
+    let emulator = Emulator::start();
+    let mut echo = deploy(&emulator, "echo", &[]);
+    let host = local_echo();
+    for name in http_fixture_names() {
+        let event = std::fs::read(fixtures_dir().join(&name)).unwrap();
+        let mapped = map_event(&event).unwrap();
+        let lambda = HttpResult::parse(&emulator.invoke("echo", &event));
+
+        // The same request, straight to the local host.
+        let request = &mapped.request;
+        let forwarded: Vec<(&str, &[u8])> = request
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "host" && *k != "content-length")
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        let local = host.send(
+            request.method().as_str(),
+            &request.uri().to_string(),
+            &forwarded,
+            request.body(),
+        );
+        assert_eq!(lambda.status, local.status, "{name}");
+        assert_eq!(lambda.body, local.body, "{name}: body");
+        for reported in ["x-echo-method", "x-echo-path", "x-echo-query"] {
+            assert_eq!(
+                lambda.header(reported),
+                as_carried(&mapped.shape, local.all(reported)),
+                "{name}: {reported}"
+            );
+        }
+        for (header, _) in &forwarded {
+            let echoed = format!("x-echo-h-{header}");
+            assert_eq!(
+                lambda.header(&echoed),
+                as_carried(&mapped.shape, local.all(&echoed)),
+                "{name}: {echoed}"
+            );
+        }
+        assert!(
+            echo.bootstrap.is_running(),
+            "{name}: {}",
+            echo.bootstrap.log()
+        );
+    }
+
+    // Spot checks that do not depend on the local host: repeated query keys and headers survive.
+    let event =
+        std::fs::read(fixtures_dir().join("example-apigw-request-multi-value-parameters.json"))
+            .unwrap();
+    let lambda = HttpResult::parse(&emulator.invoke("echo", &event));
+    assert_eq!(lambda.header("x-echo-query"), ["name=me&name=me2"]);
+    assert_eq!(
+        lambda.header("x-echo-h-headername"),
+        ["headerValue", "headerValue2"]
+    );
+    let event = std::fs::read(fixtures_dir().join("alb_multi_value_request.json")).unwrap();
+    let lambda = HttpResult::parse(&emulator.invoke("echo", &event));
+    assert_eq!(
+        lambda.header("x-echo-h-cookie"),
+        ["name1=value1", "name2=value2"]
+    );
+    assert!(lambda.result.get("statusDescription").is_some());
+    assert!(lambda.result.get("headers").is_none());
+
+    // A malformed event fails that invocation only.
+    let broken = br#"{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GET"}},"isBase64Encoded":true,"body":"%%%"}"#;
+    let reply = emulator.invoke("echo", broken);
+    let error = json(&reply);
+    assert_eq!(
+        error["errorType"],
+        "edgefn.InvalidEvent",
+        "{}",
+        reply.text()
+    );
+    assert!(error["errorMessage"].as_str().unwrap().contains("base64"));
+
+    // Non-HTTP events: the event is the body, the answer is the result.
+    let sqs = br#"{"Records":[{"messageId":"1","eventSource":"aws:sqs","body":"work"}]}"#;
+    let reply = emulator.invoke("echo", sqs);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(json(&reply), serde_json::from_slice::<Value>(sqs).unwrap());
+    let reply = emulator.invoke("echo", br#""just a string""#);
+    assert_eq!(reply.text(), r#""just a string""#);
+    assert!(echo.bootstrap.is_running());
+    let log = echo.bootstrap.log();
+    assert!(
+        log.contains("loaded precompiled artifact from cache"),
+        "the packaged artifact must be used, not recompiled: {log}"
+    );
+    assert_eq!(
+        log.matches("Lambda-Runtime-Deadline-Ms lies in the past")
+            .count(),
+        1,
+        "the emulator's bogus deadline is logged once: {log}"
+    );
+}
+
+#[test]
+fn example_guests_answer_function_urls_as_on_the_local_host() {
+    let emulator = Emulator::start();
+    let host = local_examples();
+    let echo_host = local_echo();
+    let _hello = deploy(&emulator, "hello", &[]);
+    let _echo = deploy(&emulator, "echo", &[]);
+    let _json = deploy(&emulator, "json", &[]);
+    let _config = deploy(&emulator, "config", &[("GREETING", GREETING)]);
+
+    let lambda = emulator.url("hello", "GET", "/", &[], b"");
+    let local = host.get("/hello");
+    assert_eq!(lambda.status, local.status);
+    assert_eq!(lambda.header("content-type"), local.header("content-type"));
+    assert_eq!(
+        lambda.text(),
+        local.text().replace("on local", "on aws-lambda")
+    );
+
+    let text: &[u8] = "a text body, ünïcode too\n".as_bytes();
+    let binary: &[u8] = &[0, 1, 2, 0x80, 0xfe, 0xff];
+    for (content_type, body) in [
+        (&b"text/plain; charset=utf-8"[..], text),
+        (b"application/octet-stream", binary),
+    ] {
+        let path = "/some/path?x=1&x=2&y=a%20b";
+        let headers = [("content-type", content_type), ("x-custom", &b"v"[..])];
+        let lambda = emulator.url("echo", "POST", path, &headers, body);
+        let local = echo_host.send("POST", path, &headers, body);
+        assert_eq!(lambda.status, local.status);
+        assert_eq!(lambda.body, local.body, "body must arrive byte for byte");
+        for reported in [
+            "x-echo-method",
+            "x-echo-path",
+            "x-echo-query",
+            "x-echo-h-content-type",
+            "x-echo-h-x-custom",
+            "content-type",
+        ] {
+            assert_eq!(lambda.all(reported), local.all(reported), "{reported}");
+        }
+    }
+
+    for body in [&br#"{"name":"Lambda","count":2}"#[..], b"{nope"] {
+        let lambda = emulator.url("json", "POST", "/", &[], body);
+        let local = host.send("POST", "/json", &[], body);
+        assert_eq!(lambda.status, local.status);
+        assert_eq!(json(&lambda), json(&local));
+    }
+
+    let lambda = emulator.url("config", "GET", "/", &[], b"");
+    let local = host.get("/config");
+    assert_eq!(lambda.status, 200);
+    // Same greeting, and no more variables than locally: Lambda's own (credentials included)
+    // never reach the guest.
+    assert_eq!(json(&lambda), json(&local));
+}
+
+#[test]
+fn hostile_guests_fail_as_lambda_errors_and_the_runtime_keeps_serving() {
+    let emulator = Emulator::start();
+    let deadline = SHORT_DEADLINE_MS.to_string();
+    let mut functions = [
+        (deploy(&emulator, "panic", &[]), "panic", "edgefn.Trap"),
+        (
+            deploy(&emulator, "busy-loop", &[("EDGEFN_DEADLINE_MS", &deadline)]),
+            "busy-loop",
+            "edgefn.Timeout",
+        ),
+        (
+            deploy(&emulator, "memory-hog", &[]),
+            "memory-hog",
+            "edgefn.MemoryLimit",
+        ),
+    ];
+    for (deployed, name, error_type) in &mut functions {
+        for attempt in 0..2 {
+            let started = Instant::now();
+            let reply = emulator.invoke(name, b"{}");
+            let error = json(&reply);
+            assert_eq!(
+                error["errorType"],
+                *error_type,
+                "{name} #{attempt}: {}\n{}",
+                reply.text(),
+                deployed.bootstrap.log()
+            );
+            let message = error["errorMessage"].as_str().unwrap();
+            assert!(!message.is_empty());
+            assert!(
+                !message.contains("secret detail"),
+                "the guest's own output must stay in the log: {message}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name} took {:?}",
+                started.elapsed()
+            );
+            assert!(
+                deployed.bootstrap.is_running(),
+                "{name}: the runtime must survive: {}",
+                deployed.bootstrap.log()
+            );
+        }
+        // Through a Function URL the client sees a server error, nothing more.
+        let reply = emulator.url(name, "GET", "/", &[], b"");
+        assert!(reply.status >= 500, "{name}: {}", reply.status);
+        assert!(deployed.bootstrap.is_running());
+    }
+    let busy_log = functions[1].0.bootstrap.log();
+    assert!(busy_log.contains("edgefn.Timeout"), "{busy_log}");
+}
+
+#[test]
+fn a_module_that_cannot_load_is_an_init_error_and_exits() {
+    let emulator = Emulator::start();
+    let package = package("hello");
+    std::fs::remove_file(package.task_root.path().join("hello.wasm")).unwrap();
+    // Without the artifacts too, so nothing at all can be loaded.
+    std::fs::remove_dir_all(package.task_root.path().join("artifacts")).unwrap();
+    let mut bootstrap = start_bootstrap(&emulator, &package, "hello", &[]);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = bootstrap.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < STARTUP_TIMEOUT,
+            "the bootstrap kept running without its module: {}",
+            bootstrap.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let log = bootstrap.log();
+    assert!(log.contains("hello.wasm"), "{log}");
+    assert!(log.contains("reported to the Lambda Runtime API"), "{log}");
+    assert!(!log.contains("could not report"), "{log}");
+}
+
+#[test]
+fn hello_package_is_small_complete_and_starts_cold_fast() {
+    let package = package("hello");
+    let root = package.task_root.path();
+    assert!(
+        package.zip_bytes < MAX_HELLO_ZIP_BYTES,
+        "the hello package is {} bytes",
+        package.zip_bytes
+    );
+    eprintln!("hello package: {} bytes", package.zip_bytes);
+    for command_part in [
+        "aws lambda create-function",
+        "--runtime provided.al2023",
+        "--handler hello.wasm",
+        "--architectures x86_64",
+        "--zip-file fileb://",
+    ] {
+        assert!(package.stdout.contains(command_part), "{}", package.stdout);
+    }
+    assert!(root.join("hello.wasm").is_file());
+    let mut artifacts: Vec<String> = std::fs::read_dir(root.join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    artifacts.sort();
+    assert_eq!(artifacts.len(), 2, "{artifacts:?}");
+    assert!(artifacts[0].ends_with(".cwasm") && artifacts[1].ends_with(".cwasm.sha256"));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(root.join("bootstrap"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "bootstrap must be executable");
+    let mut header = [0u8; 4];
+    std::fs::File::open(root.join("bootstrap"))
+        .unwrap()
+        .read_exact(&mut header)
+        .unwrap();
+    assert_eq!(&header, b"\x7fELF");
+
+    // Cold start: from spawning the bootstrap to the first invocation's answer (the emulator holds
+    // the invoke until the runtime asks for it).
+    let emulator = Emulator::start();
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let mut bootstrap = start_bootstrap(&emulator, &package, "hello", &[]);
+        let reply = emulator.invoke("hello", b"{}");
+        samples.push(started.elapsed());
+        assert_eq!(reply.text(), r#""Hello from hello on aws-lambda!\n""#);
+        assert!(bootstrap.is_running());
+        let log = bootstrap.log();
+        assert!(log.contains("artifact=\"hit\""), "{log}");
+    }
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    eprintln!(
+        "Lambda-mode cold start (spawn to first answer), median of 5: {median:?}; all: {samples:?}"
+    );
+    assert!(
+        median < Duration::from_secs(2),
+        "cold start took {median:?}"
+    );
+}
