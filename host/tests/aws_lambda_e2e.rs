@@ -28,6 +28,7 @@ const FUNCTIONS: &[&str] = &[
     "panic",
     "busy-loop",
     "memory-hog",
+    "big-response",
 ];
 /// How long anything here may take to come up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -567,6 +568,50 @@ fn hostile_guests_fail_as_lambda_errors_and_the_runtime_keeps_serving() {
     }
     let busy_log = functions[1].0.bootstrap.log();
     assert!(busy_log.contains("edgefn.Timeout"), "{busy_log}");
+}
+
+#[test]
+fn results_over_lambdas_payload_limits_are_errors_not_lost_invocations() {
+    let emulator = Emulator::start();
+    let mut big = deploy(&emulator, "big-response", &[]);
+    let pattern = |n: usize| (0..n).map(|i| i as u8).collect::<Vec<u8>>();
+
+    // 4 MiB of binary travels base64 (5.6 MB of JSON): under the 6 MB limit, byte for byte.
+    let reply = emulator.url("big-response", "GET", "/?bytes=4194304", &[], b"");
+    assert_eq!(reply.status, 200, "{}", big.bootstrap.log());
+    assert!(
+        reply.body == pattern(4 << 20),
+        "the body must survive base64 both ways"
+    );
+
+    // 5 MB of binary is 6.7 MB as base64: over the limit, so the invocation fails cleanly.
+    let http_event = |query: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "version": "2.0", "rawPath": "/", "rawQueryString": query,
+            "requestContext": {"http": {"method": "GET"}}
+        }))
+        .unwrap()
+    };
+    let error = json(&emulator.invoke("big-response", &http_event("bytes=5000000")));
+    assert_eq!(error["errorType"], "edgefn.ResponseTooLarge", "{error}");
+
+    // An ALB takes at most 1 MB: the same 800 kB answer fits an HTTP API result, not an ALB one.
+    let alb_event = |bytes: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:region:123456789012:targetgroup/t/1"}},
+            "httpMethod": "GET", "path": "/", "queryStringParameters": {"bytes": bytes},
+            "headers": {}, "body": "", "isBase64Encoded": false
+        }))
+        .unwrap()
+    };
+    let error = json(&emulator.invoke("big-response", &alb_event("800000")));
+    assert_eq!(error["errorType"], "edgefn.ResponseTooLarge", "{error}");
+    let ok = HttpResult::parse(&emulator.invoke("big-response", &http_event("bytes=800000")));
+    assert_eq!(ok.body, pattern(800_000));
+    let ok = HttpResult::parse(&emulator.invoke("big-response", &alb_event("500000")));
+    assert_eq!(ok.body, pattern(500_000));
+    assert_eq!(ok.result["statusDescription"], "200 OK");
+    assert!(big.bootstrap.is_running());
 }
 
 #[test]
