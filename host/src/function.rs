@@ -64,13 +64,15 @@ pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result
                 "function {name:?} speaks edgefn ABI {version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
             );
         }
-        if module.get_export("_start").is_some() {
-            bail!(
-                "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library with crate-type = [\"cdylib\"] and export the handler with edgefn::export!"
-            );
-        }
         bail!(
             "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
+        );
+    }
+    // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
+    // the handler yet fail every request; refuse it here, with the fix.
+    if module.get_export("_start").is_some() {
+        bail!(
+            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
         );
     }
     use ValType::{I32, I64};

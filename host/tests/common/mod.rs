@@ -166,10 +166,16 @@ impl Host {
             .spawn()
             .expect("spawn edgefn");
         let stdout = child.stdout.take().unwrap();
+        // Every stdout line is kept in `stdout.txt` (tests read the admin line from it).
+        let stdout_copy = dir.path().join("stdout.txt");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            use std::io::Write;
+            let mut copy = std::fs::File::create(stdout_copy).unwrap();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                let _ = writeln!(copy, "{line}");
+                let _ = copy.flush();
                 if let Some(addr) = line.strip_prefix("edgefn listening on http://") {
                     let _ = tx.send(addr.trim().to_owned());
                 }
