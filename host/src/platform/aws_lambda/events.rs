@@ -346,17 +346,17 @@ impl V1Event {
         let method = parse_method(&self.http_method)?;
         // Multi-value forms carry every value; the single forms only the last of each.
         let query = match (self.multi_value_query, self.query) {
-            (Some(multi), _) => query_string(
+            (Some(multi), _) if !multi.0.is_empty() => query_string(
                 multi
                     .0
                     .iter()
                     .flat_map(|(k, vs)| vs.iter().flatten().map(move |v| (k, Some(v)))),
                 encoding,
             ),
-            (None, Some(single)) => {
+            (_, Some(single)) => {
                 query_string(single.0.iter().map(|(k, v)| (k, v.as_ref())), encoding)
             }
-            (None, None) => String::new(),
+            _ => String::new(),
         };
         let mut headers = HeaderMap::new();
         let mut skipped = Vec::new();
@@ -600,5 +600,10 @@ mod tests {
             r#"{"httpMethod":"GET","path":"no-slash","multiValueQueryStringParameters":{"k":["a b","&="],"flag":null}}"#,
         );
         assert_eq!(rest.request.uri(), "/no-slash?k=a%20b&k=%26%3D");
+        // An empty multi-value form does not hide the single-value one.
+        let single = map(
+            r#"{"httpMethod":"GET","path":"/","queryStringParameters":{"a":"1"},"multiValueQueryStringParameters":{}}"#,
+        );
+        assert_eq!(single.request.uri(), "/?a=1");
     }
 }
