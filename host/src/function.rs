@@ -51,6 +51,13 @@ fn same_types(got: &[ValType], want: &[ValType]) -> bool {
 /// Checks that `module` implements edgefn ABI v1 and returns its entry points. Errors name the
 /// function and say what was expected.
 pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result<AbiExports> {
+    // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
+    // the handler yet fail every request; refuse it here, with the fix.
+    if module.get_export("_start").is_some() {
+        bail!(
+            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
+        );
+    }
     if module.get_export(HANDLE_EXPORT).is_none() {
         let other_versions: Vec<String> = module
             .exports()
@@ -66,13 +73,6 @@ pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result
         }
         bail!(
             "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
-        );
-    }
-    // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
-    // the handler yet fail every request; refuse it here, with the fix.
-    if module.get_export("_start").is_some() {
-        bail!(
-            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
         );
     }
     use ValType::{I32, I64};
