@@ -411,6 +411,19 @@ fn echo_answers_every_fixture_event_as_on_the_local_host() {
             .unwrap();
     let lambda = HttpResult::parse(&emulator.invoke("echo", &event));
     assert_eq!(lambda.header("x-echo-query"), ["name=me&name=me2"]);
+    // The guest's request id is Lambda's: the one the runtime answered under.
+    let request_id = lambda.header("x-echo-request-id").pop().unwrap_or_default();
+    assert!(!request_id.is_empty());
+    let logged = format!("request_id=\"{request_id}\"");
+    let started = Instant::now();
+    while !echo.bootstrap.log().contains(&logged) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no invocation {request_id} in the log: {}",
+            echo.bootstrap.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
         lambda.header("x-echo-h-headername"),
         ["headerValue", "headerValue2"]
