@@ -78,3 +78,8 @@ clean:
 ## bench: every benchmark, results in bench/results/latest.md (see bench/README.md)
 bench:
 	bench/run.sh
+
+## soak: 10 minutes of mixed load; numbers go in docs/reliability.md (SOAK_SECONDS to change)
+soak: build
+	$(CARGO) build --release -q -p edgefn-bench
+	target/release/soak target/release/edgefn target/guests $${SOAK_SECONDS:-600} | tee bench/results/soak.jsonl
