@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Deadline of a context built for tests, or of an envelope that carries none.
+pub const DEFAULT_TEST_DEADLINE: Duration = Duration::from_secs(30);
+
 /// The platform a function runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Platform {
@@ -67,7 +70,7 @@ impl Context {
                 request_id: "test-request".to_owned(),
                 function_name: "test-function".to_owned(),
                 platform: Platform::Local,
-                deadline: SystemTime::now() + Duration::from_secs(30),
+                deadline: SystemTime::now() + DEFAULT_TEST_DEADLINE,
                 cold_start: false,
                 traceparent: None,
             },
@@ -121,9 +124,17 @@ impl Context {
     /// Builds a context from ABI v1 context pairs; missing fields get neutral values.
     pub(crate) fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Context {
         use edgefn_abi::context_key as key;
-        let mut context = Context::builder().context;
-        context.request_id.clear();
-        context.function_name.clear();
+        // Built field by field: the builder's defaults would cost a clock read (a host call) and
+        // two throwaway strings on every request.
+        let mut context = Context {
+            request_id: String::new(),
+            function_name: String::new(),
+            platform: Platform::Local,
+            deadline: UNIX_EPOCH,
+            cold_start: false,
+            traceparent: None,
+        };
+        let mut has_deadline = false;
         for (k, v) in pairs {
             match k {
                 key::REQUEST_ID => context.request_id = v.to_owned(),
@@ -132,12 +143,16 @@ impl Context {
                 key::DEADLINE_MS => {
                     if let Ok(ms) = v.parse::<u64>() {
                         context.deadline = UNIX_EPOCH + Duration::from_millis(ms);
+                        has_deadline = true;
                     }
                 }
                 key::COLD_START => context.cold_start = v == "true",
                 key::TRACEPARENT => context.traceparent = Some(v.to_owned()),
                 _ => {}
             }
+        }
+        if !has_deadline {
+            context.deadline = SystemTime::now() + DEFAULT_TEST_DEADLINE;
         }
         context
     }
