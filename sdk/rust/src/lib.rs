@@ -19,18 +19,61 @@
 //!
 //! The same crate builds natively, so a handler can be unit-tested with `cargo test` and no Wasm:
 //! build a [`Context`] with [`Context::builder`] and call the function.
+//!
+//! What else is here:
+//!
+//! - Responses from common types ([`IntoResponse`]): text, bytes, [`Json`], a [`StatusCode`],
+//!   `(StatusCode, T)`, an [`http::Response`], and `Result` of those. `Err` answers a bare 500 and
+//!   logs the error, except an [`HttpError`], whose status and message are for the client.
+//! - Reading requests ([`RequestExt`]): `query("name")`, `query_all`, `query_pairs`, path parameters
+//!   with `param("id")`, and `json::<T>()`, which answers 400 with the reason on bad JSON.
+//! - A [`Router`] for several routes in one function, with `:param` and `*rest` patterns and 404/405
+//!   answers.
+//!
+//! A handler with the wrong signature is refused at compile time, at the `export!` line and
+//! natively too, so `cargo test` and `cargo check` say so, not only the Wasm build:
+//!
+//! ```compile_fail,E0593
+//! // error[E0593]: function is expected to take 2 arguments, but it takes 1 argument
+//! fn handle(req: edgefn::Request) -> String {
+//!     req.uri().to_string()
+//! }
+//! edgefn::export!(handle);
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // error[E0277]: `u32` cannot be returned from an edgefn handler
+//! fn handle(_req: edgefn::Request, _ctx: &edgefn::Context) -> u32 {
+//!     7
+//! }
+//! edgefn::export!(handle);
+//! ```
+//!
+//! ```compile_fail,E0277
+//! // error[E0277]: `Oops` doesn't implement `std::fmt::Display`
+//! //   = note: required for `Oops` to implement `IntoErrorResponse`
+//! struct Oops;
+//! fn handle(_req: edgefn::Request, _ctx: &edgefn::Context) -> Result<String, Oops> {
+//!     Err(Oops)
+//! }
+//! edgefn::export!(handle);
+//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod context;
+mod request;
 mod response;
+mod router;
 mod wire;
 
 pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder, Platform};
 pub use http;
 pub use http::{Method, StatusCode};
-pub use response::{IntoResponse, Json};
+pub use request::{HttpError, PathParams, RequestExt};
+pub use response::{IntoErrorResponse, IntoResponse, Json};
+pub use router::Router;
 
 /// The request a handler receives: method, URI (path and query), headers and the whole body.
 pub type Request = http::Request<Bytes>;
@@ -42,7 +85,8 @@ pub type Response = http::Response<Bytes>;
     message = "`{Self}` is not an edgefn handler",
     label = "expected `fn(edgefn::Request, &edgefn::Context) -> impl edgefn::IntoResponse`",
     note = "a handler takes the request by value and the context by reference, and returns a response, a \
-            string, bytes, `Json(..)`, `(StatusCode, ..)` or a `Result` of one of those"
+            string, bytes, `Json(..)`, `(StatusCode, ..)` or a `Result` of one of those; an `edgefn::Router` is a \
+            handler too"
 )]
 pub trait Handler {
     /// Serves one request.
@@ -80,13 +124,25 @@ where
 
 /// Exports a handler as this module's edgefn ABI v1 entry points (`docs/abi.md`).
 ///
-/// ```ignore
+/// ```
 /// fn handle(req: edgefn::Request, ctx: &edgefn::Context) -> &'static str { "hi" }
 /// edgefn::export!(handle);
 /// ```
+///
+/// The argument is any expression that is a [`Handler`]: a function, a closure, or a [`Router`]
+/// (`edgefn::export!(app())` with `fn app() -> Router`). The entry points exist only in the Wasm
+/// build, but the handler's type is checked on every target, so a wrong signature fails
+/// `cargo test` and `cargo check` too.
 #[macro_export]
 macro_rules! export {
     ($handler:expr) => {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __edgefn_check_handler() {
+                $crate::__private::assert_handler(&$handler);
+            }
+        };
+
         #[cfg(target_family = "wasm")]
         #[doc(hidden)]
         #[unsafe(export_name = "edgefn_v1_alloc")]
@@ -106,4 +162,7 @@ macro_rules! export {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::wire::{alloc, handle, handle_envelope};
+
+    /// Compile-time check behind `export!`: fails with the `Handler` diagnostic.
+    pub fn assert_handler<H: crate::Handler>(_handler: &H) {}
 }

@@ -5,12 +5,18 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 
 /// Anything a handler can return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from an edgefn handler",
+    label = "not a response",
+    note = "return text (`String`, `&'static str`), bytes (`Vec<u8>`, `Bytes`), `Json(..)`, a `StatusCode`, \
+            `(StatusCode, T)`, an `edgefn::Response`, or a `Result` of one of those"
+)]
 pub trait IntoResponse {
     /// Converts into the HTTP response.
     fn into_response(self) -> Response;
 }
 
-fn with_type(body: impl Into<Bytes>, content_type: &'static str) -> Response {
+pub(crate) fn with_type(body: impl Into<Bytes>, content_type: &'static str) -> Response {
     let mut response = Response::new(body.into());
     response
         .headers_mut()
@@ -89,16 +95,41 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// `Ok` answers normally; `Err` logs the error and answers a bare 500, so internals never reach the
-/// client.
-impl<T: IntoResponse, E: std::fmt::Display> IntoResponse for Result<T, E> {
+/// How an error a handler returns in `Err` becomes a response.
+///
+/// Any error that is `Display` is internal: it is logged and the client gets a bare
+/// `500 Internal Server Error`, so internals never leak. An [`HttpError`](crate::HttpError) is
+/// meant for the client: its status and message are the response.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned as a handler's error",
+    label = "implement `std::fmt::Display` for it (logged, answers 500), or return an `edgefn::HttpError`",
+    note = "`Err(e)` answers a bare 500 and logs `e` when `e: Display`; an `edgefn::HttpError` answers its own status and message"
+)]
+pub trait IntoErrorResponse {
+    /// Converts the error into the response the client sees.
+    fn into_error_response(self) -> Response;
+}
+
+impl<E: std::fmt::Display> IntoErrorResponse for E {
+    fn into_error_response(self) -> Response {
+        eprintln!("edgefn: handler error: {self}");
+        status_text(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoErrorResponse for crate::HttpError {
+    fn into_error_response(self) -> Response {
+        self.into_response()
+    }
+}
+
+/// `Ok` answers normally; `Err` answers as [`IntoErrorResponse`] says: a bare 500 for internal
+/// errors (logged), the status and message of an [`HttpError`](crate::HttpError).
+impl<T: IntoResponse, E: IntoErrorResponse> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
             Ok(ok) => ok.into_response(),
-            Err(error) => {
-                eprintln!("edgefn: handler error: {error}");
-                status_text(StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            Err(error) => error.into_error_response(),
         }
     }
 }
