@@ -220,7 +220,19 @@ pub fn new_request_id() -> String {
 
 async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let request_id = new_request_id();
-    let mut response = route(shared, req, &request_id).await;
+    // Every log line of the request (guest output, failures) carries these; `function` is
+    // recorded once the route is resolved.
+    let traceparent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        function = tracing::field::Empty,
+        traceparent
+    );
+    let mut response = tracing::Instrument::instrument(route(shared, req, &request_id), span).await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -235,6 +247,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Res
             &format!("no function is routed at {}", req.uri().path()),
         );
     };
+    tracing::Span::current().record("function", deployed.spec.name.as_str());
     let limits = &deployed.spec.limits;
     let Some(_slot) = deployed.try_acquire() else {
         let mut response = text(
