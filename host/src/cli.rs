@@ -38,6 +38,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a function project (Rust or Go) that builds and passes its unit test as is.
+    New(edgefn_host::commands::new::Args),
+    /// Build a function project to a .wasm module and precompile it into the artifact cache.
+    Build(edgefn_host::commands::build::Args),
+    /// Run one invocation of a function, no server; the response body goes to stdout.
+    Invoke(edgefn_host::commands::invoke::Args),
     /// Serve functions over HTTP.
     ///
     /// Each function is reached under its routes: a plain `hello.wasm` at `/hello` (and
@@ -128,6 +134,10 @@ struct ServeArgs {
     /// Largest request line plus headers, in bytes (431 beyond).
     #[arg(long, default_value_t = server::DEFAULT_MAX_HEADER_BYTES)]
     max_header_bytes: usize,
+    /// Watch the functions' files (the manifest, each .wasm, a project's sources) and hot-reload
+    /// on change; a project folder is rebuilt first.
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -144,6 +154,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Package(args) => package(args),
+        Command::New(args) => edgefn_host::commands::new::run(args),
+        Command::Build(args) => edgefn_host::commands::build::run(args),
+        Command::Invoke(args) => edgefn_host::commands::invoke::run(args),
         Command::AwsLambda(args) => edgefn_host::platform::aws_lambda::run(args),
         Command::AzureFunctions(args) => edgefn_host::platform::azure_functions::run(args),
     };
@@ -185,6 +198,13 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
         out: args.out,
         name,
     };
+    let target = clap::ValueEnum::to_possible_value(&args.target).map(|v| v.get_name().to_owned());
+    edgefn_host::commands::step(format!(
+        "packaging {} ({}) for {}",
+        request.name,
+        request.wasm.display(),
+        target.unwrap_or_default()
+    ));
     let report = edgefn_host::package::package(args.target, &request)?;
     println!(
         "packaged {} ({} bytes)",
@@ -199,7 +219,10 @@ fn package(args: PackageArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let source = function_source(args.manifest, args.functions)?;
+    let mut functions = args.functions;
+    // A project folder is built first (and rebuilt by --watch); what it built is served.
+    let project = edgefn_host::commands::watch::build_project_argument(&mut functions)?;
+    let source = function_source(args.manifest, functions)?;
     let specs = source.load()?;
     let registry = args.engine.registry(args.max_loaded)?;
     let total = specs.len();
@@ -223,6 +246,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  ({} function(s) refused; see the log)", failures.len());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if args.watch {
+        edgefn_host::commands::watch::spawn(
+            registry.clone(),
+            source.clone(),
+            project,
+            stopped.clone(),
+        )?;
+    }
     if let Some(admin_addr) = args.admin_listen {
         let token = match args.admin_token {
             Some(token) => token,

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod artifact;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod function;

@@ -66,6 +66,9 @@ pub fn precompile_into(wasm: &[u8], dir: &Path) -> anyhow::Result<String> {
     })?;
     let cache = ArtifactCache::open(&dir.join(ARTIFACTS_DIR), &engine.engine)?;
     let hash = module_hash(wasm);
+    crate::commands::step(
+        "precompiling the module, so the packaged runtime loads it without compiling",
+    );
     cache.load_or_compile(&engine.engine, &hash, || Ok(wasm.to_vec()))?;
     Ok(hash)
 }

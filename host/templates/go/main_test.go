@@ -1,0 +1,19 @@
+package main
+
+import (
+	"testing"
+
+	"edgefn.dev/sdk/go/edgefn"
+)
+
+func TestGreetsByName(t *testing.T) {
+	ctx := edgefn.NewTestContext()
+	ctx.FunctionName = "greet"
+	resp, err := handle(&edgefn.Request{Method: "GET", URI: "/greet?name=edge"}, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(resp.Body); got != "Hello, edge, from greet on local!\n" {
+		t.Errorf("body %q", got)
+	}
+}
