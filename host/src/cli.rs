@@ -85,6 +85,10 @@ struct EngineArgs {
     /// Do not use the PAGEMAP_SCAN ioctl to reset instance memory, even if the kernel has it.
     #[arg(long)]
     no_pagemap_scan: bool,
+    /// Bytes of each instance's memory kept mapped and reset in place between requests; pages
+    /// beyond are returned to the OS (slower to reuse, and a TLB flush on every core).
+    #[arg(long, default_value_t = edgefn_host::engine::DEFAULT_KEEP_RESIDENT_BYTES)]
+    keep_resident_bytes: usize,
 }
 
 impl EngineArgs {
@@ -92,6 +96,7 @@ impl EngineArgs {
         let options = EngineOptions {
             pool_slots: self.pool_slots,
             pagemap_scan: !self.no_pagemap_scan,
+            keep_resident_bytes: self.keep_resident_bytes,
             ..EngineOptions::default()
         };
         let engine = HostEngine::new(&options)?;
