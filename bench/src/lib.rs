@@ -64,10 +64,9 @@ impl KeepAlive {
     /// Sends `GET path` and returns (status, body).
     pub fn get(&mut self, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
         use std::io::{BufRead, Read, Write};
-        write!(
-            self.stream.get_mut(),
-            "GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n"
-        )?;
+        // One write, one segment: `write!` straight to the socket sends each piece separately.
+        let request = format!("GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n");
+        self.stream.get_mut().write_all(request.as_bytes())?;
         let mut line = String::new();
         self.stream.read_line(&mut line)?;
         let status = line
