@@ -61,7 +61,7 @@ test-workers:
 ## gofmt and go vet (also for wasip1, where the ABI exports are)
 test-go:
 	@scripts/setup.sh go
-	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go guests/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go guests/go host/templates/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
 	@for m in sdk/go $(addprefix guests/go/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 

@@ -96,7 +96,9 @@ fn every_subcommand_and_flag_in_help_is_documented() {
 #[test]
 fn flag_scanner_reads_help_text() {
     assert_eq!(
-        long_flags("  -d, --data <@FILE|-|TEXT>  x\n      --deadline-ms <MS>  see --data; not a--flag"),
+        long_flags(
+            "  -d, --data <@FILE|-|TEXT>  x\n      --deadline-ms <MS>  see --data; not a--flag"
+        ),
         ["--data", "--deadline-ms"]
     );
 }
