@@ -4,7 +4,7 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip1
 EXAMPLES     := hello echo json config
-HOSTILE      := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context
+HOSTILE      := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities
 GUESTS       := $(EXAMPLES) $(HOSTILE)
 GO_GUESTS    := hello echo
 GO           := scripts/go.sh

@@ -441,3 +441,91 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         "still accepting after shutdown"
     );
 }
+
+#[test]
+fn a_guest_reaches_only_what_it_was_given() {
+    let files = tempfile::tempdir().unwrap();
+    let granted = files.path().join("static");
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("hello.txt"), "hello file").unwrap();
+    std::fs::write(files.path().join("secret.txt"), "outside the grant").unwrap();
+    let host = Host::with_manifest(&format!(
+        r#"
+        [[function]]
+        name = "granted"
+        wasm = "{{guests}}/capabilities.wasm"
+        env = {{ ONLY = "this" }}
+        dir = {{ host = "{}", guest = "/static" }}
+
+        [[function]]
+        name = "bare"
+        wasm = "{{guests}}/capabilities.wasm"
+        "#,
+        granted.display()
+    ));
+    let probe = |path: &str| -> std::collections::HashMap<String, String> {
+        let reply = host.get(path);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply
+            .text()
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    };
+
+    let first = probe("/granted?read=/static/hello.txt&write=/static/new.txt");
+    assert_eq!(
+        first["read"], "ok hello file",
+        "the granted directory is readable"
+    );
+    assert!(
+        first["write"].starts_with("denied"),
+        "the grant is read-only: {}",
+        first["write"]
+    );
+    assert!(!granted.join("new.txt").exists());
+    assert_eq!(
+        first["env"], "ONLY",
+        "the environment is the configuration, nothing of the host's"
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let guest_ms: u128 = first["clock"].parse().unwrap();
+    assert!(
+        guest_ms.abs_diff(now_ms) < 60_000,
+        "the guest's clock is the real time"
+    );
+    let second = probe("/granted?read=/static/../secret.txt");
+    assert!(
+        second["read"].starts_with("denied"),
+        "escaping the grant: {}",
+        second["read"]
+    );
+    assert_ne!(
+        first["random"], second["random"],
+        "random differs between invocations"
+    );
+    assert_eq!(first["random"].len(), 32);
+
+    let bare = probe(&format!(
+        "/bare?read=/static/hello.txt&write=/tmp/x-{}",
+        std::process::id()
+    ));
+    assert!(
+        bare["read"].starts_with("denied"),
+        "no grant, no files: {}",
+        bare["read"]
+    );
+    assert!(bare["write"].starts_with("denied"));
+    assert_eq!(bare["env"], "");
+    let host_file = probe(&format!(
+        "/bare?read={}",
+        files.path().join("secret.txt").display()
+    ));
+    assert!(host_file["read"].starts_with("denied"));
+}
