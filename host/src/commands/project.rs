@@ -17,8 +17,9 @@ pub const OUTPUT_DIR: &str = "target/edgefn";
 pub const MANIFEST_FILE: &str = "edgefn.toml";
 /// The oldest Go that builds WASI reactors (`//go:wasmexport`).
 const MIN_GO_MINOR: u32 = 24;
-/// Folders never watched nor searched for sources: build output, VCS data, dependencies.
-const SKIPPED_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
+/// Folders never watched for source changes: build output, packages (`edgefn package --out dist/..`
+/// as the docs suggest) and dependencies. Hidden folders (`.git`) are skipped too.
+const SKIPPED_DIRS: [&str; 4] = ["target", "dist", "node_modules", "vendor"];
 /// A watched project with more files than this is probably not a function project.
 const MAX_SOURCE_FILES: usize = 10_000;
 
