@@ -250,7 +250,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !failures.is_empty() {
         println!("  ({} function(s) refused; see the log)", failures.len());
     }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopped = server::stop_on_signal()?;
     if args.watch {
         edgefn_host::commands::watch::spawn(
             registry.clone(),
@@ -277,17 +277,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin.spawn(admin_listener, stopped.clone())?;
     }
     println!("edgefn listening on http://{addr}");
-    std::thread::Builder::new()
-        .name("edgefn-signals".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(wait_for_signal())?;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stop.send(true);
-            anyhow::Ok(())
-        })?;
     let defaults = ServerOptions::default();
     let options = ServerOptions {
         workers: args.workers.unwrap_or(defaults.workers),
@@ -298,16 +287,5 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     server::serve(registry, listener, options, stopped)?;
     tracing::info!("stopped");
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
     Ok(())
 }

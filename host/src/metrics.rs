@@ -163,6 +163,17 @@ impl Metrics {
         })
     }
 
+    /// Counts a request refused before it ran (the function at its concurrency limit) as
+    /// `outcome="overload"`, without timing it.
+    pub fn record_refused(&self, function: &str) {
+        self.invocations
+            .get_or_create(&OutcomeLabels {
+                function: function.to_owned(),
+                outcome: "overload",
+            })
+            .inc();
+    }
+
     /// Counts one module load by its artifact cache result (`hit`, `compiled`, `rebuilt`).
     pub fn record_cache(&self, result: &'static str) {
         self.cache.get_or_create(&CacheLabels { result }).inc();
@@ -189,6 +200,7 @@ mod tests {
         f.record("timeout", Duration::from_secs(1));
         f.record("ok", Duration::from_micros(7));
         metrics.record_cache("hit");
+        metrics.record_refused("hello");
         let text = metrics.render();
         assert!(
             text.contains(r#"edgefn_invocations_total{function="hello",outcome="ok"} 2"#),
@@ -196,6 +208,9 @@ mod tests {
         );
         assert!(text.contains(r#"edgefn_invocations_total{function="hello",outcome="timeout"} 1"#));
         assert!(text.contains(r#"edgefn_artifact_cache_total{result="hit"} 1"#));
+        assert!(
+            text.contains(r#"edgefn_invocations_total{function="hello",outcome="overload"} 1"#)
+        );
         assert!(text.contains("edgefn_invocation_duration_seconds_count{function=\"hello\"} 3"));
     }
 }

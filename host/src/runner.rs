@@ -86,6 +86,9 @@ impl FunctionRunner {
         observe: impl FnOnce(&LogCapture, &LogCapture),
     ) -> Result<Response<Bytes>, InvokeError> {
         let Some(_slot) = self.deployed.try_acquire() else {
+            self.registry
+                .metrics
+                .record_refused(&self.deployed.spec.name);
             return Err(InvokeError::Overloaded(format!(
                 "function {} is at its concurrency limit of {}",
                 self.deployed.spec.name, self.deployed.spec.limits.max_concurrency

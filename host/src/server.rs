@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,10 +66,17 @@ impl Default for ServerOptions {
 
 type Body = Full<Bytes>;
 
-struct Shared {
-    registry: Arc<Registry>,
+/// What every worker of one listening server shares.
+struct Listening<H> {
+    handler: H,
     options: ServerOptions,
     connections: AtomicUsize,
+}
+
+/// The local host's request handler: routes to deployed functions.
+struct Router {
+    registry: Arc<Registry>,
+    body_read_timeout: Duration,
 }
 
 /// Binds a listening socket with `SO_REUSEPORT`, so each worker can open its own socket on the
@@ -96,9 +104,35 @@ pub fn serve(
     options: ServerOptions,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    listener.set_nonblocking(true)?;
-    let shared = Arc::new(Shared {
+    let router = Arc::new(Router {
         registry,
+        body_read_timeout: options.body_read_timeout,
+    });
+    serve_http(listener, options, shutdown, move |req, peer| {
+        let router = router.clone();
+        async move { handle(&router, req, peer).await }
+    })
+}
+
+/// Serves `handler` over HTTP/1.1 until `shutdown` turns true, then stops accepting, lets in-flight
+/// requests finish (up to the grace period) and returns. One current-thread runtime per worker
+/// thread, each accepting on its own `SO_REUSEPORT` socket (`listener` must come from [`bind`]),
+/// so a request never crosses threads. Enforces the header timeout, header size and connection
+/// cap from `options`. Blocks the calling thread. Used by the local host and the Azure Functions
+/// handler.
+pub fn serve_http<H, Fut>(
+    listener: std::net::TcpListener,
+    options: ServerOptions,
+    shutdown: watch::Receiver<bool>,
+    handler: H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    listener.set_nonblocking(true)?;
+    let shared = Arc::new(Listening {
+        handler,
         options: options.clone(),
         connections: AtomicUsize::new(0),
     });
@@ -136,11 +170,15 @@ pub fn serve(
     result
 }
 
-async fn worker_loop(
-    shared: Arc<Shared>,
+async fn worker_loop<H, Fut>(
+    shared: Arc<Listening<H>>,
     listener: std::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -170,7 +208,7 @@ async fn worker_loop(
         let conn_shared = shared.clone();
         let service = service_fn(move |req| {
             let shared = conn_shared.clone();
-            async move { Ok::<_, Infallible>(handle(&shared, req, peer).await) }
+            async move { Ok::<_, Infallible>((shared.handler)(req, peer).await) }
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let shared = shared.clone();
@@ -205,6 +243,33 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
+/// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve`] and [`serve_http`]. Watches
+/// from a thread of its own, so it works before and outside any runtime.
+pub fn stop_on_signal() -> std::io::Result<watch::Receiver<bool>> {
+    let (stop, stopped) = watch::channel(false);
+    std::thread::Builder::new()
+        .name("edgefn-signals".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate())?;
+                let mut int = signal(SignalKind::interrupt())?;
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                std::io::Result::Ok(())
+            })?;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stop.send(true);
+            std::io::Result::Ok(())
+        })?;
+    Ok(stopped)
+}
+
 /// A request id: random, unguessable enough for correlation, cheap (no syscall).
 pub fn new_request_id() -> String {
     // A UUIDv4 layout written by hand: `format!` with five padded hex fields cost ~3k
@@ -226,7 +291,7 @@ pub fn new_request_id() -> String {
     String::from_utf8(out.to_vec()).expect("ASCII")
 }
 
-async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+async fn handle(router: &Router, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let request_id = new_request_id();
     // Every log line of the request (guest output, failures) carries these; `function` is
     // recorded once the route is resolved.
@@ -245,7 +310,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Re
         ),
         None => tracing::Span::none(),
     };
-    let mut response = tracing::Instrument::instrument(route(shared, req, &request_id), span).await;
+    let mut response = tracing::Instrument::instrument(route(router, req, &request_id), span).await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -253,8 +318,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Re
     response
 }
 
-async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Response<Body> {
-    let Some(deployed) = shared.registry.resolve(req.uri().path()) else {
+async fn route(router: &Router, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    let Some(deployed) = router.registry.resolve(req.uri().path()) else {
         return text(
             StatusCode::NOT_FOUND,
             &format!("no function is routed at {}", req.uri().path()),
@@ -263,6 +328,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Res
     tracing::Span::current().record("function", deployed.spec.name.as_str());
     let limits = &deployed.spec.limits;
     let Some(_slot) = deployed.try_acquire() else {
+        router.registry.metrics.record_refused(&deployed.spec.name);
         let mut response = text(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!(
@@ -285,7 +351,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Res
         return too_large(limits.max_request_bytes);
     }
     let collected = tokio::time::timeout(
-        shared.options.body_read_timeout,
+        router.body_read_timeout,
         Limited::new(body, limits.max_request_bytes).collect(),
     )
     .await;
@@ -307,7 +373,7 @@ async fn route(shared: &Shared, req: Request<Incoming>, request_id: &str) -> Res
             );
         }
     };
-    let resident = match shared.registry.resident(&deployed).await {
+    let resident = match router.registry.resident(&deployed).await {
         Ok(resident) => resident,
         Err(error) => {
             tracing::error!(function = %deployed.spec.name, request_id, "cannot load function: {error:#}");

@@ -133,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
 
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = std::net::TcpListener::bind(address).with_context(|| {
+    let listener = crate::server::bind(address).with_context(|| {
         format!("cannot listen on {address} (FUNCTIONS_CUSTOMHANDLER_PORT): is another process using it?")
     })?;
     tracing::info!(
@@ -146,18 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("edgefn azure-functions handler for {name} listening on http://{address}");
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    std::thread::Builder::new()
-        .name("edgefn-signals".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(listener::wait_for_signal())?;
-            tracing::info!("shutting down: finishing in-flight invocations");
-            let _ = stop.send(true);
-            anyhow::Ok(())
-        })?;
+    let stopped = crate::server::stop_on_signal()?;
     let workers = args.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
