@@ -370,35 +370,34 @@ impl Registry {
         self: &Arc<Self>,
         deployed: &Arc<Deployed>,
     ) -> anyhow::Result<Arc<Resident>> {
-        if let Some(hit) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&deployed.id)
-        {
-            return Ok(hit.clone());
+        if let Some(hit) = self.cached(deployed) {
+            return Ok(hit);
         }
         // Loading maps an artifact (or compiles): keep it off the request threads.
         let registry = self.clone();
         let deployed = deployed.clone();
-        tokio::task::spawn_blocking(move || {
-            let resident = registry.load(&deployed, None)?;
-            Ok(registry.insert_loaded(deployed.id, resident))
-        })
-        .await
-        .context("loading the function panicked")?
+        tokio::task::spawn_blocking(move || registry.load_and_insert(&deployed))
+            .await
+            .context("loading the function panicked")?
     }
 
     /// Loads synchronously (for callers outside a runtime, such as `edgefn invoke`).
     pub fn resident_blocking(&self, deployed: &Arc<Deployed>) -> anyhow::Result<Arc<Resident>> {
-        if let Some(hit) = self
-            .loaded
+        match self.cached(deployed) {
+            Some(hit) => Ok(hit),
+            None => self.load_and_insert(deployed),
+        }
+    }
+
+    fn cached(&self, deployed: &Deployed) -> Option<Arc<Resident>> {
+        self.loaded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&deployed.id)
-        {
-            return Ok(hit.clone());
-        }
+            .cloned()
+    }
+
+    fn load_and_insert(&self, deployed: &Deployed) -> anyhow::Result<Arc<Resident>> {
         let resident = self.load(deployed, None)?;
         Ok(self.insert_loaded(deployed.id, resident))
     }
