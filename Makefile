@@ -1,6 +1,8 @@
 # edgefn: `make run` builds everything and serves the example functions; `make test` installs what
 # the tests need and runs them all. Every target is safe to rerun.
 
+# bash for pipefail: a failing `cargo test` piped through tee must still fail the target.
+SHELL        := /bin/bash
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip1
 EXAMPLES     := hello echo json config
@@ -49,7 +51,10 @@ test: build guests-go lint test-go test-workers test-rust
 
 test-rust:
 	@scripts/setup.sh workers lambda
-	$(CARGO) test --release --workspace
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test-rust.log
+	@# cargo ends on a crate with no doc tests ("0 passed"); say what the whole run counted.
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test-rust.log
 
 ## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,
 ## which test-rust's host/tests/cloudflare_workers.rs serves packaged bundles with
