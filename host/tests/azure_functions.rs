@@ -10,9 +10,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use common::{Host, Reply, guest, shared_cache_dir};
-use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,8 +22,6 @@ use std::time::{Duration, Instant};
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
 /// How often the Functions host polls `GET /` while it waits.
 const READINESS_POLL: Duration = Duration::from_millis(25);
-/// Upper bound on any single exchange in these tests.
-const EXCHANGE_LIMIT: Duration = Duration::from_secs(60);
 /// The `Host` header clients use, on both hosts, so echoed headers compare equal.
 const CLIENT_HOST: &str = "edgefn-test.azurewebsites.net";
 /// A Functions host version, as it appears in the headers it adds.
@@ -50,57 +46,6 @@ name = "config"
 wasm = "{guests}/config.wasm"
 env = { GREETING = "configured hello" }
 "#;
-
-/// Sends one HTTP/1.1 request with exactly these headers (no implicit `Host`), like the .NET
-/// client of the Functions host.
-fn exchange(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &[u8])],
-    body: &[u8],
-) -> Reply {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut request = http::Request::builder().method(method).uri(target);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::copy_from_slice(body)))
-            .unwrap();
-        let response = tokio::time::timeout(EXCHANGE_LIMIT, sender.send_request(request))
-            .await
-            .expect("an answer within the exchange limit")
-            .expect("a response");
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
-            .collect();
-        let body = tokio::time::timeout(EXCHANGE_LIMIT, response.into_body().collect())
-            .await
-            .expect("the body within the exchange limit")
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    })
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -187,7 +132,7 @@ impl Handler {
                     );
                 }
                 if std::net::TcpStream::connect_timeout(&addr, READINESS_POLL).is_ok() {
-                    let ready = exchange(addr, "GET", "/", &[], b"");
+                    let ready = common::send_exact(addr, "GET", "/", &[], b"");
                     assert_eq!(ready.status, 200, "readiness: {}", ready.text());
                     return Handler {
                         child,
@@ -229,7 +174,7 @@ impl Handler {
         headers.push(("X-Azure-Functions-HostVersion", HOST_VERSION.into()));
         headers.push(("X-Azure-Functions-InvocationId", invocation_id.into()));
         let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, &v[..])).collect();
-        exchange(
+        common::send_exact(
             self.addr,
             case.method,
             &format!("/api{}", case.path),
@@ -242,7 +187,7 @@ impl Handler {
     fn invoke(&self, function: &str, payload: &[u8], invocation_id: &str) -> Reply {
         let product = format!("Azure-Functions-Host/{HOST_VERSION}");
         let length = payload.len().to_string();
-        exchange(
+        common::send_exact(
             self.addr,
             "POST",
             &format!("/{function}"),
@@ -306,7 +251,7 @@ impl Case {
 
     fn local(&self, host: &Host) -> Reply {
         let headers: Vec<(&str, &[u8])> = self.headers.iter().map(|(k, v)| (*k, &v[..])).collect();
-        exchange(host.addr, self.method, self.path, &headers, &self.body)
+        common::send_exact(host.addr, self.method, self.path, &headers, &self.body)
     }
 
     fn content_type(&self) -> Option<String> {
@@ -704,7 +649,10 @@ fn hostile_guests_get_500_and_the_handler_keeps_serving() {
                 );
             }
             assert!(handler.alive(), "{name}: the handler died");
-            assert_eq!(exchange(handler.addr, "GET", "/", &[], b"").status, 200);
+            assert_eq!(
+                common::send_exact(handler.addr, "GET", "/", &[], b"").status,
+                200
+            );
         }
         if name == "busy-loop" {
             assert!(
@@ -770,7 +718,7 @@ fn malformed_invocations_get_a_clear_400_and_the_handler_survives() {
     let reply = handler.forward(&Case::new("GET", "/hello"), &invocation_id());
     assert_eq!(reply.text(), "Hello from hello on azure-functions!\n");
     // Not a call this handler serves: said plainly.
-    let reply = exchange(handler.addr, "GET", "/elsewhere", &[], b"");
+    let reply = common::send_exact(handler.addr, "GET", "/elsewhere", &[], b"");
     assert_eq!(reply.status, 404);
     assert!(reply.text().contains("POST /hello"), "{}", reply.text());
 }

@@ -66,7 +66,7 @@ impl Reply {
     }
 }
 
-/// Sends one HTTP/1.1 request on a new connection.
+/// Sends one HTTP/1.1 request on a new connection, with a `host` header for `addr`.
 pub fn send(
     addr: SocketAddr,
     method: &str,
@@ -74,6 +74,22 @@ pub fn send(
     headers: &[(&str, &[u8])],
     body: &[u8],
 ) -> Reply {
+    let host = addr.to_string();
+    let mut with_host: Vec<(&str, &[u8])> = vec![("host", host.as_bytes())];
+    with_host.extend_from_slice(headers);
+    send_exact(addr, method, path, &with_host, body)
+}
+
+/// Sends one HTTP/1.1 request with exactly these headers (no implicit `host`), as a platform's
+/// own client may. Waits at most 60 s for the response and again for its body.
+pub fn send_exact(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Reply {
+    const LIMIT: Duration = Duration::from_secs(60);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -87,17 +103,14 @@ pub fn send(
                 .await
                 .unwrap();
         tokio::spawn(conn);
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string());
+        let mut request = http::Request::builder().method(method).uri(path);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))
             .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(60), sender.send_request(request))
+        let response = tokio::time::timeout(LIMIT, sender.send_request(request))
             .await
             .expect("response within 60 s")
             .expect("a response");
@@ -107,10 +120,9 @@ pub fn send(
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
             .collect();
-        let body = response
-            .into_body()
-            .collect()
+        let body = tokio::time::timeout(LIMIT, response.into_body().collect())
             .await
+            .expect("body within 60 s")
             .unwrap()
             .to_bytes()
             .to_vec();
