@@ -130,7 +130,8 @@ impl FunctionSpec {
     }
 }
 
-fn validate_name(name: &str) -> anyhow::Result<()> {
+/// Checks a function name: 1 to 64 ASCII letters, digits, `-` or `_`.
+pub fn validate_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

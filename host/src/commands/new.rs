@@ -107,12 +107,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A function name (see [`crate::config::validate_name`]) that also starts with a letter, as a
+/// Cargo package or Go module name must.
 fn validate_name(name: &str) -> anyhow::Result<()> {
-    let ok = name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = crate::config::validate_name(name).is_ok()
+        && name.starts_with(|c: char| c.is_ascii_alphabetic());
     if !ok {
         bail!(
             "{name:?} cannot name a function: use up to 64 ASCII letters, digits, '-' or '_', starting with a letter (e.g. edgefn new greet)"

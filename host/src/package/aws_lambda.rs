@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 
@@ -21,9 +20,6 @@ pub const BOOTSTRAP: &str = "bootstrap";
 pub const DIRECT_UPLOAD_LIMIT_BYTES: u64 = 50 << 20;
 /// Lambda's limit for the unzipped package.
 pub const UNZIPPED_LIMIT_BYTES: u64 = 250 << 20;
-/// The tool that removes debug info and symbols from the bootstrap copy (binutils).
-const STRIP_TOOL: &str = "strip";
-
 /// Packages the function with this running executable as its `bootstrap`.
 pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
     let executable = std::env::current_exe()
@@ -61,7 +57,7 @@ pub fn package_with_bootstrap(
         std::fs::copy(bootstrap, &bootstrap_copy)
             .with_context(|| format!("cannot copy {} into the package", bootstrap.display()))?;
         let original = file_size(&bootstrap_copy);
-        if let Err(why) = strip(&bootstrap_copy) {
+        if let Err(why) = super::strip_executable(&bootstrap_copy, "--strip-all") {
             warnings.push(format!(
                 "the bootstrap was not stripped ({why}), so the zip carries its debug info; install binutils (`strip`) to make it several times smaller"
             ));
@@ -170,22 +166,6 @@ fn write_zip(path: &Path, entries: &[Entry]) -> anyhow::Result<()> {
     zip.finish()
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// Strips debug info and symbols in place with binutils' `strip`.
-fn strip(path: &Path) -> Result<(), String> {
-    match Command::new(STRIP_TOOL)
-        .arg("--strip-all")
-        .arg(path)
-        .output()
-    {
-        Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => Err(format!(
-            "`{STRIP_TOOL}` failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => Err(format!("`{STRIP_TOOL}` could not be run: {error}")),
-    }
 }
 
 fn file_size(path: &Path) -> u64 {

@@ -177,20 +177,10 @@ fn copy_handler(target: &Path, warnings: &mut Vec<String>) -> anyhow::Result<()>
     let temporary = target.with_extension(format!("tmp.{}", std::process::id()));
     std::fs::copy(&exe, &temporary)
         .with_context(|| format!("cannot copy {} to {}", exe.display(), temporary.display()))?;
-    match std::process::Command::new("strip")
-        .arg("--strip-debug")
-        .arg(&temporary)
-        .output()
-    {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => warnings.push(format!(
-            "strip failed ({}), so the handler keeps its debug info: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => warnings.push(format!(
-            "cannot run strip ({error}), so the handler keeps its debug info (~110 MB): install binutils to shrink it to ~20 MB"
-        )),
+    if let Err(why) = super::strip_executable(&temporary, "--strip-debug") {
+        warnings.push(format!(
+            "the handler was not stripped ({why}), so it keeps its debug info (~110 MB): install binutils (`strip`) to shrink it to ~20 MB"
+        ));
     }
     std::fs::rename(&temporary, target).with_context(|| {
         let _ = std::fs::remove_file(&temporary);

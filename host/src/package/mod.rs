@@ -57,6 +57,26 @@ pub fn package(target: Target, request: &PackageRequest) -> anyhow::Result<Packa
     }
 }
 
+/// Strips an executable in place with binutils' `strip`, passing `flag` (`--strip-all` for the
+/// smallest file, `--strip-debug` to keep symbol names). `Err` says why it did not happen, for the
+/// caller to turn into a warning: an unstripped binary still works, it is only larger.
+pub fn strip_executable(path: &Path, flag: &str) -> Result<(), String> {
+    const STRIP_TOOL: &str = "strip";
+    match std::process::Command::new(STRIP_TOOL)
+        .arg(flag)
+        .arg(path)
+        .output()
+    {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!(
+            "`{STRIP_TOOL}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => Err(format!("`{STRIP_TOOL}` could not be run: {error}")),
+    }
+}
+
 /// Precompiles `wasm` into `dir/artifacts/` with the same engine settings `edgefn` runs with, so
 /// the packaged runtime loads it instead of compiling. Returns the module's hash.
 pub fn precompile_into(wasm: &[u8], dir: &Path) -> anyhow::Result<String> {
