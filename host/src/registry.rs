@@ -171,10 +171,17 @@ impl Registry {
     /// function, the file and the reason.
     pub fn prepare(&self, spec: FunctionSpec) -> anyhow::Result<Arc<Deployed>> {
         let wasm = read_module(&spec)?;
-        self.prepare_module(spec, wasm)
+        let hash = module_hash(&wasm);
+        self.prepare_module(spec, wasm, hash)
     }
 
-    fn prepare_module(&self, spec: FunctionSpec, wasm: Vec<u8>) -> anyhow::Result<Arc<Deployed>> {
+    /// [`Registry::prepare`] for a module already read and hashed.
+    fn prepare_module(
+        &self,
+        spec: FunctionSpec,
+        wasm: Vec<u8>,
+        hash: String,
+    ) -> anyhow::Result<Arc<Deployed>> {
         check_wasm_header(&wasm).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
@@ -183,7 +190,6 @@ impl Registry {
             )
         })?;
         crate::function::check_sections(&spec.name, &wasm)?;
-        let hash = module_hash(&wasm);
         let deployed = Arc::new(Deployed {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             spec: Arc::new(spec),
@@ -256,14 +262,15 @@ impl Registry {
                     continue;
                 }
             };
+            let hash = module_hash(&wasm);
             if let Some(old) = current.get(&name)
                 && *old.spec == spec
-                && old.module_hash == module_hash(&wasm)
+                && old.module_hash == hash
             {
                 report.unchanged.push(name);
                 continue;
             }
-            match self.prepare_module(spec, wasm) {
+            match self.prepare_module(spec, wasm, hash) {
                 Ok(deployed) => {
                     ready.push(deployed);
                     report.deployed.push(name);
