@@ -9,6 +9,7 @@ export const REQUEST_MAGIC = Uint8Array.of(0x45, 0x46, 0x51, 0x31); // "EFQ1"
 export const RESPONSE_MAGIC = Uint8Array.of(0x45, 0x46, 0x53, 0x31); // "EFS1"
 export const ALLOC_EXPORT = "edgefn_v1_alloc";
 export const HANDLE_EXPORT = "edgefn_v1_handle";
+export const INIT_EXPORT = "edgefn_v1_init";
 
 /** Context keys defined by v1; readers ignore keys they do not know. */
 export const CONTEXT_KEY = Object.freeze({

@@ -3,7 +3,7 @@
 // `edgefn_v1_handle`, the response envelope read back and decoded. Nothing survives the call, so no
 // state leaks between requests, and a trap leaves nothing broken for the next one.
 
-import { ALLOC_EXPORT, HANDLE_EXPORT, encodeRequest, decodeResponse, unpackPtrLen } from "./abi.js";
+import { ALLOC_EXPORT, HANDLE_EXPORT, INIT_EXPORT, encodeRequest, decodeResponse, unpackPtrLen } from "./abi.js";
 import { createWasi, WASIProcExit } from "./wasi.js";
 
 /** Most response body bytes accepted from a guest, as on the local host (16 MiB). */
@@ -68,6 +68,16 @@ function run(module, request, wasi) {
   const alloc = exportedFunction(instance, ALLOC_EXPORT);
   const handle = exportedFunction(instance, HANDLE_EXPORT);
   if (typeof instance.exports._initialize === "function") instance.exports._initialize();
+  // ABI v1: the guest's own init runs once per instance before its first request (the edgefn
+  // host snapshots it at deploy instead; here each request has a fresh instance).
+  const init = instance.exports[INIT_EXPORT];
+  if (typeof init === "function") {
+    try {
+      init();
+    } catch (error) {
+      throw new InvokeError("instantiate", `${INIT_EXPORT} failed: ${error.message}`, { cause: error });
+    }
+  }
 
   let ptr = 0;
   const envelope = encodeRequest(request, (len) => {

@@ -69,6 +69,34 @@ test("every request gets a fresh instance", { skip: missing }, async () => {
   for (let i = 0; i < 3; i++) assert.equal(await (await counter(new Request(url("/")))).text(), "1\n");
 });
 
+test("slow-init runs its init once per instance, before the handler", { skip: missing }, async () => {
+  const slowInit = handler("slow-init");
+  for (let i = 0; i < 2; i++) {
+    const text = await (await slowInit(new Request(url("/slow-init?i=7")))).text();
+    assert.match(text, /^entry=\d+ init_runs=1 init_stamp=\d+\n$/);
+  }
+});
+
+test("the shim calls edgefn_v1_init itself, and a failing init is a 500", async (t) => {
+  // (module (memory (export "memory") 1)
+  //   (func (export "edgefn_v1_alloc") (param i32) (result i32) i32.const 8)
+  //   (func (export "edgefn_v1_handle") (param i32 i32) (result i64) i64.const 0)
+  //   (func (export "edgefn_v1_init") unreachable))
+  const bytes = Buffer.from(
+    "0061736d01000000010f0360017f017f60027f7f017e6000000304030001020503010001074004066d656d6f727902000f" +
+      "65646765666e5f76315f616c6c6f6300001065646765666e5f76315f68616e646c6500010e65646765666e5f76315f" +
+      "696e697400020a0f03040041080b040042000b0300000b",
+    "hex",
+  );
+  const logged = t.mock.method(console, "error", () => {});
+  const fetch = createFetchHandler(new WebAssembly.Module(bytes));
+  const response = await fetch(new Request(url("/")), { EDGEFN_FUNCTION_NAME: "init-traps" });
+  assert.equal(response.status, 500);
+  const lines = logged.mock.calls.map((c) => c.arguments[0]);
+  // Had the shim skipped init, the handler's empty answer would fail as a bad response instead.
+  assert.ok(lines.some((l) => l.includes("invocation failed (instantiate): edgefn_v1_init failed")), lines.join("\n"));
+});
+
 test("a guest that sleeps is not stuck (poll_oneoff answers at once)", { skip: missing }, async () => {
   const response = await handler("slow")(new Request(url("/slow?ms=50")));
   assert.equal(await response.text(), "slept 50 ms\n");

@@ -17,6 +17,10 @@ pub const ABI_VERSION: u32 = 1;
 pub const HANDLE_EXPORT: &str = "edgefn_v1_handle";
 /// Export that reserves guest memory for the request envelope: `(len: i32) -> i32`, 0 on failure.
 pub const ALLOC_EXPORT: &str = "edgefn_v1_alloc";
+/// Optional export `() -> ()`: the guest's request-independent setup. A host either calls it once per
+/// instance before the first request, or runs it once at deploy time and snapshots the initialized
+/// instance into the module it serves (pre-initialization).
+pub const INIT_EXPORT: &str = "edgefn_v1_init";
 /// Prefix shared by every version's exports; used to name the version a module speaks.
 pub const EXPORT_PREFIX: &str = "edgefn_v";
 /// First four bytes of a request envelope.

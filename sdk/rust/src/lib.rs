@@ -133,9 +133,27 @@ where
 /// (`edgefn::export!(app())` with `fn app() -> Router`). The entry points exist only in the Wasm
 /// build, but the handler's type is checked on every target, so a wrong signature fails
 /// `cargo test` and `cargo check` too.
+///
+/// Expensive setup that does not depend on the request or the configuration (parsing an embedded
+/// dataset, building tables, compiling regexes) goes in an init function:
+///
+/// ```
+/// static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+/// fn setup() { TABLE.get_or_init(|| (0..1000).map(|n| n * n).collect()); }
+/// fn handle(_req: edgefn::Request, _ctx: &edgefn::Context) -> String {
+///     TABLE.get().expect("init ran").len().to_string()
+/// }
+/// edgefn::export!(handle, init = setup);
+/// ```
+///
+/// It runs once per instance before the first request. The edgefn host goes further and runs it
+/// once at deploy, then serves a snapshot of the initialized memory, so fresh instances start
+/// with the work already done (`docs/abi.md`, "Pre-initialization"). It sees no environment
+/// variables, files or request, and whatever clock or random values it reads are frozen into
+/// that snapshot.
 #[macro_export]
 macro_rules! export {
-    ($handler:expr) => {
+    (@entry_points $handler:expr, $before_handle:expr) => {
         const _: () = {
             #[allow(dead_code)]
             fn __edgefn_check_handler() {
@@ -154,8 +172,23 @@ macro_rules! export {
         #[doc(hidden)]
         #[unsafe(export_name = "edgefn_v1_handle")]
         pub extern "C" fn __edgefn_v1_handle(ptr: u32, len: u32) -> u64 {
+            // A host that did not call (or snapshot) the init still gets it, once.
+            $before_handle;
             $crate::__private::handle(ptr, len, &$handler)
         }
+    };
+    ($handler:expr, init = $init:path) => {
+        $crate::export!(@entry_points $handler, $crate::__private::run_init_once($init));
+
+        #[cfg(target_family = "wasm")]
+        #[doc(hidden)]
+        #[unsafe(export_name = "edgefn_v1_init")]
+        pub extern "C" fn __edgefn_v1_init() {
+            $crate::__private::run_init_once($init)
+        }
+    };
+    ($handler:expr) => {
+        $crate::export!(@entry_points $handler, ());
     };
 }
 
@@ -165,4 +198,11 @@ pub mod __private {
 
     /// Compile-time check behind `export!`: fails with the `Handler` diagnostic.
     pub fn assert_handler<H: crate::Handler>(_handler: &H) {}
+
+    /// Runs the guest's init the first time it is called in this instance; later calls (and calls
+    /// in an instance restored from a pre-initialized snapshot) return at once.
+    pub fn run_init_once(init: fn()) {
+        static DONE: std::sync::Once = std::sync::Once::new();
+        DONE.call_once(init);
+    }
 }
