@@ -52,6 +52,16 @@ pub fn module_hash(wasm: &[u8]) -> String {
     hex::encode(Sha256::digest(wasm))
 }
 
+/// The cache key of a module's artifact: its hash, marked when the artifact is of its
+/// pre-initialized snapshot rather than of the module as built.
+pub fn artifact_key(module_hash: &str, preinit: bool) -> String {
+    if preinit {
+        format!("{module_hash}-preinit")
+    } else {
+        module_hash.to_owned()
+    }
+}
+
 /// A directory of verified artifacts for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
@@ -111,53 +121,48 @@ impl ArtifactCache {
         &self.dir
     }
 
-    /// Path of the artifact for a module with this hash.
-    pub fn artifact_path(&self, module_hash: &str) -> PathBuf {
+    /// Path of the artifact named `key`.
+    pub fn artifact_path(&self, key: &str) -> PathBuf {
         self.dir
-            .join(format!("{module_hash}-{}.{ARTIFACT_EXT}", self.fingerprint))
+            .join(format!("{key}-{}.{ARTIFACT_EXT}", self.fingerprint))
     }
 
-    fn checksum_path(&self, module_hash: &str) -> PathBuf {
+    fn checksum_path(&self, key: &str) -> PathBuf {
         self.dir
-            .join(format!("{module_hash}-{}.{CHECKSUM_EXT}", self.fingerprint))
+            .join(format!("{key}-{}.{CHECKSUM_EXT}", self.fingerprint))
     }
 
     /// True when a verified-looking entry (artifact and checksum) exists; does not load it.
-    pub fn contains(&self, module_hash: &str) -> bool {
-        self.artifact_path(module_hash).is_file() && self.checksum_path(module_hash).is_file()
+    pub fn contains(&self, key: &str) -> bool {
+        self.artifact_path(key).is_file() && self.checksum_path(key).is_file()
     }
 
-    /// Loads the module with this hash from the cache, or compiles it from `wasm()` and stores it.
-    /// `wasm` is only called on a miss, so a warm cache never reads the `.wasm` file.
+    /// Loads the artifact named `key` (see [`artifact_key`]) from the cache, or compiles the module
+    /// `wasm()` returns and stores it. `wasm` is only called on a miss.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
-        module_hash: &str,
+        key: &str,
         wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
     ) -> anyhow::Result<(Module, CacheOutcome)> {
-        let outcome = match self.load_verified(engine, module_hash) {
+        let outcome = match self.load_verified(engine, key) {
             Ok(Some(module)) => return Ok((module, CacheOutcome::Hit)),
             Ok(None) => CacheOutcome::Compiled,
             Err(reason) => {
                 let reason = format!("{reason:#}");
                 tracing::warn!(
-                    artifact = %self.artifact_path(module_hash).display(),
+                    artifact = %self.artifact_path(key).display(),
                     %reason,
                     "discarding an artifact cache entry that failed verification; recompiling"
                 );
-                let _ = std::fs::remove_file(self.artifact_path(module_hash));
-                let _ = std::fs::remove_file(self.checksum_path(module_hash));
+                let _ = std::fs::remove_file(self.artifact_path(key));
+                let _ = std::fs::remove_file(self.checksum_path(key));
                 CacheOutcome::Rebuilt { reason }
             }
         };
         let wasm = wasm()?;
-        let actual = self::module_hash(&wasm);
-        anyhow::ensure!(
-            actual == module_hash,
-            "the module changed on disk since it was deployed (hash {actual}, expected {module_hash}); deploy it again"
-        );
         let artifact = engine.precompile_module(&wasm)?;
-        if let Err(error) = self.store(module_hash, &artifact) {
+        if let Err(error) = self.store(key, &artifact) {
             // A read-only cache (a Lambda or Azure package folder) still runs; it just compiles
             // again next start.
             tracing::warn!(error = %format!("{error:#}"), "cannot write to the artifact cache; the compiled module is used from memory only");
@@ -169,13 +174,13 @@ impl ArtifactCache {
     }
 
     /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
-    fn load_verified(&self, engine: &Engine, module_hash: &str) -> anyhow::Result<Option<Module>> {
-        let bytes = match std::fs::read(self.artifact_path(module_hash)) {
+    fn load_verified(&self, engine: &Engine, key: &str) -> anyhow::Result<Option<Module>> {
+        let bytes = match std::fs::read(self.artifact_path(key)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).context("cannot read the artifact"),
         };
-        let expected = match std::fs::read_to_string(self.checksum_path(module_hash)) {
+        let expected = match std::fs::read_to_string(self.checksum_path(key)) {
             Ok(sum) => sum,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 anyhow::bail!("the artifact has no checksum file")
@@ -196,10 +201,10 @@ impl ArtifactCache {
     }
 
     /// Writes an artifact and its checksum atomically (temp file + rename).
-    pub fn store(&self, module_hash: &str, artifact: &[u8]) -> anyhow::Result<()> {
-        write_atomically(&self.artifact_path(module_hash), artifact)?;
+    pub fn store(&self, key: &str, artifact: &[u8]) -> anyhow::Result<()> {
+        write_atomically(&self.artifact_path(key), artifact)?;
         let sum = hex::encode(Sha256::digest(artifact));
-        write_atomically(&self.checksum_path(module_hash), sum.as_bytes())
+        write_atomically(&self.checksum_path(key), sum.as_bytes())
     }
 }
 
@@ -310,16 +315,5 @@ mod tests {
             matches!(outcome, CacheOutcome::Rebuilt { ref reason } if reason.contains("refused"))
         );
         assert_eq!(call_f(&engine, &m), 7);
-    }
-
-    #[test]
-    fn module_changed_since_deploy_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine();
-        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
-        let err = cache
-            .load_or_compile(&engine, "00", || Ok(wat::parse_str(WAT).unwrap()))
-            .unwrap_err();
-        assert!(err.to_string().contains("changed on disk"));
     }
 }

@@ -107,6 +107,9 @@ pub struct FunctionSpec {
     pub dir: Option<ReadOnlyDir>,
     /// Warm instance reuse, if opted in.
     pub warm: Option<WarmConfig>,
+    /// Run the module's `edgefn_v1_init` once at deploy and serve the snapshot (when it exports
+    /// one); `false` runs the init in every new instance instead.
+    pub preinit: bool,
 }
 
 impl FunctionSpec {
@@ -118,15 +121,21 @@ impl FunctionSpec {
             .with_context(|| format!("cannot name a function after {}", path.display()))?
             .to_owned();
         validate_name(&name)?;
-        Ok(FunctionSpec {
+        Ok(FunctionSpec::new(name, path))
+    }
+
+    /// A function with default settings, routed at `/<name>`.
+    pub fn new(name: String, wasm: &Path) -> FunctionSpec {
+        FunctionSpec {
             routes: vec![format!("/{name}")],
             name,
-            wasm: path.to_owned(),
+            wasm: wasm.to_owned(),
             env: Vec::new(),
             limits: Limits::default(),
             dir: None,
             warm: None,
-        })
+            preinit: true,
+        }
     }
 }
 
@@ -254,6 +263,12 @@ struct FunctionToml {
     limits: LimitsToml,
     dir: Option<DirToml>,
     warm: Option<WarmToml>,
+    #[serde(default = "default_preinit")]
+    preinit: bool,
+}
+
+fn default_preinit() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +390,7 @@ impl Manifest {
                 routes,
                 env: f.env.into_iter().collect(),
                 dir,
+                preinit: f.preinit,
             });
         }
         if functions.is_empty() {

@@ -6,7 +6,7 @@ use crate::invoke::HostState;
 use crate::metrics::FunctionMetrics;
 use crate::warm::WarmPool;
 use anyhow::{Context as _, bail};
-use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT};
+use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT, INIT_EXPORT};
 use std::sync::Arc;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport, ValType};
 
@@ -21,6 +21,9 @@ pub struct AbiExports {
     pub handle: ModuleExport,
     /// `_initialize`, the reactor constructor, when the module has one.
     pub initialize: Option<ModuleExport>,
+    /// `edgefn_v1_init`, when the module has one and was not pre-initialized (a snapshot no
+    /// longer exports it).
+    pub init: Option<ModuleExport>,
 }
 
 /// A deployed function's module, ready for fresh instances.
@@ -114,10 +117,12 @@ pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result
         }
         _ => bail!("function {name:?} does not export its linear memory as \"memory\""),
     }
-    if let Some(ExternType::Func(f)) = module.get_export("_initialize")
-        && (f.params().len() != 0 || f.results().len() != 0)
-    {
-        bail!("function {name:?}: _initialize must take and return nothing");
+    for constructor in ["_initialize", INIT_EXPORT] {
+        if let Some(ExternType::Func(f)) = module.get_export(constructor)
+            && (f.params().len() != 0 || f.results().len() != 0)
+        {
+            bail!("function {name:?}: {constructor} must take and return nothing");
+        }
     }
     let index = |export: &str| {
         module
@@ -128,19 +133,26 @@ pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result
         memory: index("memory")?,
         alloc: index(ALLOC_EXPORT)?,
         handle: index(HANDLE_EXPORT)?,
-        initialize: module
-            .get_export("_initialize")
-            .and_then(|_| module.get_export_index("_initialize")),
+        initialize: optional_func(module, "_initialize"),
+        init: optional_func(module, INIT_EXPORT),
     })
+}
+
+fn optional_func(module: &Module, name: &str) -> Option<ModuleExport> {
+    match module.get_export(name)? {
+        ExternType::Func(_) => module.get_export_index(name),
+        _ => None,
+    }
 }
 
 /// Static checks on the module's bytes, done once at deploy, for what the ABI checks on the
 /// compiled module cannot see: a start function (it would run, unbounded by anything the user
 /// configured, before every request), more than one memory, an imported memory or table, or a
-/// table larger than any guest may grow one.
-pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<()> {
-    use wasmparser::{Parser, Payload, TypeRef};
+/// table larger than any guest may grow one. Returns what deploy needs to know about the module.
+pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
+    use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
     let mut memories = 0u32;
+    let mut facts = ModuleFacts::default();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload
             .with_context(|| format!("function {name:?} is not a valid WebAssembly module"))?
@@ -161,6 +173,13 @@ pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<()> {
                 }
             }
             Payload::MemorySection(section) => memories += section.count(),
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    let export = export?;
+                    facts.exports_init |=
+                        export.name == INIT_EXPORT && export.kind == ExternalKind::Func;
+                }
+            }
             Payload::TableSection(tables) => {
                 for table in tables {
                     let table = table?;
@@ -179,7 +198,14 @@ pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<()> {
     if memories > 1 {
         bail!("function {name:?} declares {memories} memories; edgefn guests have exactly one");
     }
-    Ok(())
+    Ok(facts)
+}
+
+/// What [`check_sections`] learned about a module.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ModuleFacts {
+    /// It exports `edgefn_v1_init`, so it can be pre-initialized.
+    pub exports_init: bool,
 }
 
 impl LoadedFunction {

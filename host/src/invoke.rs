@@ -272,20 +272,14 @@ impl LiveInstance {
                     InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
                 })?;
         }
-        let state = HostState {
-            wasi: wasi.build_p1(),
-            limiter: GuestLimiter {
-                memory_cap: spec.limits.memory_bytes as usize,
-                denied_memory: false,
-            },
+        let mut store = bounded_store(
+            func.pre.module().engine(),
+            wasi,
+            spec.limits.memory_bytes,
             deadline,
-            stdout: stdout.clone(),
-            stderr: stderr.clone(),
-        };
-        let mut store = Store::new(func.pre.module().engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(on_epoch_tick);
-        store.set_epoch_deadline(1);
+            stdout,
+            stderr,
+        );
         let memory_cap = spec.limits.memory_bytes;
 
         let instance = func.pre.instantiate_async(&mut store).await.map_err(|e| {
@@ -301,11 +295,17 @@ impl LiveInstance {
         let exports = &func.exports;
         let (memory, alloc, handle) = entry_points(&mut store, &instance, exports)
             .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-        if let Some(init) = &exports.initialize {
+        // The reactor constructor, then (unless a snapshot already holds its result) the guest's
+        // own init, as ABI v1 orders them.
+        for (export, what) in [
+            (&exports.initialize, "_initialize"),
+            (&exports.init, edgefn_abi::INIT_EXPORT),
+        ] {
+            let Some(export) = export else { continue };
             let init = instance
-                .get_module_export(&mut store, init)
+                .get_module_export(&mut store, export)
                 .and_then(Extern::into_func)
-                .ok_or_else(|| InvokeError::Instantiate("_initialize is not a function".into()))?;
+                .ok_or_else(|| InvokeError::Instantiate(format!("{what} is not a function")))?;
             let init = init
                 .typed::<(), ()>(&store)
                 .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
@@ -444,6 +444,33 @@ impl LiveInstance {
     }
 }
 
+/// A store for one instance: WASI as given, memory capped, stopped at `deadline` by the epoch
+/// ticker, guest output captured.
+pub(crate) fn bounded_store(
+    engine: &wasmtime::Engine,
+    mut wasi: WasiCtxBuilder,
+    memory_cap: u64,
+    deadline: Instant,
+    stdout: &LogCapture,
+    stderr: &LogCapture,
+) -> Store<HostState> {
+    let state = HostState {
+        wasi: wasi.build_p1(),
+        limiter: GuestLimiter {
+            memory_cap: memory_cap as usize,
+            denied_memory: false,
+        },
+        deadline,
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(on_epoch_tick);
+    store.set_epoch_deadline(1);
+    store
+}
+
 type EntryPoints = (Memory, TypedFunc<u32, u32>, TypedFunc<(u32, u32), u64>);
 
 fn entry_points(
@@ -479,7 +506,7 @@ fn on_epoch_tick(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<Upda
     }
 }
 
-fn classify_error(
+pub(crate) fn classify_error(
     store: &Store<HostState>,
     error: wasmtime::Error,
     budget: Duration,

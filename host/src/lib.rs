@@ -19,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod package;
 pub mod platform;
+pub mod preinit;
 pub mod registry;
 pub mod runner;
 pub mod server;

@@ -4,7 +4,7 @@
 //! module is refused before it is routed. Far more functions can be deployed than kept loaded: an
 //! evicted function is reloaded from its verified artifact on its next request.
 
-use crate::artifact::{ArtifactCache, CacheOutcome, module_hash};
+use crate::artifact::{ArtifactCache, CacheOutcome, artifact_key, module_hash};
 use crate::config::FunctionSpec;
 use crate::engine::HostEngine;
 use crate::function::LoadedFunction;
@@ -66,8 +66,11 @@ pub struct Deployed {
     pub id: u64,
     /// The configuration it was deployed with.
     pub spec: Arc<FunctionSpec>,
-    /// SHA-256 of its module: the artifact cache key.
+    /// SHA-256 of its module.
     pub module_hash: String,
+    /// Whether it serves a pre-initialized snapshot of its module (it exports `edgefn_v1_init`
+    /// and did not opt out).
+    pub preinit: bool,
     in_flight: AtomicUsize,
 }
 
@@ -99,6 +102,11 @@ impl Deployed {
     /// Invocations running now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Names its compiled artifact in the cache.
+    pub fn artifact_key(&self) -> String {
+        artifact_key(&self.module_hash, self.preinit)
     }
 }
 
@@ -171,6 +179,15 @@ impl Registry {
     /// function, the file and the reason.
     pub fn prepare(&self, spec: FunctionSpec) -> anyhow::Result<Arc<Deployed>> {
         let wasm = read_module(&spec)?;
+        self.prepare_bytes(spec, wasm)
+    }
+
+    /// [`Registry::prepare`] for a module already in memory (`spec.wasm` only names it).
+    pub fn prepare_bytes(
+        &self,
+        spec: FunctionSpec,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<Arc<Deployed>> {
         let hash = module_hash(&wasm);
         self.prepare_module(spec, wasm, hash)
     }
@@ -189,9 +206,10 @@ impl Registry {
                 spec.wasm.display()
             )
         })?;
-        crate::function::check_sections(&spec.name, &wasm)?;
+        let facts = crate::function::check_sections(&spec.name, &wasm)?;
         let deployed = Arc::new(Deployed {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            preinit: facts.exports_init && spec.preinit,
             spec: Arc::new(spec),
             module_hash: hash,
             in_flight: AtomicUsize::new(0),
@@ -427,15 +445,28 @@ impl Registry {
     fn load(&self, deployed: &Deployed, wasm: Option<Vec<u8>>) -> anyhow::Result<Resident> {
         let spec = &deployed.spec;
         let started = Instant::now();
-        let (module, outcome) = self.cache.load_or_compile(
-            &self.engine.engine,
-            &deployed.module_hash,
-            || match wasm {
-                Some(bytes) => Ok(bytes),
+        // Only a cache miss needs the module's bytes (and, for a pre-initialized function, its
+        // init run): a warm cache never reads the `.wasm` file.
+        let source = || -> anyhow::Result<Vec<u8>> {
+            let wasm = match wasm {
+                Some(bytes) => bytes,
                 None => std::fs::read(&spec.wasm)
-                    .with_context(|| format!("cannot read {}", spec.wasm.display())),
-            },
-        )?;
+                    .with_context(|| format!("cannot read {}", spec.wasm.display()))?,
+            };
+            let actual = module_hash(&wasm);
+            anyhow::ensure!(
+                actual == deployed.module_hash,
+                "the module changed on disk since it was deployed (hash {actual}, expected {}); deploy it again",
+                deployed.module_hash
+            );
+            if !deployed.preinit {
+                return Ok(wasm);
+            }
+            crate::preinit::snapshot(&self.linker, &spec.name, &wasm, spec.limits.memory_bytes)
+        };
+        let (module, outcome) =
+            self.cache
+                .load_or_compile(&self.engine.engine, &deployed.artifact_key(), source)?;
         self.metrics.record_cache(outcome.as_str());
         let function = LoadedFunction::new(
             spec.clone(),

@@ -104,8 +104,11 @@ pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Resu
     let registry = Arc::new(Registry::new(engine, cache_dir, 1)?);
     let mut spec = FunctionSpec::from_wasm_path(&wasm)?;
     spec.name = project.name.clone();
-    let hash = crate::artifact::module_hash(&bytes);
-    let artifact_was_cached = registry.cache().contains(&hash);
+    let facts = crate::function::check_sections(&spec.name, &bytes)?;
+    let artifact_was_cached = registry.cache().contains(&crate::artifact::artifact_key(
+        &crate::artifact::module_hash(&bytes),
+        facts.exports_init && spec.preinit,
+    ));
     let deployed = registry.prepare(spec).with_context(|| {
         format!(
             "{} built, but edgefn cannot run it: make sure it exports a handler with edgefn::export! (Rust) or edgefn.Handle (Go)",
@@ -115,7 +118,7 @@ pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Resu
     Ok(BuildReport {
         size_bytes: bytes.len() as u64,
         gzip_bytes: gzip_len(&bytes),
-        artifact: registry.cache().artifact_path(&deployed.module_hash),
+        artifact: registry.cache().artifact_path(&deployed.artifact_key()),
         artifact_was_cached,
         wasm,
     })

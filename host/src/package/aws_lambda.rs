@@ -51,7 +51,7 @@ pub fn package_with_bootstrap(
         .with_context(|| format!("cannot create {}", staging.display()))?;
     let zip_path = request.out.join(format!("{}-aws-lambda.zip", request.name));
     let result = (|| {
-        precompile_into(&wasm, &staging)
+        precompile_into(request, &wasm, &staging)
             .with_context(|| format!("cannot precompile {}", request.wasm.display()))?;
         let bootstrap_copy = staging.join(BOOTSTRAP);
         std::fs::copy(bootstrap, &bootstrap_copy)

@@ -47,7 +47,7 @@ pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
         std::fs::remove_dir_all(&artifacts)
             .with_context(|| format!("cannot clear {}", artifacts.display()))?;
     }
-    precompile_into(&wasm, out).with_context(|| {
+    precompile_into(request, &wasm, out).with_context(|| {
         format!(
             "cannot precompile {} (is it an edgefn module built for wasm32-wasip1?)",
             request.wasm.display()

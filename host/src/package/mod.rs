@@ -1,8 +1,9 @@
 //! `edgefn package`: turns one `.wasm` into a deployable bundle for a platform. One module per
 //! target; each writes its files into the output folder and reports what it wrote and how to deploy.
 
-use crate::artifact::{ArtifactCache, module_hash};
+use crate::config::FunctionSpec;
 use crate::engine::{EngineOptions, HostEngine};
+use crate::registry::Registry;
 use std::path::{Path, PathBuf};
 
 pub mod aws_lambda;
@@ -77,18 +78,24 @@ pub fn strip_executable(path: &Path, flag: &str) -> Result<(), String> {
     }
 }
 
-/// Precompiles `wasm` into `dir/artifacts/` with the same engine settings `edgefn` runs with, so
-/// the packaged runtime loads it instead of compiling. Returns the module's hash.
-pub fn precompile_into(wasm: &[u8], dir: &Path) -> anyhow::Result<String> {
+/// Precompiles `wasm` into `dir/artifacts/` with the same engine settings `edgefn` runs with (and
+/// pre-initialized, when the module exports an init), so the packaged runtime loads it instead of
+/// compiling. Returns the module's hash.
+pub fn precompile_into(
+    request: &PackageRequest,
+    wasm: &[u8],
+    dir: &Path,
+) -> anyhow::Result<String> {
+    // No instance pool: this engine compiles, and instantiates once only to pre-initialize.
     let engine = HostEngine::new(&EngineOptions {
         pool_slots: 0,
         ..EngineOptions::default()
     })?;
-    let cache = ArtifactCache::open(&dir.join(ARTIFACTS_DIR), &engine.engine)?;
-    let hash = module_hash(wasm);
+    let registry = Registry::new(engine, &dir.join(ARTIFACTS_DIR), 1)?;
+    let spec = FunctionSpec::new(request.name.clone(), &request.wasm);
     crate::commands::step(
         "precompiling the module, so the packaged runtime loads it without compiling",
     );
-    cache.load_or_compile(&engine.engine, &hash, || Ok(wasm.to_vec()))?;
-    Ok(hash)
+    let deployed = registry.prepare_bytes(spec, wasm.to_vec())?;
+    Ok(deployed.module_hash.clone())
 }

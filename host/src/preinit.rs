@@ -1,0 +1,149 @@
+//! Pre-initialization: runs a guest's `edgefn_v1_init` once, at deploy, and snapshots the
+//! initialized memory and globals into a new module (with `wasmtime-wizer`), so every fresh
+//! instance starts from the initialized state instead of redoing the work.
+//!
+//! The init runs without the function's configuration (no environment, no directory, no request):
+//! the snapshot depends on the module alone, so it is cached by the module's hash. Clocks and
+//! random work, but their values are frozen into the snapshot.
+
+use crate::guest_log::LogCapture;
+use crate::invoke::{HostState, InvokeError, bounded_store, classify_error};
+use anyhow::{Context as _, anyhow, bail};
+use edgefn_abi::INIT_EXPORT;
+use std::time::{Duration, Instant};
+use wasmtime::{Extern, ExternType, Instance, Linker, Module, Store, Val};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+
+/// How long a guest's init may run at deploy before the deploy is refused.
+pub const PREINIT_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// Guest output kept from an init run (it is logged, tagged `preinit`).
+const PREINIT_LOG_BYTES: usize = 64 << 10;
+
+/// Runs `wasm`'s `_initialize` and `edgefn_v1_init` under `memory_cap` and
+/// [`PREINIT_TIME_LIMIT`], and returns a module whose memory and globals start where they left
+/// off, without either export. Errors name the function and say how to opt out.
+pub fn snapshot(
+    linker: &Linker<HostState>,
+    function: &str,
+    wasm: &[u8],
+    memory_cap: u64,
+) -> anyhow::Result<Vec<u8>> {
+    let opt_out = "or set `preinit = false` for this function in the manifest to run the init in every instance instead";
+    let mut wizer = Wizer::new();
+    wizer.init_func(INIT_EXPORT);
+    let (module_context, instrumented) = wizer.instrument(wasm).map_err(|e| {
+        anyhow!("function {function:?} cannot be pre-initialized: {e:#}; {opt_out}")
+    })?;
+    let module = Module::new(linker.engine(), &instrumented).map_err(|e| {
+        anyhow!("function {function:?}: cannot compile it for pre-initialization: {e}")
+    })?;
+    match module.get_export(INIT_EXPORT) {
+        Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {}
+        _ => bail!(
+            "function {function:?}: {INIT_EXPORT} must be a function that takes and returns nothing"
+        ),
+    }
+    // Wasmtime's async calls need an executor, and callers may or may not be inside a runtime
+    // already: run the init on a thread of its own.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .context("cannot start a runtime for the init")?;
+                runtime.block_on(async {
+                    let started = Instant::now();
+                    let stdout = LogCapture::new(PREINIT_LOG_BYTES);
+                    let stderr = stdout.sibling();
+                    let result =
+                        run_init(linker, &module, function, memory_cap, &stdout, &stderr).await;
+                    stdout.emit(function, "preinit", "stdout");
+                    stderr.emit(function, "preinit", "stderr");
+                    let (mut store, instance) = result
+                        .map_err(|e| anyhow!("function {function:?}: its {INIT_EXPORT} failed at deploy: {e}; fix the init, {opt_out}"))?;
+                    let snapshot = wizer
+                        .snapshot(&module_context, &mut Snapshotted { store: &mut store, instance })
+                        .await
+                        .map_err(|e| anyhow!("function {function:?}: cannot snapshot its initialized state: {e:#}; {opt_out}"))?;
+                    tracing::info!(
+                        function,
+                        init_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
+                        snapshot_bytes = snapshot.len(),
+                        "pre-initialized: ran {INIT_EXPORT} once and snapshotted the result"
+                    );
+                    Ok(snapshot)
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("function {function:?}: pre-initialization panicked")))
+    })
+}
+
+async fn run_init(
+    linker: &Linker<HostState>,
+    module: &Module,
+    function: &str,
+    memory_cap: u64,
+    stdout: &LogCapture,
+    stderr: &LogCapture,
+) -> Result<(Store<HostState>, Instance), InvokeError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .arg(function);
+    let deadline = Instant::now() + PREINIT_TIME_LIMIT;
+    let mut store = bounded_store(module.engine(), wasi, memory_cap, deadline, stdout, stderr);
+    let classify =
+        |store: &Store<HostState>, e| classify_error(store, e, PREINIT_TIME_LIMIT, memory_cap);
+    let instance = linker
+        .instantiate_async(&mut store, module)
+        .await
+        .map_err(|e| classify(&store, e))?;
+    for export in ["_initialize", INIT_EXPORT] {
+        let Some(func) = instance.get_func(&mut store, export) else {
+            continue;
+        };
+        let func = func
+            .typed::<(), ()>(&store)
+            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        func.call_async(&mut store, ())
+            .await
+            .map_err(|e| classify(&store, e))?;
+    }
+    Ok((store, instance))
+}
+
+/// The instance's state as wizer reads it for the snapshot.
+struct Snapshotted<'a> {
+    store: &'a mut Store<HostState>,
+    instance: Instance,
+}
+
+impl InstanceState for Snapshotted<'_> {
+    async fn global_get(&mut self, name: &str, _type_hint: ValType) -> SnapshotVal {
+        // Wizer only asks for globals it exported while instrumenting, so they exist.
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("wizer asks only for globals it exported");
+        match global.get(&mut *self.store) {
+            Val::I32(x) => SnapshotVal::I32(x),
+            Val::I64(x) => SnapshotVal::I64(x),
+            Val::F32(x) => SnapshotVal::F32(x),
+            Val::F64(x) => SnapshotVal::F64(x),
+            Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            other => unreachable!("wizer refuses reference-typed mutable globals, got {other:?}"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = match self.instance.get_export(&mut *self.store, name) {
+            Some(Extern::Memory(memory)) => memory,
+            _ => unreachable!("wizer asks only for memories it exported"),
+        };
+        contents(memory.data(&*self.store))
+    }
+}
