@@ -25,10 +25,15 @@ out.append("")
 inv = [r for r in rows if r["bench"] == "invoke_overhead"]
 if inv:
     out += ["### In-process invocation (WASI ctx + store + instantiate + call + teardown, no HTTP)", "",
-            "| guest | allocator | mode | p50 µs | p90 µs | p99 µs | mean µs |", "|---|---|---|---:|---:|---:|---:|"]
+            "| guest | allocator | mode | p50 µs | p90 µs | p99 µs | mean µs | first µs | deploy ms |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in inv:
-        out.append(f"| {r['wasm'].split('/')[-1]} | {r['allocator']} | {r.get('mode', 'fresh')} | {r['p50_us']:.2f} | "
-                   f"{r['p90_us']:.2f} | {r['p99_us']:.2f} | {r['mean_us']:.2f} |")
+        mode = r.get('mode', 'fresh')
+        if r['wasm'].endswith('slow-init.wasm'):
+            mode += ", init " + r.get('init', 'preinit')
+        out.append(f"| {r['wasm'].split('/')[-1]} | {r['allocator']} | {mode} | {r['p50_us']:.2f} | "
+                   f"{r['p90_us']:.2f} | {r['p99_us']:.2f} | {r['mean_us']:.2f} | {r.get('first_us', 0):.0f} | "
+                   f"{r.get('deploy_ms', 0):.1f} |")
     out.append("")
 
 http = {r["server"]: r["rps"] for r in rows if r["bench"] == "http"}

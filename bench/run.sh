@@ -67,6 +67,10 @@ done
 $B/invoke_overhead target/guests/hello.wasm 50000 pagemap fresh | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/hello.wasm 50000 pooling fresh | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/hello.wasm 50000 pagemap warm | tee -a "$RESULTS"
+# A guest with ~10 ms of init: run in every fresh instance, amortized by warm reuse, or snapshotted.
+$B/invoke_overhead target/guests/slow-init.wasm 300 pagemap fresh per-instance | tee -a "$RESULTS"
+$B/invoke_overhead target/guests/slow-init.wasm 20000 pagemap warm per-instance | tee -a "$RESULTS"
+$B/invoke_overhead target/guests/slow-init.wasm 20000 pagemap fresh preinit | tee -a "$RESULTS"
 for go in target/guests/go-hello.wasm; do
   [ -f "$go" ] && $B/invoke_overhead "$go" 20000 pagemap fresh | tee -a "$RESULTS"
 done

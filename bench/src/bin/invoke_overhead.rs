@@ -1,8 +1,10 @@
 //! In-process invocation overhead: WASI context + store + instantiate + call + teardown, no HTTP.
 //!
-//! Usage: invoke_overhead WASM [ITERATIONS] [ALLOCATOR] [MODE]
+//! Usage: invoke_overhead WASM [ITERATIONS] [ALLOCATOR] [MODE] [INIT]
 //! ALLOCATOR: pagemap (pooling + PAGEMAP_SCAN), pooling (without it), ondemand.
 //! MODE: fresh (a new instance per invocation, the default) or warm (instances reused).
+//! INIT, for a guest that exports `edgefn_v1_init`: preinit (snapshotted at deploy, the default)
+//! or per-instance (`preinit = false`: every new instance runs it).
 
 use bytes::Bytes;
 use edgefn_bench::{report, summarize};
@@ -26,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(20_000);
     let allocator = args.get(3).map(String::as_str).unwrap_or("pagemap");
     let mode = args.get(4).map(String::as_str).unwrap_or("fresh");
+    let init = args.get(5).map(String::as_str).unwrap_or("preinit");
     let options = match allocator {
         "pagemap" => EngineOptions::default(),
         "pooling" => EngineOptions {
@@ -57,7 +60,14 @@ fn main() -> anyhow::Result<()> {
         "warm" => Some(Default::default()),
         other => anyhow::bail!("unknown mode {other:?}: fresh or warm"),
     };
+    spec.preinit = match init {
+        "preinit" => true,
+        "per-instance" => false,
+        other => anyhow::bail!("unknown init {other:?}: preinit or per-instance"),
+    };
+    let deploy_started = Instant::now();
     let deployed = registry.prepare(spec)?;
+    let deploy_ms = deploy_started.elapsed().as_secs_f64() * 1e3;
     let resident = registry.resident_blocking(&deployed)?;
     let request = http::Request::builder()
         .uri("/hello")
@@ -68,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let mut samples = Vec::with_capacity(iterations);
+    let mut first_us = 0.0;
     runtime.block_on(async {
         let cx = InvocationContext {
             request_id: "bench",
@@ -76,6 +87,12 @@ fn main() -> anyhow::Result<()> {
             cold_start: false,
             traceparent: None,
         };
+        // The first invocation after deploy, on its own: what a function's first user waits for.
+        let started = Instant::now();
+        invoke(&resident.function, &request, &cx)
+            .await
+            .expect("invocation");
+        first_us = started.elapsed().as_secs_f64() * 1e6;
         // Warm up caches and the pool's slots before measuring.
         for _ in 0..iterations / 10 {
             invoke(&resident.function, &request, &cx)
@@ -99,7 +116,10 @@ fn main() -> anyhow::Result<()> {
             "allocator": engine.allocator.as_str(),
             "requested": allocator,
             "mode": mode,
+            "init": if deployed.preinit { "preinit" } else { init },
             "engine_new_ms": engine_ms,
+            "deploy_ms": deploy_ms,
+            "first_us": first_us,
             "wasm": wasm,
             "iterations": s.count,
             "p50_us": s.p50_us, "p90_us": s.p90_us, "p99_us": s.p99_us, "mean_us": s.mean_us,
