@@ -8,7 +8,7 @@ use crate::registry::Registry;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -350,11 +350,16 @@ async fn route(router: &Router, req: Request<Incoming>, request_id: &str) -> Res
     if declared.is_some_and(|n| n > limits.max_request_bytes as u64) {
         return too_large(limits.max_request_bytes);
     }
-    let collected = tokio::time::timeout(
-        router.body_read_timeout,
-        Limited::new(body, limits.max_request_bytes).collect(),
-    )
-    .await;
+    // Most requests (GET, HEAD) carry no body: skip the timer and the collector for them.
+    let collected = if body.is_end_stream() {
+        Ok(Ok(http_body_util::Collected::default()))
+    } else {
+        tokio::time::timeout(
+            router.body_read_timeout,
+            Limited::new(body, limits.max_request_bytes).collect(),
+        )
+        .await
+    };
     let body = match collected {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
