@@ -27,6 +27,8 @@ if ! command -v wrk >/dev/null; then
 fi
 make -s guests host >/dev/null
 cargo build --release -q -p edgefn-bench
+cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello
+ABI_HELLO=target/wasm32-wasip1/guest/abi_hello.wasm
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
 COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
@@ -48,22 +50,35 @@ wait_http() { # url
   echo "server at $1 did not come up" >&2; return 1
 }
 
-# wrk against one server: name, url, command...
+# wrk against one server: name, url, command... With perf installed it also records the server's
+# CPU time per request (user + kernel, all its threads) over the middle of the run: a steadier
+# comparison than requests/s on a machine where wrk and other work take turns on the cores.
 load() {
   local name=$1 url=$2; shift 2
   "$@" >/dev/null 2>&1 &
   local pid=$!
   wait_http "$url"
+  local out=$CACHE/wrk.txt cpu_ms=null
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$out" &
+  local wrk_pid=$!
+  if command -v perf >/dev/null && [ "$DURATION" -ge 4 ]; then
+    sleep 1
+    cpu_ms=$(perf stat -e task-clock -x, -p "$pid" -- sleep $((DURATION - 2)) 2>&1 >/dev/null | awk -F, '/task-clock/ {print $1}')
+  fi
+  wait "$wrk_pid"
   local rps
-  rps=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" | awk '/Requests\/sec/ {print $2}')
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo "{\"bench\":\"http\",\"server\":\"$name\",\"rps\":$rps}" | tee -a "$RESULTS"
+  local cpu_us=null
+  [ "$cpu_ms" != null ] && [ -n "$cpu_ms" ] && cpu_us=$(python3 -c "print(round($cpu_ms * 1000 / ($rps * ($DURATION - 2)), 2))")
+  echo "{\"bench\":\"http\",\"server\":\"$name\",\"rps\":$rps,\"server_cpu_us_per_request\":$cpu_us}" | tee -a "$RESULTS"
 }
 
 step "in-process invocation overhead"
 for allocator in pagemap pooling ondemand; do
   $B/invoke_overhead bench/guests/minimal.wat 50000 $allocator fresh | tee -a "$RESULTS"
 done
+$B/invoke_overhead "$ABI_HELLO" 50000 pagemap fresh | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/hello.wasm 50000 pagemap fresh | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/hello.wasm 50000 pooling fresh | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/hello.wasm 50000 pagemap warm | tee -a "$RESULTS"
@@ -83,6 +98,7 @@ P=$(free_port); load native-hyper-per-core "http://127.0.0.1:$P/" $B/native_hell
 P=$(free_port); load native-hyper-multi-thread "http://127.0.0.1:$P/" $B/native_hello "127.0.0.1:$P" multi
 P=$(free_port); load edgefn-fresh "http://127.0.0.1:$P/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
 P=$(free_port); load edgefn-fresh-no-pagemap-scan "http://127.0.0.1:$P/hello" $EDGEFN serve --no-pagemap-scan --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
+P=$(free_port); load edgefn-fresh-abi-hello "http://127.0.0.1:$P/abi_hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$ABI_HELLO"
 P=$(free_port); load edgefn-warm "http://127.0.0.1:$P/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$WARM_MANIFEST"
 if [ -f target/guests/go-hello.wasm ]; then
   P=$(free_port); load edgefn-fresh-go "http://127.0.0.1:$P/go-hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/go-hello.wasm
