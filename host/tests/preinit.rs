@@ -14,6 +14,7 @@ struct InitReport {
     entry: String,
     init_runs: String,
     stamp: String,
+    served: String,
 }
 
 fn report(reply: &Reply) -> InitReport {
@@ -29,6 +30,7 @@ fn report(reply: &Reply) -> InitReport {
         entry: field("entry"),
         init_runs: field("init_runs"),
         stamp: field("init_stamp"),
+        served: field("served"),
     }
 }
 
@@ -77,6 +79,8 @@ fn fresh_instances_start_from_the_init_snapshot_which_survives_a_restart() {
         .map(|_| report(&first.get("/snapshot?i=7")))
         .collect();
     assert!(snapshot.iter().all(|r| r.init_runs == "1"), "{snapshot:?}");
+    // ... and starts from the snapshot, not from what the previous request left behind.
+    assert!(snapshot.iter().all(|r| r.served == "1"), "{snapshot:?}");
     assert!(
         snapshot.windows(2).all(|w| w[0].stamp == w[1].stamp),
         "{snapshot:?}"

@@ -73,7 +73,7 @@ test("slow-init runs its init once per instance, before the handler", { skip: mi
   const slowInit = handler("slow-init");
   for (let i = 0; i < 2; i++) {
     const text = await (await slowInit(new Request(url("/slow-init?i=7")))).text();
-    assert.match(text, /^entry=\d+ init_runs=1 init_stamp=\d+\n$/);
+    assert.match(text, /^entry=\d+ init_runs=1 init_stamp=\d+ served=1\n$/);
   }
 });
 

@@ -3,7 +3,8 @@
 //!
 //! Each answer says how many times init ran in this instance and when (a nanosecond stamp taken by
 //! init), so a test can tell a pre-initialized snapshot (the same stamp in every fresh instance)
-//! from an init run per instance (a new stamp each time).
+//! from an init run per instance (a new stamp each time), and how many requests this instance has
+//! served (always 1 on fresh instances, snapshot or not: nothing a request writes survives it).
 use edgefn::{Context, Request, RequestExt};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +22,7 @@ struct Setup {
 
 static SETUP: OnceLock<Setup> = OnceLock::new();
 static INIT_RUNS: AtomicU32 = AtomicU32::new(0);
+static SERVED: AtomicU32 = AtomicU32::new(0);
 
 fn mix(mut x: u64) -> u64 {
     // splitmix64's finalizer.
@@ -56,10 +58,11 @@ pub fn handle(req: Request, _ctx: &Context) -> String {
         .unwrap_or(0)
         % TABLE_LEN;
     format!(
-        "entry={} init_runs={} init_stamp={}\n",
+        "entry={} init_runs={} init_stamp={} served={}\n",
         setup.table[i],
         INIT_RUNS.load(Ordering::Relaxed),
-        setup.stamp_ns
+        setup.stamp_ns,
+        SERVED.fetch_add(1, Ordering::Relaxed) + 1
     )
 }
 
@@ -82,5 +85,6 @@ mod tests {
             answer.starts_with(&format!("entry={} init_runs=2 ", entry(7))),
             "{answer}"
         );
+        assert!(answer.ends_with(" served=1\n"), "{answer}");
     }
 }
