@@ -107,6 +107,7 @@ impl Admin {
                             "routes": d.spec.routes,
                             "wasm": d.spec.wasm,
                             "module_sha256": d.module_hash,
+                            "preinitialized": d.preinit,
                             "in_flight": d.in_flight(),
                         })
                     })

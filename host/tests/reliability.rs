@@ -422,6 +422,20 @@ fn admin_surface_requires_the_token_and_refusals_change_nothing() {
         "1\n",
         "the authenticated reload took effect"
     );
+    let functions: serde_json::Value =
+        serde_json::from_slice(&admin(admin_addr, "GET", "/functions", Some(&token)).body).unwrap();
+    assert_eq!(functions[0]["name"], "svc", "{functions}");
+    assert_eq!(
+        functions[0]["routes"],
+        serde_json::json!(["/svc"]),
+        "{functions}"
+    );
+    assert_eq!(
+        functions[0]["module_sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    // counter exports no edgefn_v1_init, so it serves its module as built.
+    assert_eq!(functions[0]["preinitialized"], false, "{functions}");
     let metrics = admin(admin_addr, "GET", "/metrics", Some(&token)).text();
     assert!(
         metrics.contains("edgefn_invocations_total{function=\"svc\",outcome=\"ok\"}"),

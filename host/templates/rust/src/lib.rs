@@ -18,6 +18,9 @@ pub fn handle(req: Request, ctx: &Context) -> impl IntoResponse {
     )
 }
 
+// Setup that every request shares (tables, parsed data) can go in an init function:
+// `edgefn::export!(handle, init = setup);` runs `fn setup()` once at deploy and starts every
+// instance from its result.
 edgefn::export!(handle);
 
 #[cfg(test)]
