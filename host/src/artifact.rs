@@ -52,16 +52,6 @@ pub fn module_hash(wasm: &[u8]) -> String {
     hex::encode(Sha256::digest(wasm))
 }
 
-/// The cache key of a module's artifact: its hash, marked when the artifact is of its
-/// pre-initialized snapshot rather than of the module as built.
-pub fn artifact_key(module_hash: &str, preinit: bool) -> String {
-    if preinit {
-        format!("{module_hash}-preinit")
-    } else {
-        module_hash.to_owned()
-    }
-}
-
 /// A directory of verified artifacts for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
@@ -137,7 +127,7 @@ impl ArtifactCache {
         self.artifact_path(key).is_file() && self.checksum_path(key).is_file()
     }
 
-    /// Loads the artifact named `key` (see [`artifact_key`]) from the cache, or compiles the module
+    /// Loads the artifact named `key` (`Deployed::artifact_key`) from the cache, or compiles the module
     /// `wasm()` returns and stores it. `wasm` is only called on a miss.
     pub fn load_or_compile(
         &self,

@@ -4,7 +4,7 @@
 //! module is refused before it is routed. Far more functions can be deployed than kept loaded: an
 //! evicted function is reloaded from its verified artifact on its next request.
 
-use crate::artifact::{ArtifactCache, CacheOutcome, artifact_key, module_hash};
+use crate::artifact::{ArtifactCache, CacheOutcome, module_hash};
 use crate::config::FunctionSpec;
 use crate::engine::HostEngine;
 use crate::function::LoadedFunction;
@@ -104,9 +104,14 @@ impl Deployed {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Names its compiled artifact in the cache.
+    /// Names its compiled artifact in the cache: its module's hash, marked when the artifact is of
+    /// the pre-initialized snapshot rather than of the module as built.
     pub fn artifact_key(&self) -> String {
-        artifact_key(&self.module_hash, self.preinit)
+        if self.preinit {
+            format!("{}-preinit", self.module_hash)
+        } else {
+            self.module_hash.clone()
+        }
     }
 }
 
@@ -179,26 +184,27 @@ impl Registry {
     /// function, the file and the reason.
     pub fn prepare(&self, spec: FunctionSpec) -> anyhow::Result<Arc<Deployed>> {
         let wasm = read_module(&spec)?;
-        self.prepare_bytes(spec, wasm)
+        Ok(self.prepare_bytes(spec, wasm)?.0)
     }
 
-    /// [`Registry::prepare`] for a module already in memory (`spec.wasm` only names it).
+    /// [`Registry::prepare`] for a module already in memory (`spec.wasm` only names it), also
+    /// saying whether its artifact came from the cache.
     pub fn prepare_bytes(
         &self,
         spec: FunctionSpec,
         wasm: Vec<u8>,
-    ) -> anyhow::Result<Arc<Deployed>> {
+    ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome)> {
         let hash = module_hash(&wasm);
         self.prepare_module(spec, wasm, hash)
     }
 
-    /// [`Registry::prepare`] for a module already read and hashed.
+    /// [`Registry::prepare_bytes`] for a module already hashed.
     fn prepare_module(
         &self,
         spec: FunctionSpec,
         wasm: Vec<u8>,
         hash: String,
-    ) -> anyhow::Result<Arc<Deployed>> {
+    ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome)> {
         check_wasm_header(&wasm).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
@@ -214,7 +220,7 @@ impl Registry {
             module_hash: hash,
             in_flight: AtomicUsize::new(0),
         });
-        let resident = self.load(&deployed, Some(wasm)).with_context(|| {
+        let (resident, outcome) = self.load(&deployed, Some(wasm)).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
                 deployed.spec.name,
@@ -222,7 +228,7 @@ impl Registry {
             )
         })?;
         self.insert_loaded(deployed.id, resident);
-        Ok(deployed)
+        Ok((deployed, outcome))
     }
 
     /// Routes prepared functions, replacing any deployed under the same names. Requests already
@@ -289,7 +295,7 @@ impl Registry {
                 continue;
             }
             match self.prepare_module(spec, wasm, hash) {
-                Ok(deployed) => {
+                Ok((deployed, _)) => {
                     ready.push(deployed);
                     report.deployed.push(name);
                 }
@@ -423,7 +429,7 @@ impl Registry {
     }
 
     fn load_and_insert(&self, deployed: &Deployed) -> anyhow::Result<Arc<Resident>> {
-        let resident = self.load(deployed, None)?;
+        let (resident, _) = self.load(deployed, None)?;
         Ok(self.insert_loaded(deployed.id, resident))
     }
 
@@ -442,7 +448,11 @@ impl Registry {
         resident
     }
 
-    fn load(&self, deployed: &Deployed, wasm: Option<Vec<u8>>) -> anyhow::Result<Resident> {
+    fn load(
+        &self,
+        deployed: &Deployed,
+        wasm: Option<Vec<u8>>,
+    ) -> anyhow::Result<(Resident, CacheOutcome)> {
         let spec = &deployed.spec;
         let started = Instant::now();
         // Only a cache miss needs the module's bytes (and, for a pre-initialized function, its
@@ -485,9 +495,10 @@ impl Registry {
                 CacheOutcome::Rebuilt { .. } => "recompiled module: cached artifact failed verification",
             }
         );
-        Ok(Resident {
+        let resident = Resident {
             function,
             served: AtomicBool::new(false),
-        })
+        };
+        Ok((resident, outcome))
     }
 }

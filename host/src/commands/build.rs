@@ -4,7 +4,7 @@
 
 use super::project::Project;
 use super::{display_path, human_bytes, self_command, step};
-use crate::artifact::default_cache_dir;
+use crate::artifact::{CacheOutcome, default_cache_dir};
 use crate::config::FunctionSpec;
 use crate::engine::{EngineOptions, HostEngine};
 use crate::registry::Registry;
@@ -104,22 +104,18 @@ pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Resu
     let registry = Arc::new(Registry::new(engine, cache_dir, 1)?);
     let mut spec = FunctionSpec::from_wasm_path(&wasm)?;
     spec.name = project.name.clone();
-    let facts = crate::function::check_sections(&spec.name, &bytes)?;
-    let artifact_was_cached = registry.cache().contains(&crate::artifact::artifact_key(
-        &crate::artifact::module_hash(&bytes),
-        facts.exports_init && spec.preinit,
-    ));
-    let deployed = registry.prepare(spec).with_context(|| {
+    let (size_bytes, gzip_bytes) = (bytes.len() as u64, gzip_len(&bytes));
+    let (deployed, outcome) = registry.prepare_bytes(spec, bytes).with_context(|| {
         format!(
             "{} built, but edgefn cannot run it: make sure it exports a handler with edgefn::export! (Rust) or edgefn.Handle (Go)",
             display_path(&wasm)
         )
     })?;
     Ok(BuildReport {
-        size_bytes: bytes.len() as u64,
-        gzip_bytes: gzip_len(&bytes),
+        size_bytes,
+        gzip_bytes,
         artifact: registry.cache().artifact_path(&deployed.artifact_key()),
-        artifact_was_cached,
+        artifact_was_cached: outcome == CacheOutcome::Hit,
         wasm,
     })
 }

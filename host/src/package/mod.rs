@@ -80,12 +80,8 @@ pub fn strip_executable(path: &Path, flag: &str) -> Result<(), String> {
 
 /// Precompiles `wasm` into `dir/artifacts/` with the same engine settings `edgefn` runs with (and
 /// pre-initialized, when the module exports an init), so the packaged runtime loads it instead of
-/// compiling. Returns the module's hash.
-pub fn precompile_into(
-    request: &PackageRequest,
-    wasm: &[u8],
-    dir: &Path,
-) -> anyhow::Result<String> {
+/// compiling.
+pub fn precompile_into(request: &PackageRequest, wasm: &[u8], dir: &Path) -> anyhow::Result<()> {
     // No instance pool: this engine compiles, and instantiates once only to pre-initialize.
     let engine = HostEngine::new(&EngineOptions {
         pool_slots: 0,
@@ -96,6 +92,6 @@ pub fn precompile_into(
     crate::commands::step(
         "precompiling the module, so the packaged runtime loads it without compiling",
     );
-    let deployed = registry.prepare_bytes(spec, wasm.to_vec())?;
-    Ok(deployed.module_hash.clone())
+    registry.prepare_bytes(spec, wasm.to_vec())?;
+    Ok(())
 }
