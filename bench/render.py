@@ -30,7 +30,7 @@ if inv:
     for r in inv:
         mode = r.get('mode', 'fresh')
         if r['wasm'].endswith('slow-init.wasm'):
-            mode += ", init " + r.get('init', 'preinit')
+            mode += ", init " + ("preinit" if r.get('preinitialized') else "per-instance")
         out.append(f"| {r['wasm'].split('/')[-1]} | {r['allocator']} | {mode} | {r['p50_us']:.2f} | "
                    f"{r['p90_us']:.2f} | {r['p99_us']:.2f} | {r['mean_us']:.2f} | {r.get('first_us', 0):.0f} | "
                    f"{r.get('deploy_ms', 0):.1f} |")

@@ -306,12 +306,7 @@ impl LiveInstance {
                 .get_module_export(&mut store, export)
                 .and_then(Extern::into_func)
                 .ok_or_else(|| InvokeError::Instantiate(format!("{what} is not a function")))?;
-            let init = init
-                .typed::<(), ()>(&store)
-                .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-            init.call_async(&mut store, ())
-                .await
-                .map_err(|e| classify_error(&store, e, budget, memory_cap))?;
+            call_constructor(&mut store, init, budget, memory_cap).await?;
         }
         Ok(LiveInstance {
             store,
@@ -442,6 +437,22 @@ impl LiveInstance {
         self.last_used = Instant::now();
         response
     }
+}
+
+/// Calls a guest function that takes and returns nothing (`_initialize`, `edgefn_v1_init`), its
+/// failures classified like the handler's.
+pub(crate) async fn call_constructor(
+    store: &mut Store<HostState>,
+    func: wasmtime::Func,
+    budget: Duration,
+    memory_cap: u64,
+) -> Result<(), InvokeError> {
+    let func = func
+        .typed::<(), ()>(&*store)
+        .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+    func.call_async(&mut *store, ())
+        .await
+        .map_err(|e| classify_error(store, e, budget, memory_cap))
 }
 
 /// A store for one instance: WASI as given, memory capped, stopped at `deadline` by the epoch

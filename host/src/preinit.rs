@@ -7,7 +7,7 @@
 //! random work, but their values are frozen into the snapshot.
 
 use crate::guest_log::LogCapture;
-use crate::invoke::{HostState, InvokeError, bounded_store, classify_error};
+use crate::invoke::{HostState, InvokeError, bounded_store, call_constructor, classify_error};
 use anyhow::{Context as _, anyhow, bail};
 use edgefn_abi::INIT_EXPORT;
 use std::time::{Duration, Instant};
@@ -96,22 +96,14 @@ async fn run_init(
         .arg(function);
     let deadline = Instant::now() + PREINIT_TIME_LIMIT;
     let mut store = bounded_store(module.engine(), wasi, memory_cap, deadline, stdout, stderr);
-    let classify =
-        |store: &Store<HostState>, e| classify_error(store, e, PREINIT_TIME_LIMIT, memory_cap);
     let instance = linker
         .instantiate_async(&mut store, module)
         .await
-        .map_err(|e| classify(&store, e))?;
+        .map_err(|e| classify_error(&store, e, PREINIT_TIME_LIMIT, memory_cap))?;
     for export in ["_initialize", INIT_EXPORT] {
-        let Some(func) = instance.get_func(&mut store, export) else {
-            continue;
-        };
-        let func = func
-            .typed::<(), ()>(&store)
-            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
-        func.call_async(&mut store, ())
-            .await
-            .map_err(|e| classify(&store, e))?;
+        if let Some(func) = instance.get_func(&mut store, export) {
+            call_constructor(&mut store, func, PREINIT_TIME_LIMIT, memory_cap).await?;
+        }
     }
     Ok((store, instance))
 }

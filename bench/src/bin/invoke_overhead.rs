@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
             "allocator": engine.allocator.as_str(),
             "requested": allocator,
             "mode": mode,
-            "init": if deployed.preinit { "preinit" } else { init },
+            "preinitialized": deployed.preinit,
             "engine_new_ms": engine_ms,
             "deploy_ms": deploy_ms,
             "first_us": first_us,
