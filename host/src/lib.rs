@@ -1,26 +1,27 @@
-//! The edgefn host: runs wasm32-wasip1 functions written against the edgefn SDK, each invocation in a
-//! fresh, bounded instance created from a pre-instantiated, precompiled module.
+//! The edgefn host: runs WebAssembly functions written against the edgefn SDK, each invocation in
+//! a fresh, bounded instance created from a pre-instantiated, precompiled module.
 //!
-//! The path of a request: [`server`] accepts and routes it, [`registry`] finds the deployed function
-//! and its loaded module (loading it from the [`artifact`] cache if it was evicted), [`invoke`] runs it
-//! on a fresh instance under the limits from [`config`], on the engine set up by [`engine`].
+//! Layers, lowest first; each module depends only on those listed before it:
+//! - [`runtime`]: everything that touches wasmtime (engine, artifact cache, limits, the sandbox
+//!   and its capabilities, guest kinds with the one [`runtime::guest::invoke`] seam,
+//!   pre-initialization, guest logs, metrics, failure types);
+//! - [`deploy`]: the manifest, the registry with its routes and LRU, the one admission path
+//!   ([`deploy::invoker`]) and the [`deploy::host::HostBuilder`];
+//! - front ends: the [`http`] kit, the [`local`] server and admin, the [`platform`] adapters,
+//!   the [`package`]rs, and the [`cli`] commands.
+//!
+//! `docs/architecture.md` walks through a request and says which files to touch to add a
+//! platform, a capability or a guest kind.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod admin;
-pub mod artifact;
-pub mod commands;
-pub mod config;
-pub mod engine;
-pub mod function;
-pub mod guest_log;
-pub mod invoke;
-pub mod logging;
-pub mod metrics;
+pub mod cli;
+pub mod deploy;
+pub mod http;
+pub mod local;
 pub mod package;
 pub mod platform;
-pub mod preinit;
-pub mod registry;
-pub mod runner;
-pub mod server;
-pub mod warm;
+pub mod progress;
+pub mod runtime;
+
+pub use edgefn_abi::Platform;

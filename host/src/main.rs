@@ -1,8 +1,6 @@
 //! The `edgefn` command line.
 #![deny(unsafe_code)]
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::main()
+    edgefn_host::cli::main()
 }

@@ -8,10 +8,11 @@
 
 use bytes::Bytes;
 use edgefn_bench::{report, summarize};
-use edgefn_host::config::FunctionSpec;
-use edgefn_host::engine::{EngineOptions, HostEngine};
-use edgefn_host::invoke::{InvocationContext, invoke};
-use edgefn_host::registry::Registry;
+use edgefn_host::deploy::registry::Registry;
+use edgefn_host::runtime::artifact::ArtifactCache;
+use edgefn_host::runtime::engine::{EngineOptions, HostEngine};
+use edgefn_host::runtime::guest::{InvocationContext, invoke};
+use edgefn_host::runtime::spec::FunctionSpec;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,7 +46,13 @@ fn main() -> anyhow::Result<()> {
     let engine = HostEngine::new(&options)?;
     let engine_ms = engine_started.elapsed().as_secs_f64() * 1e3;
     let cache = tempfile::tempdir()?;
-    let registry = Arc::new(Registry::new(engine.clone(), cache.path(), 16)?);
+    let artifacts = ArtifactCache::open(cache.path(), &engine.engine)?;
+    let registry = Arc::new(Registry::new(
+        engine.clone(),
+        artifacts,
+        16,
+        edgefn_host::local::backends(),
+    )?);
     // A .wat file (the minimal ABI guest) is assembled to a temporary .wasm first.
     let wasm_path = if wasm.ends_with(".wat") {
         let path = cache.path().join("minimal.wasm");
@@ -54,17 +61,19 @@ fn main() -> anyhow::Result<()> {
     } else {
         wasm.into()
     };
-    let mut spec = FunctionSpec::from_wasm_path(&wasm_path)?;
-    spec.warm = match mode {
+    let warm = match mode {
         "fresh" => None,
         "warm" => Some(Default::default()),
         other => anyhow::bail!("unknown mode {other:?}: fresh or warm"),
     };
-    spec.preinit = match init {
+    let preinit = match init {
         "preinit" => true,
         "per-instance" => false,
         other => anyhow::bail!("unknown init {other:?}: preinit or per-instance"),
     };
+    let spec = FunctionSpec::from_wasm_path(&wasm_path)?
+        .with_warm(warm)?
+        .with_preinit(preinit);
     let deploy_started = Instant::now();
     let deployed = registry.prepare(spec)?;
     let deploy_ms = deploy_started.elapsed().as_secs_f64() * 1e3;
@@ -82,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let cx = InvocationContext {
             request_id: "bench",
-            platform: "local",
+            platform: edgefn_host::Platform::Local,
             platform_deadline: None,
             cold_start: false,
             traceparent: None,

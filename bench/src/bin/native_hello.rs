@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let addr = args.get(1).map(String::as_str).unwrap_or("127.0.0.1:8090");
     let layout = args.get(2).map(String::as_str).unwrap_or("per-core");
     // Same socket layout as edgefn (SO_REUSEPORT, one socket per worker) so only the Wasm differs.
-    let listener = edgefn_host::server::bind(addr.parse()?)?;
+    let listener = edgefn_host::http::server::bind(addr.parse()?)?;
     println!("native listening on http://{}", listener.local_addr()?);
     let cores = std::thread::available_parallelism()?.get();
     match layout {
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|_| {
                     let listener = first
                         .take()
-                        .unwrap_or_else(|| edgefn_host::server::bind(bound).expect("bind"));
+                        .unwrap_or_else(|| edgefn_host::http::server::bind(bound).expect("bind"));
                     std::thread::spawn(move || {
                         tokio::runtime::Builder::new_current_thread()
                             .enable_all()

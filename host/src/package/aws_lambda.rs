@@ -6,7 +6,8 @@
 //! executable's debug info is stripped from the copy when `strip` is available: it is most of the
 //! file and Lambda has no use for it.
 
-use super::{ARTIFACTS_DIR, PackageReport, PackageRequest, precompile_into};
+use super::{PackageReport, PackageRequest, precompile_into};
+use crate::runtime::artifact::ARTIFACTS_DIR;
 use anyhow::Context as _;
 use std::fs::File;
 use std::io::Write as _;

@@ -10,9 +10,11 @@
 //! DIR/local.settings.json       FUNCTIONS_WORKER_RUNTIME=Custom, for `func start`
 //! ```
 
-use super::{ARTIFACTS_DIR, PackageReport, PackageRequest, precompile_into};
-use crate::platform::azure_functions::invocation::{HTTP_INPUT_BINDING, HTTP_OUTPUT_BINDING};
-use crate::platform::azure_functions::settings::DEFAULT_ROUTE_PREFIX;
+use super::{PackageReport, PackageRequest, precompile_into};
+use crate::platform::azure_functions::contract::{
+    DEFAULT_ROUTE_PREFIX, HTTP_INPUT_BINDING, HTTP_OUTPUT_BINDING,
+};
+use crate::runtime::artifact::ARTIFACTS_DIR;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 use std::path::{Path, PathBuf};

@@ -1,17 +1,15 @@
 //! `edgefn package`: turns one `.wasm` into a deployable bundle for a platform. One module per
 //! target; each writes its files into the output folder and reports what it wrote and how to deploy.
 
-use crate::config::FunctionSpec;
-use crate::engine::{EngineOptions, HostEngine};
-use crate::registry::Registry;
+use crate::deploy::host::HostBuilder;
+use crate::progress::step;
+use crate::runtime::artifact::ARTIFACTS_DIR;
+use crate::runtime::spec::FunctionSpec;
 use std::path::{Path, PathBuf};
 
 pub mod aws_lambda;
 pub mod azure_functions;
 pub mod cloudflare_workers;
-
-/// Folder inside a package that holds precompiled artifacts (an artifact cache the runtime reads).
-pub const ARTIFACTS_DIR: &str = "artifacts";
 
 /// Platforms `edgefn package` can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,16 +80,8 @@ pub fn strip_executable(path: &Path, flag: &str) -> Result<(), String> {
 /// pre-initialized, when the module exports an init), so the packaged runtime loads it instead of
 /// compiling.
 pub fn precompile_into(request: &PackageRequest, wasm: &[u8], dir: &Path) -> anyhow::Result<()> {
-    // No instance pool: this engine compiles, and instantiates once only to pre-initialize.
-    let engine = HostEngine::new(&EngineOptions {
-        pool_slots: 0,
-        ..EngineOptions::default()
-    })?;
-    let registry = Registry::new(engine, &dir.join(ARTIFACTS_DIR), 1)?;
-    let spec = FunctionSpec::new(request.name.clone(), &request.wasm);
-    crate::commands::step(
-        "precompiling the module, so the packaged runtime loads it without compiling",
-    );
-    registry.prepare_bytes(spec, wasm.to_vec())?;
+    let spec = FunctionSpec::new(request.name.as_str(), &request.wasm)?;
+    step("precompiling the module, so the packaged runtime loads it without compiling");
+    HostBuilder::new(dir.join(ARTIFACTS_DIR)).precompile(spec, wasm.to_vec())?;
     Ok(())
 }

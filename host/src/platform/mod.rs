@@ -1,5 +1,6 @@
-//! Platform adapters: each turns one platform's invocation protocol into calls of a
-//! [`crate::runner::FunctionRunner`] and its results back into that protocol.
+//! Platform adapters: each turns one platform's invocation protocol into calls of the one
+//! admission path ([`crate::deploy::invoker`]) and the results back into that protocol, and says
+//! what backs each capability on its platform (a `backends()` function per adapter).
 
 pub mod aws_lambda;
 pub mod azure_functions;

@@ -34,7 +34,8 @@ pub mod context_key {
     pub const REQUEST_ID: &str = "request-id";
     /// Name of the function as deployed.
     pub const FUNCTION_NAME: &str = "function-name";
-    /// One of `local`, `aws-lambda`, `azure-functions`, `cloudflare-workers`.
+    /// One of the [`Platform`](crate::Platform) names: `local`, `aws-lambda`, `azure-functions`,
+    /// `cloudflare-workers`.
     pub const PLATFORM: &str = "platform";
     /// Deadline as Unix epoch milliseconds, decimal.
     pub const DEADLINE_MS: &str = "deadline-ms";
@@ -42,6 +43,52 @@ pub mod context_key {
     pub const COLD_START: &str = "cold-start";
     /// W3C `traceparent` of the incoming request, when it had one.
     pub const TRACEPARENT: &str = "traceparent";
+}
+
+/// The platforms a function runs on, by the name the `platform` context value carries. The one
+/// list: the host's adapters, the Rust SDK and (through `docs/host-contract.json`, which tests hold
+/// to this) the Go SDK and the Workers shim all use these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    /// The edgefn host (`edgefn serve` or `edgefn invoke`).
+    Local,
+    /// AWS Lambda, through the edgefn custom runtime.
+    AwsLambda,
+    /// Azure Functions, as a custom handler.
+    AzureFunctions,
+    /// Cloudflare Workers, through the JavaScript shim.
+    CloudflareWorkers,
+}
+
+impl Platform {
+    /// Every platform, in a fixed order.
+    pub const ALL: [Platform; 4] = [
+        Platform::Local,
+        Platform::AwsLambda,
+        Platform::AzureFunctions,
+        Platform::CloudflareWorkers,
+    ];
+
+    /// The name on the wire (`local`, `aws-lambda`, `azure-functions`, `cloudflare-workers`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Local => "local",
+            Platform::AwsLambda => "aws-lambda",
+            Platform::AzureFunctions => "azure-functions",
+            Platform::CloudflareWorkers => "cloudflare-workers",
+        }
+    }
+
+    /// The platform with this wire name, if it is one of [`Platform::ALL`].
+    pub fn from_wire(name: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why an envelope could not be decoded.

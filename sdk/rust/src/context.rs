@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Deadline of a context built for tests, or of an envelope that carries none.
-pub const DEFAULT_TEST_DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The platform a function runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,22 +25,22 @@ impl Platform {
     /// The name used on the wire (`local`, `aws-lambda`, `azure-functions`, `cloudflare-workers`).
     pub fn as_str(&self) -> &str {
         match self {
-            Platform::Local => "local",
-            Platform::AwsLambda => "aws-lambda",
-            Platform::AzureFunctions => "azure-functions",
-            Platform::CloudflareWorkers => "cloudflare-workers",
+            Platform::Local => edgefn_abi::Platform::Local.as_str(),
+            Platform::AwsLambda => edgefn_abi::Platform::AwsLambda.as_str(),
+            Platform::AzureFunctions => edgefn_abi::Platform::AzureFunctions.as_str(),
+            Platform::CloudflareWorkers => edgefn_abi::Platform::CloudflareWorkers.as_str(),
             Platform::Other(name) => name,
         }
     }
 
     /// Parses a wire name; unknown names become [`Platform::Other`].
     pub fn from_wire(name: &str) -> Platform {
-        match name {
-            "local" => Platform::Local,
-            "aws-lambda" => Platform::AwsLambda,
-            "azure-functions" => Platform::AzureFunctions,
-            "cloudflare-workers" => Platform::CloudflareWorkers,
-            other => Platform::Other(other.to_owned()),
+        match edgefn_abi::Platform::from_wire(name) {
+            Some(edgefn_abi::Platform::Local) => Platform::Local,
+            Some(edgefn_abi::Platform::AwsLambda) => Platform::AwsLambda,
+            Some(edgefn_abi::Platform::AzureFunctions) => Platform::AzureFunctions,
+            Some(edgefn_abi::Platform::CloudflareWorkers) => Platform::CloudflareWorkers,
+            None => Platform::Other(name.to_owned()),
         }
     }
 }

@@ -155,12 +155,16 @@ where
 macro_rules! export {
     (@entry_points $handler:expr, $before_handle:expr) => {
         const _: () = {
-            #[allow(dead_code)]
+            #[allow(dead_code, reason = "never called: it only type-checks the handler")]
             fn __edgefn_check_handler() {
                 $crate::__private::assert_handler(&$handler);
             }
         };
 
+        // `unsafe(export_name)` trips no `unsafe_code` lint in the calling crate: rustc does not
+        // report that lint inside an external macro's expansion. No `#[allow(unsafe_code)]`
+        // here on purpose: it would be a hard error (E0453) in a crate that says
+        // `#![forbid(unsafe_code)]`.
         #[cfg(target_family = "wasm")]
         #[doc(hidden)]
         #[unsafe(export_name = "edgefn_v1_alloc")]

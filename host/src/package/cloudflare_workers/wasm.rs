@@ -3,7 +3,7 @@
 //! deploy, and with its linear memory capped so a runaway guest traps instead of growing the
 //! isolate past the platform's limit.
 
-use crate::function::check_abi;
+use crate::runtime::guest::abi_v1::check_abi;
 use anyhow::{Context as _, bail};
 use wasmtime::{Engine, ExternType, Module};
 

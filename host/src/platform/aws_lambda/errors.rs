@@ -1,25 +1,12 @@
 //! Failed invocations as Lambda reports them: `{"errorMessage", "errorType"}` plus the
 //! `Lambda-Runtime-Function-Error-Type` header, with one stable `errorType` per failure kind.
 
-use crate::invoke::InvokeError;
+use crate::runtime::error::InvokeError;
 use serde::Serialize;
 
-/// The `errorType` values this runtime reports. Stable: alarms and retry policies match on them.
+/// The `errorType` values this runtime reports besides those of failed invocations
+/// ([`FailureKind::lambda_error_type`]). Stable: alarms and retry policies match on them.
 pub mod error_type {
-    /// The guest ran past its deadline (the earlier of Lambda's and its own limit).
-    pub const TIMEOUT: &str = "edgefn.Timeout";
-    /// The guest needed more memory than its limit.
-    pub const MEMORY_LIMIT: &str = "edgefn.MemoryLimit";
-    /// The guest trapped: a panic, a stack overflow, an out-of-bounds access, `exit`.
-    pub const TRAP: &str = "edgefn.Trap";
-    /// The guest answered something that is not a valid response.
-    pub const BAD_RESPONSE: &str = "edgefn.BadResponse";
-    /// The guest's response exceeds its own limit or Lambda's payload limit.
-    pub const RESPONSE_TOO_LARGE: &str = "edgefn.ResponseTooLarge";
-    /// No instance could be had (concurrency limit).
-    pub const OVERLOADED: &str = "edgefn.Overloaded";
-    /// The instance could not be created or initialised.
-    pub const INSTANTIATE: &str = "edgefn.Instantiate";
     /// The event could not be turned into a request.
     pub const INVALID_EVENT: &str = "edgefn.InvalidEvent";
     /// The guest answered a non-HTTP event with a 5xx status.
@@ -51,16 +38,7 @@ impl ErrorReport {
     /// The report for a failed guest invocation. The message is the host's description, which
     /// names the limit or the trap but never quotes the guest's own output (that goes to the log).
     pub fn from_invoke_error(error: &InvokeError) -> ErrorReport {
-        let error_type = match error {
-            InvokeError::Timeout(_) => error_type::TIMEOUT,
-            InvokeError::MemoryLimit(_) => error_type::MEMORY_LIMIT,
-            InvokeError::Trap(_) => error_type::TRAP,
-            InvokeError::BadResponse(_) => error_type::BAD_RESPONSE,
-            InvokeError::ResponseTooLarge { .. } => error_type::RESPONSE_TOO_LARGE,
-            InvokeError::Overloaded(_) => error_type::OVERLOADED,
-            InvokeError::Instantiate(_) => error_type::INSTANTIATE,
-        };
-        ErrorReport::new(error_type, error.to_string())
+        ErrorReport::new(error.kind().lambda_error_type(), error.to_string())
     }
 
     /// The JSON body.
@@ -77,17 +55,17 @@ mod tests {
     #[test]
     fn invoke_errors_have_distinct_types_and_json_shape() {
         let report = ErrorReport::from_invoke_error(&InvokeError::Timeout(Duration::from_secs(1)));
-        assert_eq!(report.error_type, error_type::TIMEOUT);
+        assert_eq!(report.error_type, "edgefn.Timeout");
         let json: serde_json::Value = serde_json::from_slice(&report.to_json()).unwrap();
         assert_eq!(json["errorType"], "edgefn.Timeout");
         assert!(json["errorMessage"].as_str().unwrap().contains("deadline"));
         assert_eq!(
             ErrorReport::from_invoke_error(&InvokeError::MemoryLimit(64 << 20)).error_type,
-            error_type::MEMORY_LIMIT
+            "edgefn.MemoryLimit"
         );
         assert_eq!(
             ErrorReport::from_invoke_error(&InvokeError::Trap("unreachable".into())).error_type,
-            error_type::TRAP
+            "edgefn.Trap"
         );
     }
 }

@@ -6,7 +6,8 @@ use super::errors::{ErrorReport, error_type};
 use super::events::{EventShape, map_event};
 use super::response::{self, Outcome};
 use super::runtime_api::{Invocation, RuntimeApi};
-use crate::runner::{FunctionRunner, PlatformCall};
+use crate::deploy::invoker::{FunctionInvoker, PlatformCall};
+use crate::runtime::error::FailureKind;
 use std::time::{Instant, SystemTime};
 
 /// Environment variable the X-Ray trace header of the current invocation is copied into, as every
@@ -16,14 +17,14 @@ pub const TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
 /// Serves invocations of one function until the Runtime API fails.
 pub struct Handler {
     api: RuntimeApi,
-    runner: FunctionRunner,
+    runner: FunctionInvoker,
     /// The past-deadline quirk is logged once, not on every invocation.
     past_deadline_reported: bool,
 }
 
 impl Handler {
     /// A handler posting to `api` the results of `runner`.
-    pub fn new(api: RuntimeApi, runner: FunctionRunner) -> Handler {
+    pub fn new(api: RuntimeApi, runner: FunctionInvoker) -> Handler {
         Handler {
             api,
             runner,
@@ -54,7 +55,7 @@ impl Handler {
                     .map_or(response::MAX_RESULT_BYTES, response::max_result_bytes);
                 if result.len() > limit {
                     let report = ErrorReport::new(
-                        error_type::RESPONSE_TOO_LARGE,
+                        FailureKind::ResponseTooLarge.lambda_error_type(),
                         format!(
                             "the function's answer is {} bytes as a Lambda {shape_name} result, more than the {limit} bytes Lambda accepts; return less (or stream it from S3)",
                             result.len()
@@ -78,7 +79,7 @@ impl Handler {
                     }
                     Err(error) => {
                         let report = ErrorReport::new(
-                            error_type::BAD_RESPONSE,
+                            FailureKind::BadResponse.lambda_error_type(),
                             format!("Lambda refused the function's answer: {error:#}"),
                         );
                         self.report_error(request_id, shape_name, elapsed_ms, report)
@@ -115,7 +116,7 @@ impl Handler {
             deadline,
             traceparent: traceparent.as_deref(),
         };
-        let outcome = match self.runner.invoke(&mapped.request, &call).await {
+        let outcome = match self.runner.respond(&mapped.request, &call).await {
             Ok(answer) => response::encode(&mapped.shape, &answer),
             Err(error) => Outcome::Error(ErrorReport::from_invoke_error(&error)),
         };
@@ -130,7 +131,7 @@ impl Handler {
             self.past_deadline_reported = true;
             tracing::warn!(
                 deadline_ms,
-                own_limit_ms = self.runner.spec().limits.deadline.as_millis() as u64,
+                own_limit_ms = self.runner.spec().limits().deadline.as_millis() as u64,
                 "Lambda-Runtime-Deadline-Ms lies in the past (local emulators such as cargo-lambda send a constant); ignoring it and applying the function's own limit (logged once)"
             );
         }

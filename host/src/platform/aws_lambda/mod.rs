@@ -15,18 +15,17 @@ pub mod handler;
 pub mod response;
 pub mod runtime_api;
 
-use crate::config::{
-    DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, FunctionSpec, Limits, MAX_MEMORY_BYTES,
-};
-use crate::engine::{EngineOptions, HostEngine};
-use crate::package::ARTIFACTS_DIR;
-use crate::registry::Registry;
-use crate::runner::{FunctionRunner, platform};
+use crate::deploy::host::HostBuilder;
+use crate::deploy::invoker::FunctionInvoker;
+use crate::runtime::artifact::ARTIFACTS_DIR;
+use crate::runtime::capabilities::Backends;
+use crate::runtime::limits::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Limits, MAX_MEMORY_BYTES};
+use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
+use edgefn_abi::Platform;
 use errors::{ErrorReport, error_type};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Set by Lambda (and emulators) to the Runtime API address; its presence with no arguments
@@ -92,8 +91,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         tracing::info!(
-            function = %runner.spec().name,
-            wasm = %runner.spec().wasm.display(),
+            function = %runner.spec().name(),
+            wasm = %runner.spec().wasm().display(),
             runtime_api = %api.base_url(),
             init_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
             "edgefn Lambda runtime ready"
@@ -240,43 +239,42 @@ pub fn function_spec(args: &Args, environment: &LambdaEnvironment) -> anyhow::Re
         Some(ms) => Duration::from_millis(ms),
         None => DEFAULT_DEADLINE,
     };
-    // Start from what a bare module gets by default, then fill in what Lambda says (the module's
-    // file stem need not be a valid function name, so it is not derived from the path).
-    let mut spec = FunctionSpec::from_wasm_path(Path::new("function.wasm"))?;
-    spec.name = name;
-    spec.wasm = wasm;
-    spec.routes = vec!["/".into()];
-    spec.env = environment.guest_env.clone();
-    spec.limits = Limits {
-        deadline,
-        memory_bytes: guest_memory_bytes(args.memory_mb, environment.memory_mb)?,
-        ..Limits::default()
-    };
+    let spec = FunctionSpec::new(name, wasm)?
+        .with_routes(["/"])?
+        .with_env(environment.guest_env.clone())
+        .with_limits(Limits {
+            deadline,
+            memory_bytes: guest_memory_bytes(args.memory_mb, environment.memory_mb)?,
+            ..Limits::default()
+        })?;
     Ok(spec)
 }
 
-fn load_function(args: &Args) -> anyhow::Result<FunctionRunner> {
+/// What backs each capability on AWS Lambda.
+pub fn backends() -> Backends {
+    Backends {}
+}
+
+fn load_function(args: &Args) -> anyhow::Result<FunctionInvoker> {
     let environment = LambdaEnvironment::from_process()?;
     let spec = function_spec(args, &environment)?;
-    let engine = HostEngine::new(&EngineOptions {
-        pool_slots: args.pool_slots,
-        ..EngineOptions::default()
-    })?;
-    let cache_dir = environment.cache_dir();
-    let registry = Arc::new(Registry::new(engine, &cache_dir, 1)?);
-    FunctionRunner::deploy(registry, spec, platform::AWS_LAMBDA).with_context(|| {
-        format!(
-            "cannot load {} (LAMBDA_TASK_ROOT={}, _HANDLER={})",
-            environment.module_path().display(),
-            environment.task_root.display(),
-            environment.handler
-        )
-    })
+    HostBuilder::new(environment.cache_dir())
+        .pool_slots(args.pool_slots)
+        .single(spec, Platform::AwsLambda, backends())
+        .with_context(|| {
+            format!(
+                "cannot load {} (LAMBDA_TASK_ROOT={}, _HANDLER={})",
+                environment.module_path().display(),
+                environment.task_root.display(),
+                environment.handler
+            )
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn env(pairs: &[(&str, &str)]) -> LambdaEnvironment {
         LambdaEnvironment::from_vars(pairs.iter().map(|(k, v)| (k.into(), v.into()))).unwrap()

@@ -7,16 +7,19 @@
 //! Functions host adds for the handler are taken off again.
 
 use super::Handler;
-use super::dispatch::{Body, failure, read_body, tag_request_id, text};
-use crate::runner::PlatformCall;
+use super::contract::INVOCATION_ID_HEADER;
+use crate::deploy::invoker::PlatformCall;
+use crate::http::body::{DEFAULT_BODY_READ_TIMEOUT, read_limited};
+use crate::http::ids::{tag_request_id, traceparent};
+use crate::http::respond::{TimeoutStatus, failure_response, plain_text};
+use crate::http::server::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
 /// Headers the Functions host adds to every forwarded request; the guest gets their content from
 /// `Context` instead.
-pub const HOST_ADDED_HEADERS: [&str; 2] =
-    [super::INVOCATION_ID_HEADER, "x-azure-functions-hostversion"];
+pub const HOST_ADDED_HEADERS: [&str; 2] = [INVOCATION_ID_HEADER, "x-azure-functions-hostversion"];
 /// Product token the Functions host appends to the client's `User-Agent`.
 pub const HOST_USER_AGENT_PRODUCT: &str = "Azure-Functions-Host/";
 
@@ -28,29 +31,30 @@ pub async fn handle(
     request_id: &str,
 ) -> Response<Body> {
     let (mut parts, body) = request.into_parts();
-    let limit = handler.runner.spec().limits.max_request_bytes;
-    let body = match read_body(body, limit).await {
+    let limit = handler.function.spec().limits().max_request_bytes;
+    let body = match read_limited(&parts.headers, body, limit, DEFAULT_BODY_READ_TIMEOUT).await {
         Ok(body) => body,
         Err(response) => return response,
     };
     parts.uri = match guest_uri(guest_path, parts.uri.query()) {
         Ok(uri) => uri,
-        Err(message) => return text(StatusCode::BAD_REQUEST, &message),
+        Err(message) => return plain_text(StatusCode::BAD_REQUEST, &message),
     };
     remove_host_additions(&mut parts.headers);
     let request = Request::from_parts(parts, body);
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok());
     let call = PlatformCall {
         request_id,
         deadline: Some(handler.deadline()),
-        traceparent,
+        traceparent: traceparent(request.headers()),
     };
-    let mut response = match handler.runner.invoke(&request, &call).await {
+    let mut response = match handler.function.respond(&request, &call).await {
         Ok(response) => response,
-        Err(error) => failure(handler.function_name(), request_id, &error),
+        Err(error) => failure_response(
+            handler.function_name(),
+            request_id,
+            &error,
+            TimeoutStatus::InternalError,
+        ),
     }
     .map(Full::new);
     tag_request_id(response.headers_mut(), request_id);

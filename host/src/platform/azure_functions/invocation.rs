@@ -11,9 +11,13 @@
 //! out base64-encoded, marked with [`BODY_ENCODING_HEADER`]). Forwarding mode has neither limit.
 
 use super::Handler;
-use super::dispatch::{Body, failure, plain, read_body, tag_request_id, text};
-use crate::guest_log::MAX_LINE_BYTES;
-use crate::runner::PlatformCall;
+use super::contract::{HTTP_INPUT_BINDING, HTTP_OUTPUT_BINDING};
+use crate::deploy::invoker::PlatformCall;
+use crate::http::body::{DEFAULT_BODY_READ_TIMEOUT, read_limited};
+use crate::http::ids::{tag_request_id, traceparent};
+use crate::http::respond::{TimeoutStatus, failure_response, plain_bytes, plain_text};
+use crate::http::server::Body;
+use crate::runtime::guest_log::MAX_LINE_BYTES;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -26,10 +30,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Name of the HTTP trigger binding in `function.json`: the key of the request in `Data`.
-pub const HTTP_INPUT_BINDING: &str = "req";
-/// Name of the HTTP output binding in `function.json`: the key of the response in `Outputs`.
-pub const HTTP_OUTPUT_BINDING: &str = "res";
 /// Set on a response whose binary body had to travel base64-encoded.
 pub const BODY_ENCODING_HEADER: &str = "x-edgefn-body-encoding";
 /// Prefix of the handler's own lines in `Logs`, to tell them from the guest's.
@@ -100,16 +100,19 @@ pub async fn handle(
     request: Request<Incoming>,
     request_id: &str,
 ) -> Response<Body> {
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body_limit = handler.runner.spec().limits.max_request_bytes;
+    let (parts, body) = request.into_parts();
+    let body_limit = handler.function.spec().limits().max_request_bytes;
     let payload_limit = body_limit
         .saturating_mul(PAYLOAD_EXPANSION)
         .saturating_add(PAYLOAD_OVERHEAD);
-    let payload = match read_body(request.into_body(), payload_limit).await {
+    let payload = match read_limited(
+        &parts.headers,
+        body,
+        payload_limit,
+        DEFAULT_BODY_READ_TIMEOUT,
+    )
+    .await
+    {
         Ok(payload) => payload,
         Err(response) => return response,
     };
@@ -117,7 +120,7 @@ pub async fn handle(
         Ok(guest_request) => guest_request,
         Err(problem) => {
             tracing::warn!(request_id, "refused an invocation payload: {problem}");
-            return text(
+            return plain_text(
                 StatusCode::BAD_REQUEST,
                 &format!("invalid invocation payload: {problem}"),
             );
@@ -125,7 +128,7 @@ pub async fn handle(
     };
     let mut logs = Vec::new();
     let mut response = if guest_request.body().len() > body_limit {
-        plain(
+        plain_bytes(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("the request body is larger than this function's limit of {body_limit} bytes"),
         )
@@ -133,22 +136,26 @@ pub async fn handle(
         let call = PlatformCall {
             request_id,
             deadline: Some(handler.deadline()),
-            traceparent: traceparent.as_deref(),
+            traceparent: traceparent(&parts.headers),
         };
-        let result = handler
-            .runner
-            .invoke_observed(&guest_request, &call, |stdout, stderr| {
-                logs = guest_log_lines(&stdout.contents(), &stderr.contents());
-            })
-            .await;
-        match result {
+        let invocation = handler.function.invoke(&guest_request, &call).await;
+        logs = guest_log_lines(
+            &invocation.output.stdout.contents(),
+            &invocation.output.stderr.contents(),
+        );
+        match invocation.result {
             Ok(response) => response,
             Err(error) => {
                 logs.push(format!(
                     "{LOG_PREFIX}invocation failed ({}): {error}",
-                    error.kind()
+                    error.kind().as_str()
                 ));
-                failure(handler.function_name(), request_id, &error)
+                failure_response(
+                    handler.function_name(),
+                    request_id,
+                    &error,
+                    TimeoutStatus::InternalError,
+                )
             }
         }
     };
@@ -168,7 +175,7 @@ pub async fn handle(
             );
             response
         }
-        Err(error) => text(
+        Err(error) => plain_text(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("could not encode the invocation result: {error}"),
         ),
@@ -210,7 +217,7 @@ fn guest_request(trigger: HttpTriggerData, route_prefix: &str) -> Result<Request
     let path = if route_prefix.is_empty() {
         url.path()
     } else {
-        super::dispatch::strip_prefix_segment(url.path(), route_prefix).unwrap_or(url.path())
+        super::contract::strip_prefix_segment(url.path(), route_prefix).unwrap_or(url.path())
     };
     let query = match url.query() {
         Some(query) => Some(query.to_owned()),

@@ -1,15 +1,15 @@
-//! The handler's HTTP/1.1 server: the local host's ([`crate::server::serve_http`]: one
+//! The handler's HTTP/1.1 server: the local host's ([`crate::http::server::serve_http`]: one
 //! current-thread runtime and `SO_REUSEPORT` socket per worker, header timeout, graceful drain)
 //! with the Functions host's dispatch as the request handler.
 
 use super::Handler;
 use super::dispatch;
-use crate::server::{ServerOptions, serve_http};
+use crate::http::server::{ServerOptions, serve_http};
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Serves until `shutdown` turns true, then lets in-flight invocations finish (up to the grace
-/// period). Blocks the calling thread. `listener` must come from [`crate::server::bind`].
+/// period). Blocks the calling thread. `listener` must come from [`crate::http::server::bind`].
 pub fn serve(
     handler: Arc<Handler>,
     listener: std::net::TcpListener,

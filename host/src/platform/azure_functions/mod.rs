@@ -13,26 +13,35 @@
 //! `GET /` without an invocation id is the host's readiness probe ([`dispatch`]). Settings come
 //! from flags, then `host.json` ([`settings`]); [`listener`] runs the HTTP server.
 
+pub mod contract;
 pub mod dispatch;
 pub mod forwarding;
 pub mod invocation;
 pub mod listener;
 pub mod settings;
 
-use crate::config::FunctionSpec;
-use crate::engine::{DEFAULT_POOL_SLOTS, EngineOptions, HostEngine};
-use crate::registry::Registry;
-use crate::runner::{FunctionRunner, platform};
+use crate::deploy::host::HostBuilder;
+use crate::deploy::invoker::FunctionInvoker;
+use crate::runtime::artifact::ARTIFACTS_DIR;
+use crate::runtime::capabilities::Backends;
+use crate::runtime::engine::DEFAULT_POOL_SLOTS;
+use crate::runtime::limits::Limits;
+use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
-use settings::{DEFAULT_ROUTE_PREFIX, HostJson};
+use contract::DEFAULT_ROUTE_PREFIX;
+use edgefn_abi::Platform;
+use settings::HostJson;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Header the Functions host puts on every call to the handler.
-pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 /// Folder of precompiled artifacts next to the module, as `edgefn package` lays it out.
-pub const DEFAULT_ARTIFACTS_DIR: &str = crate::package::ARTIFACTS_DIR;
+pub const DEFAULT_ARTIFACTS_DIR: &str = ARTIFACTS_DIR;
+
+/// What backs each capability in an Azure Functions app.
+pub fn backends() -> Backends {
+    Backends {}
+}
 
 /// Command-line options of `edgefn azure-functions`.
 #[derive(Debug, clap::Args)]
@@ -73,7 +82,7 @@ pub struct Args {
 /// Everything a request needs: the loaded function and how this app is set up.
 pub struct Handler {
     /// The function.
-    pub runner: FunctionRunner,
+    pub function: FunctionInvoker,
     /// The route prefix without slashes (`api`), possibly empty.
     pub route_prefix: String,
     /// How long each invocation may run.
@@ -83,7 +92,7 @@ pub struct Handler {
 impl Handler {
     /// The function's name (its folder name in the app).
     pub fn function_name(&self) -> &str {
-        &self.runner.spec().name
+        self.function.spec().name()
     }
 
     /// The platform deadline of an invocation starting now.
@@ -124,16 +133,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or(DEFAULT_ROUTE_PREFIX),
     );
 
-    let runner = deploy(&args, budget)?;
-    let name = runner.spec().name.clone();
+    let function = deploy(&args, budget)?;
+    let name = function.spec().name().to_owned();
     let handler = Arc::new(Handler {
-        runner,
+        function,
         route_prefix,
         budget,
     });
 
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = crate::server::bind(address).with_context(|| {
+    let listener = crate::http::server::bind(address).with_context(|| {
         format!("cannot listen on {address} (FUNCTIONS_CUSTOMHANDLER_PORT): is another process using it?")
     })?;
     tracing::info!(
@@ -146,48 +155,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("edgefn azure-functions handler for {name} listening on http://{address}");
 
-    let stopped = crate::server::stop_on_signal()?;
-    let workers = args.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let stopped = crate::http::server::stop_on_signal()?;
+    let workers = args
+        .workers
+        .unwrap_or_else(crate::http::server::default_workers);
     listener::serve(handler, listener, workers, stopped)
 }
 
 /// Compiles or loads the module with the artifacts folder as cache; errors say which file failed.
-fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionRunner> {
-    let mut spec = FunctionSpec::from_wasm_path(&args.wasm)?;
-    if let Some(name) = &args.name {
-        spec.name = name.clone();
-    }
-    spec.routes = vec![format!("/{}", spec.name)];
-    spec.env = settings::guest_variables(std::env::vars());
-    spec.limits.deadline = budget;
+fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionInvoker> {
+    let spec = match &args.name {
+        Some(name) => FunctionSpec::new(name.as_str(), &args.wasm)?,
+        None => FunctionSpec::from_wasm_path(&args.wasm)?,
+    };
+    let spec = spec
+        .with_env(settings::guest_variables(std::env::vars()))
+        .with_limits(Limits {
+            deadline: budget,
+            ..Limits::default()
+        })?;
     let artifacts = args.artifacts.clone().unwrap_or_else(|| {
         args.wasm
             .parent()
             .unwrap_or(Path::new("."))
             .join(DEFAULT_ARTIFACTS_DIR)
     });
-    let engine = HostEngine::new(&EngineOptions {
-        pool_slots: args.pool_slots,
-        ..EngineOptions::default()
-    })?;
-    tracing::info!(allocator = engine.allocator.as_str(), "engine ready");
-    let registry = match Registry::new(engine.clone(), &artifacts, 1) {
-        Ok(registry) => registry,
-        Err(error) => {
-            // No shipped artifacts on a read-only app folder: compile into a scratch cache instead.
-            let scratch = std::env::temp_dir().join("edgefn-azure-artifacts");
-            tracing::warn!(
-                artifacts = %artifacts.display(),
-                scratch = %scratch.display(),
-                "{error:#}; compiling into a scratch cache (package with `edgefn package --target azure-functions` to ship precompiled artifacts)"
-            );
-            Registry::new(engine, &scratch, 1)?
-        }
-    };
-    let registry = Arc::new(registry);
-    FunctionRunner::deploy(registry, spec, platform::AZURE_FUNCTIONS)
+    // No shipped artifacts on a read-only app folder: compile into a scratch cache instead
+    // (`edgefn package --target azure-functions` ships precompiled artifacts).
+    HostBuilder::new(artifacts)
+        .pool_slots(args.pool_slots)
+        .scratch_cache_on_failure(std::env::temp_dir().join("edgefn-azure-artifacts"))
+        .single(spec, Platform::AzureFunctions, backends())
 }

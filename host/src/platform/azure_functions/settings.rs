@@ -2,6 +2,7 @@
 //! Functions host reads, so the two never disagree), then the platform's defaults. Also the guest's
 //! variables, which come from prefixed app settings only, never from the whole process environment.
 
+use super::contract::{GUEST_VARIABLE_PREFIX, HOST_JSON};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,17 +11,10 @@ use std::time::Duration;
 /// Azure answers an HTTP trigger within 230 s whatever `functionTimeout` says (the load balancer's
 /// idle timeout), so no guest deadline is longer.
 pub const HTTP_TRIGGER_TIMEOUT_CAP: Duration = Duration::from_secs(230);
-/// `extensions.http.routePrefix` when `host.json` does not set it.
-pub const DEFAULT_ROUTE_PREFIX: &str = "api";
 /// The guest is stopped this much before `functionTimeout` (at most a tenth of it), so the handler
 /// answers a clean 500 before the Functions host's own timer fires, which would fail the
 /// invocation from the outside and can recycle the host.
 pub const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
-/// App settings named `EDGEFN_VAR_<NAME>` reach the guest as variable `<NAME>`; nothing else of the
-/// process environment does.
-pub const GUEST_VARIABLE_PREFIX: &str = "EDGEFN_VAR_";
-/// The app's settings file, in the app root.
-pub const HOST_JSON: &str = "host.json";
 
 /// What the handler takes from `host.json`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

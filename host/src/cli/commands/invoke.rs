@@ -1,24 +1,26 @@
 //! `edgefn invoke FILE [PATH]`: one invocation of a function, no server, for scripts and debugging.
 //!
-//! It goes through [`FunctionRunner`], the path the platform adapters use, so the function runs
+//! It goes through [`FunctionInvoker`], the admission path the platform adapters use, so the function runs
 //! exactly as it would behind `edgefn serve`: same limits, same context, same logs. The response
 //! body goes to stdout byte for byte and the status line and headers to stderr, so
 //! `edgefn invoke f.wasm > out` captures the body alone; `--json` prints everything as one JSON
 //! object instead.
 
-use crate::artifact::default_cache_dir;
-use crate::config::{FunctionSpec, MAX_MEMORY_BYTES, Manifest};
-use crate::engine::{EngineOptions, HostEngine};
-use crate::invoke::InvokeError;
-use crate::registry::Registry;
-use crate::runner::{FunctionRunner, PlatformCall, platform};
+use crate::deploy::host::HostBuilder;
+use crate::deploy::invoker::{FunctionInvoker, PlatformCall};
+use crate::deploy::manifest::Manifest;
+use crate::http::ids::{new_request_id, traceparent};
+use crate::runtime::artifact::default_cache_dir;
+use crate::runtime::error::InvokeError;
+use crate::runtime::limits::Limits;
+use crate::runtime::spec::FunctionSpec;
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use bytes::Bytes;
+use edgefn_abi::Platform;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Arguments of `edgefn invoke`.
@@ -41,7 +43,7 @@ pub struct Args {
     #[arg(long, short = 'd', value_name = "@FILE|-|TEXT")]
     pub data: Option<String>,
     /// The platform the function is told it runs on (`ctx.platform()`).
-    #[arg(long, value_enum, default_value = "local")]
+    #[arg(long, default_value = "local", value_parser = platform_parser())]
     pub platform: Platform,
     /// A variable in the function's environment, `K=V`; repeat for more (added to a manifest's).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
@@ -63,28 +65,12 @@ pub struct Args {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// Platforms a function can be told it runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Platform {
-    /// The edgefn host.
-    Local,
-    /// AWS Lambda.
-    AwsLambda,
-    /// Azure Functions.
-    AzureFunctions,
-    /// Cloudflare Workers.
-    CloudflareWorkers,
-}
-
-impl Platform {
-    fn wire_name(self) -> &'static str {
-        match self {
-            Platform::Local => platform::LOCAL,
-            Platform::AwsLambda => platform::AWS_LAMBDA,
-            Platform::AzureFunctions => platform::AZURE_FUNCTIONS,
-            Platform::CloudflareWorkers => platform::CLOUDFLARE_WORKERS,
-        }
-    }
+/// Parses `--platform`: one of [`Platform::ALL`] by its wire name, so the CLI offers exactly the
+/// platforms the host has.
+fn platform_parser() -> impl clap::builder::TypedValueParser<Value = Platform> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Platform::ALL.map(Platform::as_str))
+        .map(|name: String| Platform::from_wire(&name).expect("offered names are platform names"))
 }
 
 /// What one invocation gave, for printing.
@@ -100,14 +86,13 @@ struct Outcome {
 /// error naming its kind, so the exit status is non-zero.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = function_spec(&args)?;
-    let request = build_request(&args, &spec.name)?;
-    let engine = HostEngine::new(&EngineOptions {
-        pool_slots: 0,
-        ..EngineOptions::default()
-    })?;
+    let request = build_request(&args, spec.name())?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let registry = Arc::new(Registry::new(engine, &cache_dir, 1)?);
-    let runner = FunctionRunner::deploy(registry, spec, args.platform.wire_name())?;
+    let runner = HostBuilder::new(cache_dir).pool_slots(0).single(
+        spec,
+        args.platform,
+        crate::local::backends(),
+    )?;
     let outcome = invoke_once(&runner, &request)?;
     if args.json {
         print_json(&outcome)?;
@@ -120,38 +105,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn invoke_once(runner: &FunctionRunner, request: &Request<Bytes>) -> anyhow::Result<Outcome> {
+fn invoke_once(runner: &FunctionInvoker, request: &Request<Bytes>) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let request_id = crate::server::new_request_id();
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok());
+    let request_id = new_request_id();
     let call = PlatformCall {
         request_id: &request_id,
         deadline: None,
-        traceparent,
+        traceparent: traceparent(request.headers()),
     };
-    let mut logs = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let result = runtime.block_on(runner.invoke_observed(request, &call, |out, err| {
-        logs = (out.contents(), err.contents());
-    }));
+    let invocation = runtime.block_on(runner.invoke(request, &call));
     Ok(Outcome {
-        result,
+        result: invocation.result,
         took: started.elapsed(),
         request_id,
-        stdout: logs.0,
-        stderr: logs.1,
+        stdout: invocation.output.stdout.contents(),
+        stderr: invocation.output.stderr.contents(),
     })
 }
 
 /// The function to run: from the `.wasm` or the manifest, with the flags' overrides.
 fn function_spec(args: &Args) -> anyhow::Result<FunctionSpec> {
     let is_manifest = args.function.extension().is_some_and(|e| e == "toml");
-    let mut spec = if is_manifest {
+    let spec = if is_manifest {
         from_manifest(&args.function, args.name.as_deref())?
     } else {
         if !args.function.is_file() {
@@ -160,33 +138,30 @@ fn function_spec(args: &Args) -> anyhow::Result<FunctionSpec> {
                 args.function.display()
             );
         }
-        let mut spec = FunctionSpec::from_wasm_path(&args.function)?;
-        if let Some(name) = &args.name {
-            spec.name = name.clone();
-            spec.routes = vec![format!("/{name}")];
+        match &args.name {
+            Some(name) => FunctionSpec::new(name.as_str(), &args.function)?,
+            None => FunctionSpec::from_wasm_path(&args.function)?,
         }
-        spec
     };
+    let mut env = spec.env().to_vec();
     for pair in &args.env {
         let (key, value) = pair
             .split_once('=')
             .with_context(|| format!("--env {pair:?} is not KEY=VALUE"))?;
-        spec.env.retain(|(k, _)| k != key);
-        spec.env.push((key.to_owned(), value.to_owned()));
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_owned(), value.to_owned()));
     }
+    let mut limits: Limits = spec.limits().clone();
     if let Some(ms) = args.deadline_ms {
         anyhow::ensure!(ms > 0, "--deadline-ms must be at least 1");
-        spec.limits.deadline = Duration::from_millis(ms);
+        limits.deadline = Duration::from_millis(ms);
     }
     if let Some(mb) = args.memory_mb {
-        anyhow::ensure!(
-            mb > 0 && mb << 20 <= MAX_MEMORY_BYTES,
-            "--memory-mb must be between 1 and {}",
-            MAX_MEMORY_BYTES >> 20
-        );
-        spec.limits.memory_bytes = mb << 20;
+        limits.memory_bytes = mb.saturating_mul(1 << 20);
     }
-    Ok(spec)
+    spec.with_env(env)
+        .with_limits(limits)
+        .context("--memory-mb or --deadline-ms is out of range")
 }
 
 fn from_manifest(path: &Path, name: Option<&str>) -> anyhow::Result<FunctionSpec> {
@@ -194,14 +169,14 @@ fn from_manifest(path: &Path, name: Option<&str>) -> anyhow::Result<FunctionSpec
     let names = || {
         functions
             .iter()
-            .map(|f| f.name.as_str())
+            .map(|f| f.name())
             .collect::<Vec<_>>()
             .join(", ")
     };
     match name {
         Some(name) => functions
             .iter()
-            .find(|f| f.name == name)
+            .find(|f| f.name() == name)
             .cloned()
             .with_context(|| {
                 format!(
@@ -316,7 +291,7 @@ fn print_json(outcome: &Outcome) -> anyhow::Result<()> {
         }
         Err(error) => {
             object["error"] =
-                serde_json::json!({ "kind": error.kind(), "message": error.to_string() });
+                serde_json::json!({ "kind": error.kind().as_str(), "message": error.to_string() });
         }
     }
     println!("{object}");
@@ -341,15 +316,20 @@ fn invocation_failed(error: &InvokeError, spec: &FunctionSpec) -> anyhow::Error 
         InvokeError::ResponseTooLarge { .. } => {
             "return less, or raise limits.max_response_bytes in a manifest".to_owned()
         }
-        InvokeError::Overloaded(_) => "retry".to_owned(),
+        InvokeError::ConcurrencyLimit(_) | InvokeError::Overloaded(_) => "retry".to_owned(),
         InvokeError::Instantiate(_) => format!(
             "{} could not start: rebuild it with the edgefn SDK (edgefn build)",
-            spec.wasm.display()
+            spec.wasm().display()
         ),
+        InvokeError::Load(_) => format!(
+            "{} could not be loaded: check the file, or clear its artifact from the cache (--cache-dir)",
+            spec.wasm().display()
+        ),
+        InvokeError::RequestTooLarge(_) => "send a smaller body (--data)".to_owned(),
     };
     anyhow::anyhow!(
         "invocation failed ({}, would answer {}): {error}; {next}",
-        error.kind(),
+        error.kind().as_str(),
         error.status()
     )
 }

@@ -4,17 +4,21 @@
 //! module is refused before it is routed. Far more functions can be deployed than kept loaded: an
 //! evicted function is reloaded from its verified artifact on its next request.
 
-use crate::artifact::{ArtifactCache, CacheOutcome, module_hash};
-use crate::config::FunctionSpec;
-use crate::engine::HostEngine;
-use crate::function::LoadedFunction;
-use crate::invoke::HostState;
-use crate::metrics::Metrics;
+pub use super::deployed::{Deployed, InFlight};
+use super::routes::Routes;
+use crate::runtime::artifact::{ArtifactCache, CacheOutcome, module_hash};
+use crate::runtime::capabilities::{self, Backends};
+use crate::runtime::engine::HostEngine;
+use crate::runtime::guest::LoadedFunction;
+use crate::runtime::guest::checks::{check_sections, guest_kind};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::preinit;
+use crate::runtime::sandbox::HostState;
+use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -23,26 +27,12 @@ use wasmtime::Linker;
 /// Functions kept loaded (instantiable without touching disk) at once.
 pub const DEFAULT_MAX_LOADED: usize = 1000;
 
-/// Refuses files that are not core Wasm modules before the compiler sees them, with a plain reason.
-fn check_wasm_header(wasm: &[u8]) -> anyhow::Result<()> {
-    const MAGIC: &[u8] = b"\0asm";
-    if wasm.len() < 8 || &wasm[..4] != MAGIC {
-        anyhow::bail!("it is not a WebAssembly module (a .wasm file starts with the bytes \\0asm)");
-    }
-    if wasm[4..8] != [1, 0, 0, 0] {
-        anyhow::bail!(
-            "it is a WebAssembly component or an unknown binary version; edgefn runs core modules built for wasm32-wasip1 with the edgefn SDK"
-        );
-    }
-    Ok(())
-}
-
 fn read_module(spec: &FunctionSpec) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(&spec.wasm).with_context(|| {
+    std::fs::read(spec.wasm()).with_context(|| {
         format!(
             "function {:?}: cannot read {}",
-            spec.name,
-            spec.wasm.display()
+            spec.name(),
+            spec.wasm().display()
         )
     })
 }
@@ -60,61 +50,6 @@ pub struct ReloadReport {
     pub failed: Vec<(String, String)>,
 }
 
-/// One deployed version of a function.
-pub struct Deployed {
-    /// Unique per deployment, so a redeployed function never reuses its predecessor's loaded state.
-    pub id: u64,
-    /// The configuration it was deployed with.
-    pub spec: Arc<FunctionSpec>,
-    /// SHA-256 of its module.
-    pub module_hash: String,
-    /// Whether it serves a pre-initialized snapshot of its module (it exports `edgefn_v1_init`
-    /// and did not opt out).
-    pub preinit: bool,
-    in_flight: AtomicUsize,
-}
-
-/// Holds one of a function's concurrency slots until dropped.
-pub struct InFlight {
-    deployed: Arc<Deployed>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.deployed.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Deployed {
-    /// Takes a concurrency slot, or `None` when the function is at its `max_concurrency`.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<InFlight> {
-        let limit = self.spec.limits.max_concurrency;
-        self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| InFlight {
-                deployed: self.clone(),
-            })
-    }
-
-    /// Invocations running now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    /// Names its compiled artifact in the cache: its module's hash, marked when the artifact is of
-    /// the pre-initialized snapshot rather than of the module as built.
-    pub fn artifact_key(&self) -> String {
-        if self.preinit {
-            format!("{}-preinit", self.module_hash)
-        } else {
-            self.module_hash.clone()
-        }
-    }
-}
-
 /// A loaded function plus whether it has served its first request (cold start).
 pub struct Resident {
     /// The ready-to-instantiate function.
@@ -129,12 +64,6 @@ impl Resident {
     }
 }
 
-#[derive(Default)]
-struct Routes {
-    by_name: HashMap<String, Arc<Deployed>>,
-    by_prefix: HashMap<String, Arc<Deployed>>,
-}
-
 /// The set of deployed functions and the loaded-module LRU.
 pub struct Registry {
     engine: HostEngine,
@@ -143,20 +72,26 @@ pub struct Registry {
     routes: RwLock<Routes>,
     loaded: Mutex<LruCache<u64, Arc<Resident>>>,
     next_id: AtomicU64,
+    /// One redeploy at a time (`POST /reload`, `serve --watch`): a second waits rather than
+    /// interleaving with the first.
+    redeploying: Mutex<()>,
+    /// What the platform backs each capability with.
+    backends: Arc<Backends>,
     /// Metrics of every function and of the registry itself.
     pub metrics: Arc<Metrics>,
 }
 
 impl Registry {
-    /// A registry with no functions, compiling into and loading from `cache_dir`.
+    /// A registry with no functions, compiling into and loading from `cache` (opened for
+    /// `engine`). [`crate::deploy::host::HostBuilder`] sets one up.
     pub fn new(
         engine: HostEngine,
-        cache_dir: &Path,
+        cache: ArtifactCache,
         max_loaded: usize,
+        backends: Backends,
     ) -> anyhow::Result<Registry> {
-        let cache = ArtifactCache::open(cache_dir, &engine.engine)?;
         let mut linker = Linker::new(&engine.engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, HostState::wasi)?;
+        capabilities::link_all(&mut linker)?;
         let capacity =
             NonZeroUsize::new(max_loaded).context("max loaded functions must be at least 1")?;
         Ok(Registry {
@@ -166,6 +101,8 @@ impl Registry {
             routes: RwLock::default(),
             loaded: Mutex::new(LruCache::new(capacity)),
             next_id: AtomicU64::new(1),
+            redeploying: Mutex::new(()),
+            backends: Arc::new(backends),
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -178,6 +115,11 @@ impl Registry {
     /// The artifact cache in use.
     pub fn cache(&self) -> &ArtifactCache {
         &self.cache
+    }
+
+    /// What the platform backs each capability with.
+    pub fn backends(&self) -> &Arc<Backends> {
+        &self.backends
     }
 
     /// Compiles (or finds), checks and links a function without routing it. Errors name the
@@ -205,17 +147,18 @@ impl Registry {
         wasm: Vec<u8>,
         hash: String,
     ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome)> {
-        check_wasm_header(&wasm).with_context(|| {
+        let kind = guest_kind(&wasm).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
-                spec.name,
-                spec.wasm.display()
+                spec.name(),
+                spec.wasm().display()
             )
         })?;
-        let facts = crate::function::check_sections(&spec.name, &wasm)?;
+        let facts = check_sections(spec.name(), &wasm)?;
         let deployed = Arc::new(Deployed {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            preinit: facts.exports_init && spec.preinit,
+            kind,
+            preinit: facts.exports_init && spec.preinit(),
             spec: Arc::new(spec),
             module_hash: hash,
             in_flight: AtomicUsize::new(0),
@@ -223,8 +166,8 @@ impl Registry {
         let (resident, outcome) = self.load(&deployed, Some(wasm)).with_context(|| {
             format!(
                 "function {:?} ({}) was refused",
-                deployed.spec.name,
-                deployed.spec.wasm.display()
+                deployed.spec.name(),
+                deployed.spec.wasm().display()
             )
         })?;
         self.insert_loaded(deployed.id, resident);
@@ -236,49 +179,37 @@ impl Registry {
     pub fn publish(&self, functions: impl IntoIterator<Item = Arc<Deployed>>) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for deployed in functions {
-            if let Some(old) = routes
-                .by_name
-                .insert(deployed.spec.name.clone(), deployed.clone())
-            {
-                for route in &old.spec.routes {
-                    routes.by_prefix.remove(route);
-                }
-            }
-            for route in &deployed.spec.routes {
-                routes.by_prefix.insert(route.clone(), deployed.clone());
-            }
+            routes.insert(deployed);
         }
-        self.metrics.deployed.set(routes.by_name.len() as i64);
+        self.metrics.deployed.set(routes.len() as i64);
     }
 
     /// Removes functions from routing. Requests already running finish normally.
     pub fn unpublish(&self, names: &[String]) {
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for name in names {
-            if let Some(old) = routes.by_name.remove(name) {
-                for route in &old.spec.routes {
-                    routes.by_prefix.remove(route);
-                }
-            }
+            routes.remove(name);
         }
-        self.metrics.deployed.set(routes.by_name.len() as i64);
+        self.metrics.deployed.set(routes.len() as i64);
     }
 
     /// Brings the deployment in line with `specs`: new or changed functions (configuration or
     /// module bytes) are prepared and swapped in atomically, unchanged ones are left alone, and
     /// functions no longer listed are removed. A function whose new version is refused keeps
     /// serving its old version. Requests in flight finish on the version they started with.
+    /// Redeploys run one at a time.
     pub fn redeploy(&self, specs: Vec<FunctionSpec>) -> ReloadReport {
+        let _one_at_a_time = self.redeploying.lock().unwrap_or_else(|p| p.into_inner());
         let current: HashMap<String, Arc<Deployed>> = self
             .deployed()
             .into_iter()
-            .map(|d| (d.spec.name.clone(), d))
+            .map(|d| (d.spec.name().to_owned(), d))
             .collect();
         let mut report = ReloadReport::default();
         let mut ready = Vec::new();
-        let listed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let listed: Vec<String> = specs.iter().map(|s| s.name().to_owned()).collect();
         for spec in specs {
-            let name = spec.name.clone();
+            let name = spec.name().to_owned();
             let wasm = match read_module(&spec) {
                 Ok(wasm) => wasm,
                 Err(error) => {
@@ -331,7 +262,7 @@ impl Registry {
         let mut failures = Vec::new();
         let mut ready = Vec::with_capacity(total);
         for (index, spec) in specs.into_iter().enumerate() {
-            let name = spec.name.clone();
+            let name = spec.name().to_owned();
             match self.prepare(spec) {
                 Ok(deployed) => ready.push(deployed),
                 Err(error) => {
@@ -356,21 +287,10 @@ impl Registry {
     /// The function routed at `path`: the longest route that equals `path` or is a prefix of it
     /// ending at a `/`.
     pub fn resolve(&self, path: &str) -> Option<Arc<Deployed>> {
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let mut candidate = path;
-        loop {
-            if let Some(found) = routes.by_prefix.get(candidate) {
-                return Some(found.clone());
-            }
-            if candidate.len() <= 1 {
-                return None;
-            }
-            candidate = match candidate.rfind('/') {
-                Some(0) => "/",
-                Some(i) => &candidate[..i],
-                None => return None,
-            };
-        }
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .resolve(path)
     }
 
     /// The deployed function with this name.
@@ -378,17 +298,12 @@ impl Registry {
         self.routes
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .by_name
-            .get(name)
-            .cloned()
+            .by_name(name)
     }
 
     /// All deployed functions, sorted by name.
     pub fn deployed(&self) -> Vec<Arc<Deployed>> {
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let mut all: Vec<_> = routes.by_name.values().cloned().collect();
-        all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-        all
+        self.routes.read().unwrap_or_else(|p| p.into_inner()).all()
     }
 
     /// Functions currently loaded in memory.
@@ -460,8 +375,8 @@ impl Registry {
         let source = || -> anyhow::Result<Vec<u8>> {
             let wasm = match wasm {
                 Some(bytes) => bytes,
-                None => std::fs::read(&spec.wasm)
-                    .with_context(|| format!("cannot read {}", spec.wasm.display()))?,
+                None => std::fs::read(spec.wasm())
+                    .with_context(|| format!("cannot read {}", spec.wasm().display()))?,
             };
             let actual = module_hash(&wasm);
             anyhow::ensure!(
@@ -472,20 +387,21 @@ impl Registry {
             if !deployed.preinit {
                 return Ok(wasm);
             }
-            crate::preinit::snapshot(&self.linker, &spec.name, &wasm, spec.limits.memory_bytes)
+            preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes)
         };
         let (module, outcome) =
             self.cache
                 .load_or_compile(&self.engine.engine, &deployed.artifact_key(), source)?;
         self.metrics.record_cache(outcome.as_str());
         let function = LoadedFunction::new(
+            deployed.kind,
             spec.clone(),
             &module,
             &self.linker,
-            self.metrics.function(&spec.name),
+            self.metrics.function(spec.name()),
         )?;
         tracing::info!(
-            function = %spec.name,
+            function = %spec.name(),
             artifact = outcome.as_str(),
             elapsed_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
             "{}",

@@ -2,17 +2,14 @@
 //! public listener: it binds loopback unless told otherwise, and every endpoint but `/healthz`
 //! requires `Authorization: Bearer <token>`; a refused call changes nothing.
 
-use crate::config::FunctionSource;
-use crate::registry::Registry;
+use crate::deploy::manifest::FunctionSource;
+use crate::deploy::registry::{Registry, ReloadReport};
+use crate::http::server::{ServerOptions, serve_http};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Where the admin listener binds when enabled without an address.
@@ -23,8 +20,6 @@ pub struct Admin {
     registry: Arc<Registry>,
     source: FunctionSource,
     token: String,
-    /// One redeploy at a time: a second waits rather than interleaving with the first.
-    reloading: Mutex<()>,
 }
 
 /// A random token (128 bits from the OS), hex.
@@ -55,14 +50,12 @@ impl Admin {
             registry,
             source,
             token,
-            reloading: Mutex::new(()),
         })
     }
 
-    /// Re-reads the function source and redeploys what changed. Used by `POST /reload` and by
-    /// `serve --watch`.
-    pub fn reload(&self) -> anyhow::Result<crate::registry::ReloadReport> {
-        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+    /// Re-reads the function source and redeploys what changed (one redeploy at a time: the
+    /// registry serializes them, so this and `serve --watch` never interleave).
+    pub fn reload(&self) -> anyhow::Result<ReloadReport> {
         let specs = self.source.load()?;
         Ok(self.registry.redeploy(specs))
     }
@@ -103,9 +96,10 @@ impl Admin {
                     .iter()
                     .map(|d| {
                         serde_json::json!({
-                            "name": d.spec.name,
-                            "routes": d.spec.routes,
-                            "wasm": d.spec.wasm,
+                            "name": d.spec.name(),
+                            "routes": d.spec.routes(),
+                            "wasm": d.spec.wasm(),
+                            "kind": d.kind.as_str(),
                             "module_sha256": d.module_hash,
                             "preinitialized": d.preinit,
                             "in_flight": d.in_flight(),
@@ -153,47 +147,29 @@ impl Admin {
         }
     }
 
-    /// Serves on `listener` until `shutdown` turns true. Runs on its own thread.
+    /// Serves on `listener` until `shutdown` turns true, on a thread of its own, with the same
+    /// header timeout, header size and connection cap as the public listener (one worker: the
+    /// admin surface is for operators, not traffic). `listener` must come from
+    /// [`crate::http::server::bind`].
     pub fn spawn(
         self: Arc<Self>,
         listener: std::net::TcpListener,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        listener.set_nonblocking(true)?;
         std::thread::Builder::new()
             .name("edgefn-admin".into())
             .spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    tracing::error!("cannot start the admin runtime");
-                    return;
+                let options = ServerOptions {
+                    workers: 1,
+                    ..ServerOptions::default()
                 };
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    loop {
-                        let (stream, _): (_, SocketAddr) = tokio::select! {
-                            accepted = listener.accept() => match accepted {
-                                Ok(conn) => conn,
-                                Err(_) => continue,
-                            },
-                            _ = shutdown.wait_for(|stop| *stop) => break,
-                        };
-                        let admin = self.clone();
-                        tokio::spawn(async move {
-                            let service = service_fn(move |req| {
-                                let admin = admin.clone();
-                                async move { Ok::<_, Infallible>(admin.handle(req).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
+                let served = serve_http(listener, options, shutdown, move |req, _peer| {
+                    let admin = self.clone();
+                    async move { admin.handle(req).await }
                 });
+                if let Err(error) = served {
+                    tracing::error!("the admin listener stopped: {error:#}");
+                }
             })
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics: per-function invocations, failures by kind, latency and instantiation time,
 //! plus artifact cache and loaded-function counters. Served as text on the admin listener.
 
+use super::error::FailureKind;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -10,17 +11,14 @@ use prometheus_client::registry::Registry as PromRegistry;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Outcome label values, in the order of [`FunctionMetrics::outcomes`].
-pub const OUTCOMES: [&str; 8] = [
-    "ok",
-    "timeout",
-    "memory",
-    "trap",
-    "bad-response",
-    "response-too-large",
-    "overload",
-    "instantiate",
-];
+/// The outcome label of a successful invocation; failures are labelled by [`FailureKind::as_str`].
+pub const OK_OUTCOME: &str = "ok";
+
+/// Outcome label values in the order of [`FunctionMetrics`]' counters: `ok`, then every failure
+/// kind, so no outcome can go uncounted or be counted under another's name.
+fn outcomes() -> impl Iterator<Item = &'static str> {
+    std::iter::once(OK_OUTCOME).chain(FailureKind::ALL.iter().map(|kind| kind.as_str()))
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -68,12 +66,13 @@ pub struct FunctionMetrics {
 }
 
 impl FunctionMetrics {
-    /// Records one invocation's outcome (an [`OUTCOMES`] value) and duration.
-    pub fn record(&self, outcome: &str, took: Duration) {
-        let index = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(OUTCOMES.len() - 1);
+    /// Records one invocation's outcome (`None` for success) and duration.
+    pub fn record(&self, failure: Option<FailureKind>, took: Duration) {
+        let index = match failure {
+            None => 0,
+            // `ALL` lists the kinds in declaration order (a test in `error.rs` holds it to that).
+            Some(kind) => 1 + kind as usize,
+        };
         self.outcomes[index].inc();
         self.duration.observe(took.as_secs_f64());
     }
@@ -147,8 +146,7 @@ impl Metrics {
             function: function.to_owned(),
         };
         Arc::new(FunctionMetrics {
-            outcomes: OUTCOMES
-                .iter()
+            outcomes: outcomes()
                 .map(|outcome| {
                     self.invocations
                         .get_or_create(&OutcomeLabels {
@@ -169,7 +167,7 @@ impl Metrics {
         self.invocations
             .get_or_create(&OutcomeLabels {
                 function: function.to_owned(),
-                outcome: "overload",
+                outcome: FailureKind::Overload.as_str(),
             })
             .inc();
     }
@@ -196,9 +194,9 @@ mod tests {
     fn records_show_up_in_the_exposition() {
         let metrics = Metrics::default();
         let f = metrics.function("hello");
-        f.record("ok", Duration::from_micros(5));
-        f.record("timeout", Duration::from_secs(1));
-        f.record("ok", Duration::from_micros(7));
+        f.record(None, Duration::from_micros(5));
+        f.record(Some(FailureKind::Timeout), Duration::from_secs(1));
+        f.record(None, Duration::from_micros(7));
         metrics.record_cache("hit");
         metrics.record_refused("hello");
         let text = metrics.render();

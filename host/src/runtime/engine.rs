@@ -1,7 +1,7 @@
 //! The wasmtime engine: one configuration for compiling and running, the pooling allocator with a
 //! fallback, and the epoch ticker that enforces deadlines.
 
-use crate::config::MAX_MEMORY_BYTES;
+use super::limits::MAX_MEMORY_BYTES;
 use std::time::Duration;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 

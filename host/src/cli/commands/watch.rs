@@ -11,8 +11,8 @@
 
 use super::project::Project;
 use super::{display_path, step};
-use crate::config::FunctionSource;
-use crate::registry::Registry;
+use crate::deploy::manifest::FunctionSource;
+use crate::deploy::registry::Registry;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

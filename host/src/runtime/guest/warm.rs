@@ -1,19 +1,27 @@
 //! Warm mode: a bounded pool of live instances per function, reused one request at a time
 //! (Lambda-style), retired after `max_uses`, after `idle_timeout`, or as soon as one traps.
 
-use crate::config::WarmConfig;
-use crate::invoke::LiveInstance;
+use crate::runtime::limits::WarmConfig;
 use std::sync::Mutex;
+use std::time::Instant;
 
-/// Idle live instances of one function. Disabled (always empty) without a [`WarmConfig`].
-pub struct WarmPool {
-    config: Option<WarmConfig>,
-    idle: Mutex<Vec<LiveInstance>>,
+/// What the pool needs to know of a live instance to decide whether to keep it.
+pub trait WarmInstance {
+    /// Invocations it has served.
+    fn uses(&self) -> u32;
+    /// When it last finished an invocation.
+    fn last_used(&self) -> Instant;
 }
 
-impl WarmPool {
+/// Idle live instances of one function. Disabled (always empty) without a [`WarmConfig`].
+pub struct WarmPool<I> {
+    config: Option<WarmConfig>,
+    idle: Mutex<Vec<I>>,
+}
+
+impl<I: WarmInstance> WarmPool<I> {
     /// A pool following `config`; `None` keeps fresh instances per request.
-    pub fn new(config: Option<WarmConfig>) -> WarmPool {
+    pub fn new(config: Option<WarmConfig>) -> WarmPool<I> {
         WarmPool {
             config,
             idle: Mutex::new(Vec::new()),
@@ -22,11 +30,11 @@ impl WarmPool {
 
     /// The most recently used idle instance that has not expired, if any. Expired ones found on
     /// the way are dropped, which returns their slots to the instance pool.
-    pub fn take(&self) -> Option<LiveInstance> {
+    pub fn take(&self) -> Option<I> {
         let config = self.config.as_ref()?;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(live) = idle.pop() {
-            if live.last_used.elapsed() < config.idle_timeout {
+            if live.last_used().elapsed() < config.idle_timeout {
                 return Some(live);
             }
         }
@@ -34,9 +42,9 @@ impl WarmPool {
     }
 
     /// Keeps `live` for the next request, unless it is used up or the pool is full.
-    pub fn put(&self, live: LiveInstance) {
+    pub fn put(&self, live: I) {
         let Some(config) = &self.config else { return };
-        if live.uses >= config.max_uses {
+        if live.uses() >= config.max_uses {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

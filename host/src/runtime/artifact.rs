@@ -9,6 +9,7 @@
 //! half-written entries; a verified artifact is loaded from the very bytes that were checked.
 #![allow(unsafe_code)]
 
+use super::guest::GuestKind;
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -16,6 +17,21 @@ use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::{Engine, Module};
+
+/// Folder inside a package that holds precompiled artifacts (an artifact cache the packaged
+/// runtime reads).
+pub const ARTIFACTS_DIR: &str = "artifacts";
+
+/// Names a function's compiled artifact in a cache: its guest kind, its module's hash, and whether
+/// the artifact is of the pre-initialized snapshot rather than of the module as built. ABI v1
+/// modules keep the plain hash (so caches made before guest kinds existed stay valid); another
+/// kind gets its own suffix, so two kinds of one binary can never share an artifact.
+pub fn artifact_key(kind: GuestKind, module_hash: &str, preinit: bool) -> String {
+    match (kind, preinit) {
+        (GuestKind::AbiV1, false) => module_hash.to_owned(),
+        (GuestKind::AbiV1, true) => format!("{module_hash}-preinit"),
+    }
+}
 
 /// File name extension of an artifact.
 pub const ARTIFACT_EXT: &str = "cwasm";
@@ -224,7 +240,7 @@ mod tests {
     const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
 
     fn engine() -> Engine {
-        Engine::new(&crate::engine::code_config()).unwrap()
+        Engine::new(&crate::runtime::engine::code_config()).unwrap()
     }
 
     fn call_f(engine: &Engine, module: &Module) -> i32 {

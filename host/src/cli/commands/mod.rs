@@ -1,13 +1,15 @@
-//! The developer commands of the `edgefn` binary: `new`, `build`, `invoke` and `serve --watch`.
-//! Each lives in its own module with a `clap::Args` struct and a `run` function, so the CLI only
-//! dispatches to them.
+//! The commands of the `edgefn` binary: `new`, `build`, `invoke`, `serve` (with `--watch`) and
+//! `package`. Each lives in its own module with a `clap::Args` struct and a `run` function, so the
+//! CLI only dispatches to them; the helpers here are what several of them print with.
 
 use std::path::{Path, PathBuf};
 
 pub mod build;
 pub mod invoke;
 pub mod new;
+pub mod package;
 pub mod project;
+pub mod serve;
 pub mod watch;
 
 /// How many folders above the running binary to look for the edgefn checkout it was built from
@@ -43,10 +45,7 @@ pub fn self_command() -> String {
     }
 }
 
-/// Announces a step of long work on stderr, so stdout keeps only results.
-pub fn step(message: impl std::fmt::Display) {
-    eprintln!("==> {message}");
-}
+pub use crate::progress::step;
 
 /// A path as the user would type it: relative to the current folder when it is below it.
 pub fn display_path(path: &Path) -> String {

@@ -4,14 +4,12 @@
 
 use super::project::Project;
 use super::{display_path, human_bytes, self_command, step};
-use crate::artifact::{CacheOutcome, default_cache_dir};
-use crate::config::FunctionSpec;
-use crate::engine::{EngineOptions, HostEngine};
-use crate::registry::Registry;
+use crate::deploy::host::HostBuilder;
+use crate::runtime::artifact::{CacheOutcome, default_cache_dir};
+use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Arguments of `edgefn build`.
@@ -97,15 +95,9 @@ pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Resu
     ));
     // No instance pool: this engine only compiles, and code settings do not depend on the pool,
     // so the artifact is the one `serve` loads.
-    let engine = HostEngine::new(&EngineOptions {
-        pool_slots: 0,
-        ..EngineOptions::default()
-    })?;
-    let registry = Arc::new(Registry::new(engine, cache_dir, 1)?);
-    let mut spec = FunctionSpec::from_wasm_path(&wasm)?;
-    spec.name = project.name.clone();
+    let spec = FunctionSpec::new(project.name.as_str(), &wasm)?;
     let (size_bytes, gzip_bytes) = (bytes.len() as u64, gzip_len(&bytes));
-    let (deployed, outcome) = registry.prepare_bytes(spec, bytes).with_context(|| {
+    let (_, outcome, artifact) = HostBuilder::new(cache_dir).precompile(spec, bytes).with_context(|| {
         format!(
             "{} built, but edgefn cannot run it: make sure it exports a handler with edgefn::export! (Rust) or edgefn.Handle (Go)",
             display_path(&wasm)
@@ -114,7 +106,7 @@ pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Resu
     Ok(BuildReport {
         size_bytes,
         gzip_bytes,
-        artifact: registry.cache().artifact_path(&deployed.artifact_key()),
+        artifact,
         artifact_was_cached: outcome == CacheOutcome::Hit,
         wasm,
     })

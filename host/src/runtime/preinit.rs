@@ -6,13 +6,13 @@
 //! the snapshot depends on the module alone, so it is cached by the module's hash. Clocks and
 //! random work, but their values are frozen into the snapshot.
 
-use crate::guest_log::LogCapture;
-use crate::invoke::{HostState, InvokeError, bounded_store, call_constructor, classify_error};
+use super::error::InvokeError;
+use super::guest_log::LogCapture;
+use super::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
 use anyhow::{Context as _, anyhow, bail};
 use edgefn_abi::INIT_EXPORT;
 use std::time::{Duration, Instant};
 use wasmtime::{Extern, ExternType, Instance, Linker, Module, Store, Val};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 /// How long a guest's init may run at deploy before the deploy is refused.
@@ -90,12 +90,13 @@ async fn run_init(
     stdout: &LogCapture,
     stderr: &LogCapture,
 ) -> Result<(Store<HostState>, Instance), InvokeError> {
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .arg(function);
-    let deadline = Instant::now() + PREINIT_TIME_LIMIT;
-    let mut store = bounded_store(module.engine(), wasi, memory_cap, deadline, stdout, stderr);
+    let bounds = Bounds {
+        memory_cap,
+        deadline: Instant::now() + PREINIT_TIME_LIMIT,
+        stdout,
+        stderr,
+    };
+    let mut store = sandbox::new_store(module.engine(), &Grants::none(function), &bounds)?;
     let instance = linker
         .instantiate_async(&mut store, module)
         .await

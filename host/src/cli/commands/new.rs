@@ -36,42 +36,42 @@ struct TemplateFile {
 const RUST_TEMPLATE: &[TemplateFile] = &[
     TemplateFile {
         path: "Cargo.toml",
-        text: include_str!("../../templates/rust/Cargo.toml.tmpl"),
+        text: include_str!("../../../templates/rust/Cargo.toml.tmpl"),
     },
     TemplateFile {
         path: "src/lib.rs",
-        text: include_str!("../../templates/rust/src/lib.rs"),
+        text: include_str!("../../../templates/rust/src/lib.rs"),
     },
     TemplateFile {
         path: MANIFEST_FILE,
-        text: include_str!("../../templates/rust/edgefn.toml.tmpl"),
+        text: include_str!("../../../templates/rust/edgefn.toml.tmpl"),
     },
     TemplateFile {
         path: ".gitignore",
-        text: include_str!("../../templates/rust/gitignore"),
+        text: include_str!("../../../templates/rust/gitignore"),
     },
 ];
 
 const GO_TEMPLATE: &[TemplateFile] = &[
     TemplateFile {
         path: "go.mod",
-        text: include_str!("../../templates/go/go.mod.tmpl"),
+        text: include_str!("../../../templates/go/go.mod.tmpl"),
     },
     TemplateFile {
         path: "main.go",
-        text: include_str!("../../templates/go/main.go"),
+        text: include_str!("../../../templates/go/main.go"),
     },
     TemplateFile {
         path: "main_test.go",
-        text: include_str!("../../templates/go/main_test.go"),
+        text: include_str!("../../../templates/go/main_test.go"),
     },
     TemplateFile {
         path: MANIFEST_FILE,
-        text: include_str!("../../templates/go/edgefn.toml.tmpl"),
+        text: include_str!("../../../templates/go/edgefn.toml.tmpl"),
     },
     TemplateFile {
         path: ".gitignore",
-        text: include_str!("../../templates/go/gitignore"),
+        text: include_str!("../../../templates/go/gitignore"),
     },
 ];
 
@@ -107,10 +107,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A function name (see [`crate::config::validate_name`]) that also starts with a letter, as a
+/// A function name (see [`crate::runtime::spec::validate_name`]) that also starts with a letter, as a
 /// Cargo package or Go module name must.
 fn validate_name(name: &str) -> anyhow::Result<()> {
-    let ok = crate::config::validate_name(name).is_ok()
+    let ok = crate::runtime::spec::validate_name(name).is_ok()
         && name.starts_with(|c: char| c.is_ascii_alphabetic());
     if !ok {
         bail!(

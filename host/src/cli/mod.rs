@@ -1,0 +1,77 @@
+//! Command-line parsing: the `edgefn` command and its subcommands, dispatched to
+//! [`commands`] and the platform runtimes.
+
+pub mod commands;
+pub mod logging;
+
+use clap::{Parser, Subcommand};
+use logging::LogFormat;
+use std::process::ExitCode;
+
+/// Run WebAssembly functions locally, and package the same .wasm for AWS Lambda, Azure Functions
+/// and Cloudflare Workers.
+#[derive(Parser)]
+#[command(name = "edgefn", version, propagate_version = true)]
+struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "EDGEFN_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a function project (Rust or Go) that builds and passes its unit test as is.
+    New(commands::new::Args),
+    /// Build a function project to a .wasm module and precompile it into the artifact cache.
+    Build(commands::build::Args),
+    /// Run one invocation of a function, no server; the response body goes to stdout.
+    Invoke(commands::invoke::Args),
+    /// Serve functions over HTTP.
+    ///
+    /// Each function is reached under its routes: a plain `hello.wasm` at `/hello` (and
+    /// `/hello/...`); a manifest sets names, routes, variables and limits.
+    Serve(commands::serve::Args),
+    /// Package one .wasm for a platform (AWS Lambda, Azure Functions, Cloudflare Workers).
+    Package(commands::package::Args),
+    /// Run as the AWS Lambda custom runtime (`bootstrap`); started by Lambda, not by hand.
+    #[command(name = "aws-lambda")]
+    AwsLambda(crate::platform::aws_lambda::Args),
+    /// Run as an Azure Functions custom handler; started by the Functions host.
+    #[command(name = "azure-functions")]
+    AzureFunctions(crate::platform::azure_functions::Args),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // Lambda starts `bootstrap` with no arguments: that is the Lambda runtime.
+    let cli = if crate::platform::aws_lambda::started_as_bootstrap() {
+        Cli::parse_from(["edgefn", "aws-lambda"])
+    } else {
+        Cli::parse()
+    };
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Package(args) => commands::package::run(args),
+        Command::New(args) => commands::new::run(args),
+        Command::Build(args) => commands::build::run(args),
+        Command::Invoke(args) => commands::invoke::run(args),
+        Command::AwsLambda(args) => crate::platform::aws_lambda::run(args),
+        Command::AzureFunctions(args) => crate::platform::azure_functions::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! [`HostBuilder`]: engine + artifact cache + registry, set up one way for every front end (the
+//! local server, the platform runtimes, `edgefn invoke`, `edgefn build`, the packagers).
+
+use super::invoker::{FunctionInvoker, Invoker};
+use super::registry::{Deployed, Registry};
+use crate::runtime::artifact::{ArtifactCache, CacheOutcome};
+use crate::runtime::capabilities::Backends;
+use crate::runtime::engine::{EngineOptions, HostEngine};
+use crate::runtime::spec::FunctionSpec;
+use edgefn_abi::Platform;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to set up a host.
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    cache_dir: PathBuf,
+    engine: EngineOptions,
+    max_loaded: usize,
+    scratch_cache: Option<PathBuf>,
+}
+
+impl HostBuilder {
+    /// A host caching artifacts in `cache_dir`, with the default engine and one loaded function.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> HostBuilder {
+        HostBuilder {
+            cache_dir: cache_dir.into(),
+            engine: EngineOptions::default(),
+            max_loaded: 1,
+            scratch_cache: None,
+        }
+    }
+
+    /// Engine settings (pool size, memory reset).
+    pub fn engine(mut self, options: EngineOptions) -> HostBuilder {
+        self.engine = options;
+        self
+    }
+
+    /// Instance pool slots; 0 selects on-demand allocation (for tools that compile, not serve).
+    pub fn pool_slots(mut self, slots: u32) -> HostBuilder {
+        self.engine.pool_slots = slots;
+        self
+    }
+
+    /// Functions kept loaded at once (the LRU's size).
+    pub fn max_loaded(mut self, max_loaded: usize) -> HostBuilder {
+        self.max_loaded = max_loaded;
+        self
+    }
+
+    /// When the cache directory cannot be opened (a read-only app folder without shipped
+    /// artifacts), compile into `dir` instead, with a warning, rather than failing.
+    pub fn scratch_cache_on_failure(mut self, dir: impl Into<PathBuf>) -> HostBuilder {
+        self.scratch_cache = Some(dir.into());
+        self
+    }
+
+    /// The registry, its engine started (and, when pooling, announced in the log).
+    pub fn registry(self, backends: Backends) -> anyhow::Result<Arc<Registry>> {
+        let engine = HostEngine::new(&self.engine)?;
+        if self.engine.pool_slots > 0 {
+            tracing::info!(allocator = engine.allocator.as_str(), "engine ready");
+        }
+        let cache = match (
+            ArtifactCache::open(&self.cache_dir, &engine.engine),
+            &self.scratch_cache,
+        ) {
+            (Ok(cache), _) => cache,
+            (Err(error), Some(scratch)) => {
+                tracing::warn!(
+                    artifacts = %self.cache_dir.display(),
+                    scratch = %scratch.display(),
+                    "{error:#}; compiling into a scratch cache instead"
+                );
+                ArtifactCache::open(scratch, &engine.engine)?
+            }
+            (Err(error), None) => return Err(error),
+        };
+        Ok(Arc::new(Registry::new(
+            engine,
+            cache,
+            self.max_loaded,
+            backends,
+        )?))
+    }
+
+    /// One function deployed (compiled, or loaded from the cache) and ready to invoke on
+    /// `platform`: what the single-function front ends run.
+    pub fn single(
+        self,
+        spec: FunctionSpec,
+        platform: Platform,
+        backends: Backends,
+    ) -> anyhow::Result<FunctionInvoker> {
+        let registry = self.max_loaded(1).registry(backends)?;
+        let deployed = registry.prepare(spec)?;
+        Ok(FunctionInvoker::new(
+            Invoker::new(registry, platform),
+            deployed,
+        ))
+    }
+
+    /// Compiles (or finds) `wasm` and checks it as a deploy would, without keeping a host: what
+    /// `edgefn build` and the packagers do. Returns the deployment, how its artifact was found and
+    /// where it lies.
+    pub fn precompile(
+        self,
+        spec: FunctionSpec,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome, PathBuf)> {
+        // Compiling needs no backend, and no instance of this registry serves a request (only a
+        // pre-initialization run, which capabilities refuse), so none is connected.
+        let registry = self.pool_slots(0).registry(Backends {})?;
+        let (deployed, outcome) = registry.prepare_bytes(spec, wasm)?;
+        let path = registry.cache().artifact_path(&deployed.artifact_key());
+        Ok((deployed, outcome, path))
+    }
+
+    /// The cache directory it was given.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+}

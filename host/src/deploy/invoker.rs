@@ -1,0 +1,153 @@
+//! The one admission path every front end takes (the local server, each platform adapter,
+//! `edgefn invoke`): a concurrency slot, the function's loaded form (reloaded if it was evicted),
+//! the cold-start flag, the invocation context for its platform, then the invocation itself.
+//! Front ends only turn their protocol into an `http::Request` and the [`Invocation`] back.
+
+use super::registry::{Deployed, InFlight, Registry};
+use crate::runtime::error::InvokeError;
+use crate::runtime::guest::{GuestOutput, Invocation, InvocationContext, invoke_capturing};
+use crate::runtime::spec::FunctionSpec;
+use bytes::Bytes;
+use edgefn_abi::Platform;
+use http::{Request, Response};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What the platform says about one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformCall<'a> {
+    /// The platform's request id (generated if the platform has none).
+    pub request_id: &'a str,
+    /// The platform's deadline, if any; the function's own limit applies as well.
+    pub deadline: Option<SystemTime>,
+    /// W3C `traceparent`, if known.
+    pub traceparent: Option<&'a str>,
+}
+
+/// Invokes the functions of one registry on behalf of one platform.
+#[derive(Clone)]
+pub struct Invoker {
+    registry: Arc<Registry>,
+    platform: Platform,
+}
+
+/// A request that holds one of its function's concurrency slots until dropped.
+pub struct Admitted {
+    deployed: Arc<Deployed>,
+    _slot: InFlight,
+}
+
+impl Admitted {
+    /// The function it was admitted to.
+    pub fn deployed(&self) -> &Arc<Deployed> {
+        &self.deployed
+    }
+}
+
+impl Invoker {
+    /// Invokes functions of `registry`, telling guests they run on `platform`.
+    pub fn new(registry: Arc<Registry>, platform: Platform) -> Invoker {
+        Invoker { registry, platform }
+    }
+
+    /// The registry it invokes from.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Takes a concurrency slot of `deployed`, or refuses (counted as an overload) when the
+    /// function is at its `max_concurrency`. Front ends admit before reading a request body, so a
+    /// refused request costs nothing more.
+    pub fn admit(&self, deployed: &Arc<Deployed>) -> Result<Admitted, InvokeError> {
+        match deployed.try_acquire() {
+            Some(slot) => Ok(Admitted {
+                deployed: deployed.clone(),
+                _slot: slot,
+            }),
+            None => {
+                self.registry.metrics.record_refused(deployed.spec.name());
+                Err(InvokeError::ConcurrencyLimit(
+                    deployed.spec.limits().max_concurrency,
+                ))
+            }
+        }
+    }
+
+    /// Runs an admitted request: loads the function if it was evicted, then invokes it on a fresh
+    /// (or warm) instance. Failures come back in the [`Invocation`], logged by nobody yet: the
+    /// caller reports them as its platform does.
+    pub async fn run(
+        &self,
+        admitted: &Admitted,
+        request: &Request<Bytes>,
+        call: &PlatformCall<'_>,
+    ) -> Invocation {
+        let deployed = &admitted.deployed;
+        let resident = match self.registry.resident(deployed).await {
+            Ok(resident) => resident,
+            Err(error) => {
+                return Invocation {
+                    result: Err(InvokeError::Load(format!("{error:#}"))),
+                    output: GuestOutput::new(0),
+                };
+            }
+        };
+        let cx = InvocationContext {
+            request_id: call.request_id,
+            platform: self.platform,
+            platform_deadline: call.deadline,
+            cold_start: resident.take_cold_start(),
+            traceparent: call.traceparent,
+        };
+        invoke_capturing(&resident.function, request, &cx).await
+    }
+}
+
+/// An [`Invoker`] bound to one deployed function: what the single-function front ends hold (the
+/// AWS Lambda runtime, the Azure Functions handler, `edgefn invoke`).
+pub struct FunctionInvoker {
+    invoker: Invoker,
+    deployed: Arc<Deployed>,
+}
+
+impl FunctionInvoker {
+    /// Invokes `deployed` through `invoker`.
+    pub fn new(invoker: Invoker, deployed: Arc<Deployed>) -> FunctionInvoker {
+        FunctionInvoker { invoker, deployed }
+    }
+
+    /// The function's configuration.
+    pub fn spec(&self) -> &FunctionSpec {
+        &self.deployed.spec
+    }
+
+    /// The registry the function lives in.
+    pub fn registry(&self) -> &Arc<Registry> {
+        self.invoker.registry()
+    }
+
+    /// [`Invoker::admit`] for this function.
+    pub fn admit(&self) -> Result<Admitted, InvokeError> {
+        self.invoker.admit(&self.deployed)
+    }
+
+    /// Admits and runs one invocation.
+    pub async fn invoke(&self, request: &Request<Bytes>, call: &PlatformCall<'_>) -> Invocation {
+        match self.admit() {
+            Ok(admitted) => self.invoker.run(&admitted, request, call).await,
+            Err(error) => Invocation {
+                result: Err(error),
+                output: GuestOutput::new(0),
+            },
+        }
+    }
+
+    /// [`FunctionInvoker::invoke`], for callers that need only the response.
+    pub async fn respond(
+        &self,
+        request: &Request<Bytes>,
+        call: &PlatformCall<'_>,
+    ) -> Result<Response<Bytes>, InvokeError> {
+        self.invoke(request, call).await.result
+    }
+}

@@ -1,0 +1,12 @@
+//! The local host (`edgefn serve`): the request router over a registry, its admin listener, and
+//! the capability backends it runs functions with.
+
+pub mod admin;
+pub mod router;
+
+use crate::runtime::capabilities::Backends;
+
+/// What backs each capability on the local host.
+pub fn backends() -> Backends {
+    Backends {}
+}

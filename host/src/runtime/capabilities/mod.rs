@@ -1,0 +1,35 @@
+//! Host capabilities: every import a guest can reach, one module each, linked from one list.
+//!
+//! A capability is a module here with a `link` function (its host functions, added to the linker),
+//! an entry in [`link_all`] and [`IMPORT_MODULES`], a field of [`crate::runtime::sandbox::HostState`]
+//! when it keeps per-instance state, and a field of [`Backends`] when each platform backs it with
+//! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
+
+pub mod wasi;
+
+use super::sandbox::HostState;
+use wasmtime::Linker;
+
+/// Import modules a guest may import from, across all capabilities.
+pub const IMPORT_MODULES: &[&str] = &[wasi::IMPORT_MODULE];
+
+/// Links every capability into `linker`: the complete list of what a guest can import.
+pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    wasi::link(linker)?;
+    Ok(())
+}
+
+/// What the platform provides behind each capability that needs a service of its own (a
+/// key-value store, an HTTP client with the platform's egress): one field per such capability.
+///
+/// Deliberately without `Default` or a constructor: every platform builds it with a struct literal
+/// (`local::backends`, `platform::aws_lambda::backends`, `platform::azure_functions::backends`), so
+/// a capability added here does not compile until each platform says what backs it. WASI, today's
+/// only capability, needs no backend, so the struct has no field yet.
+#[derive(Debug)]
+pub struct Backends {}
+
+/// A readable list of the import modules, for error messages.
+pub fn import_modules_listed() -> String {
+    IMPORT_MODULES.join(", ")
+}

@@ -1,0 +1,457 @@
+//! Guests of ABI v1: core modules built on the edgefn SDKs (`edgefn_v1_alloc`, `edgefn_v1_handle`,
+//! optional `edgefn_v1_init`), as `docs/abi.md` specifies. One invocation: a fresh instance (or,
+//! for functions that opted into warm mode, a reused one), the request envelope written into guest
+//! memory, the handler called under its deadline and memory cap, the response envelope read back
+//! and checked. By default nothing survives the call, so no state leaks between requests.
+
+use super::warm::{WarmInstance, WarmPool};
+use super::{Budget, GuestOutput, Invocation, InvocationContext, LoadedFunction};
+use crate::runtime::capabilities::import_modules_listed;
+use crate::runtime::error::InvokeError;
+use crate::runtime::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
+use crate::runtime::spec::FunctionSpec;
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use edgefn_abi::{
+    ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT, INIT_EXPORT, RequestEnvelope,
+    ResponseEnvelope, context_key, unpack_ptr_len,
+};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use wasmtime::{
+    Extern, ExternType, Instance, InstancePre, Linker, Memory, Module, ModuleExport, Store,
+    TypedFunc, ValType,
+};
+
+/// Export indices of the ABI v1 entry points, resolved once per module.
+#[derive(Clone)]
+pub struct AbiExports {
+    /// `memory`.
+    pub memory: ModuleExport,
+    /// `edgefn_v1_alloc`.
+    pub alloc: ModuleExport,
+    /// `edgefn_v1_handle`.
+    pub handle: ModuleExport,
+    /// `_initialize`, the reactor constructor, when the module has one.
+    pub initialize: Option<ModuleExport>,
+    /// `edgefn_v1_init`, when the module has one and was not pre-initialized (a snapshot no
+    /// longer exports it).
+    pub init: Option<ModuleExport>,
+}
+
+/// An ABI v1 module, pre-instantiated for fresh instances.
+pub struct AbiV1Function {
+    /// The module, linked against every capability.
+    pub pre: InstancePre<HostState>,
+    /// Its ABI entry points.
+    pub exports: AbiExports,
+    /// Live instances kept for reuse (empty unless the function opted into warm mode).
+    pub warm: WarmPool<LiveInstance>,
+}
+
+impl AbiV1Function {
+    /// Checks the module's ABI and links it.
+    pub fn new(
+        spec: &FunctionSpec,
+        module: &Module,
+        linker: &Linker<HostState>,
+    ) -> anyhow::Result<AbiV1Function> {
+        let exports = check_abi(spec.name(), module, spec.limits().memory_bytes)?;
+        let pre = linker.instantiate_pre(module).map_err(|e| {
+            anyhow::anyhow!(
+                "function {:?} cannot be linked: {e} (edgefn provides imports from {} only)",
+                spec.name(),
+                import_modules_listed()
+            )
+        })?;
+        Ok(AbiV1Function {
+            pre,
+            exports,
+            warm: WarmPool::new(spec.warm().cloned()),
+        })
+    }
+
+    /// One invocation, on a warm instance when one is idle, else on a fresh one.
+    pub(crate) async fn invoke(
+        &self,
+        func: &LoadedFunction,
+        request: &Request<Bytes>,
+        cx: &InvocationContext<'_>,
+        budget: &Budget,
+    ) -> Invocation {
+        let spec = &func.spec;
+        let mut live = match self.warm.take() {
+            Some(mut live) => {
+                sandbox::rearm(&mut live.store, budget.deadline);
+                live
+            }
+            None => {
+                let output = GuestOutput::new(spec.limits().max_log_bytes);
+                let starting = Instant::now();
+                match LiveInstance::start(self, spec, budget, &output).await {
+                    Ok(live) => {
+                        func.metrics.record_instantiation(starting.elapsed());
+                        live
+                    }
+                    Err(error) => {
+                        return Invocation {
+                            result: Err(error),
+                            output,
+                        };
+                    }
+                }
+            }
+        };
+        let result = live.call(spec, request, cx, budget).await;
+        let output = GuestOutput {
+            stdout: live.store.data().stdout.clone(),
+            stderr: live.store.data().stderr.clone(),
+        };
+        // A trap, timeout or bad response may have left the instance in any state: retire it.
+        if result.is_ok() {
+            self.warm.put(live);
+        }
+        Invocation { result, output }
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// An instance with its ABI entry points resolved, ready to serve calls.
+pub struct LiveInstance {
+    store: Store<HostState>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    handle: TypedFunc<(u32, u32), u64>,
+    /// Invocations served so far.
+    pub uses: u32,
+    /// When it last finished an invocation.
+    pub last_used: Instant,
+}
+
+impl WarmInstance for LiveInstance {
+    fn uses(&self) -> u32 {
+        self.uses
+    }
+
+    fn last_used(&self) -> Instant {
+        self.last_used
+    }
+}
+
+impl LiveInstance {
+    /// Creates an instance from the function's `InstancePre` and runs its `_initialize` (and its
+    /// init, unless a snapshot already holds its result), all within the invocation's deadline.
+    async fn start(
+        function: &AbiV1Function,
+        spec: &FunctionSpec,
+        budget: &Budget,
+        output: &GuestOutput,
+    ) -> Result<LiveInstance, InvokeError> {
+        let memory_cap = spec.limits().memory_bytes;
+        let bounds = Bounds {
+            memory_cap,
+            deadline: budget.deadline,
+            stdout: &output.stdout,
+            stderr: &output.stderr,
+        };
+        let mut store =
+            sandbox::new_store(function.pre.module().engine(), &Grants::of(spec), &bounds)?;
+        let instance = function
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| {
+                if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+                    InvokeError::Overloaded(e.to_string())
+                } else {
+                    match classify_error(&store, e, budget.budget, memory_cap) {
+                        InvokeError::Trap(detail) => InvokeError::Instantiate(detail),
+                        other => other,
+                    }
+                }
+            })?;
+        let exports = &function.exports;
+        let (memory, alloc, handle) = entry_points(&mut store, &instance, exports)
+            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        // The reactor constructor, then (unless a snapshot already holds its result) the guest's
+        // own init, as ABI v1 orders them.
+        for (export, what) in [
+            (&exports.initialize, "_initialize"),
+            (&exports.init, INIT_EXPORT),
+        ] {
+            let Some(export) = export else { continue };
+            let init = instance
+                .get_module_export(&mut store, export)
+                .and_then(Extern::into_func)
+                .ok_or_else(|| InvokeError::Instantiate(format!("{what} is not a function")))?;
+            call_constructor(&mut store, init, budget.budget, memory_cap).await?;
+        }
+        Ok(LiveInstance {
+            store,
+            memory,
+            alloc,
+            handle,
+            uses: 0,
+            last_used: Instant::now(),
+        })
+    }
+
+    /// One request through the ABI: alloc, write the envelope, handle, read the response.
+    async fn call(
+        &mut self,
+        spec: &FunctionSpec,
+        request: &Request<Bytes>,
+        cx: &InvocationContext<'_>,
+        budget: &Budget,
+    ) -> Result<Response<Bytes>, InvokeError> {
+        let Budget { now, budget, .. } = *budget;
+        let memory_cap = spec.limits().memory_bytes;
+        self.uses += 1;
+        let deadline_ms = unix_ms(now + budget).to_string();
+        let mut context = vec![
+            (context_key::REQUEST_ID, cx.request_id),
+            (context_key::FUNCTION_NAME, spec.name()),
+            (context_key::PLATFORM, cx.platform.as_str()),
+            (context_key::DEADLINE_MS, deadline_ms.as_str()),
+            (
+                context_key::COLD_START,
+                if cx.cold_start { "true" } else { "false" },
+            ),
+        ];
+        if let Some(traceparent) = cx.traceparent {
+            context.push((context_key::TRACEPARENT, traceparent));
+        }
+        let uri = request
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .unwrap_or("/");
+        let envelope = RequestEnvelope {
+            context,
+            method: request.method().as_str(),
+            uri,
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes()))
+                .collect(),
+            body: request.body(),
+        };
+        let len = envelope.encoded_len();
+        let len32 = u32::try_from(len).map_err(|_| InvokeError::RequestTooLarge(len))?;
+        let store = &mut self.store;
+        let ptr = self
+            .alloc
+            .call_async(&mut *store, len32)
+            .await
+            .map_err(|e| classify_error(store, e, budget, memory_cap))?;
+        if ptr == 0 {
+            return Err(if store.data().limiter.denied_memory() {
+                InvokeError::MemoryLimit(memory_cap)
+            } else {
+                InvokeError::BadResponse(format!(
+                    "{} could not allocate {len} bytes",
+                    edgefn_abi::ALLOC_EXPORT
+                ))
+            });
+        }
+        let target = self
+            .memory
+            .data_mut(&mut *store)
+            .get_mut(ptr as usize..ptr as usize + len)
+            .ok_or_else(|| {
+                InvokeError::BadResponse(format!(
+                    "{} returned an out-of-bounds pointer",
+                    edgefn_abi::ALLOC_EXPORT
+                ))
+            })?;
+        envelope.encode_into(target);
+        drop(envelope);
+
+        let packed = self
+            .handle
+            .call_async(&mut *store, (ptr, len32))
+            .await
+            .map_err(|e| classify_error(store, e, budget, memory_cap))?;
+        let (out_ptr, out_len) = unpack_ptr_len(packed);
+        let (out_ptr, out_len) = (out_ptr as usize, out_len as usize);
+        // Envelope overhead aside, the body cannot exceed the envelope, so this bounds the copy.
+        let envelope_limit = spec.limits().max_response_bytes.saturating_add(1 << 20);
+        if out_len > envelope_limit {
+            return Err(InvokeError::ResponseTooLarge {
+                size: out_len,
+                limit: spec.limits().max_response_bytes,
+            });
+        }
+        let bytes = self
+            .memory
+            .data(&*store)
+            .get(out_ptr..out_ptr.saturating_add(out_len))
+            .ok_or_else(|| {
+                InvokeError::BadResponse("response envelope lies outside guest memory".into())
+            })?;
+        let decoded =
+            ResponseEnvelope::decode(bytes).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+        if decoded.body.len() > spec.limits().max_response_bytes {
+            return Err(InvokeError::ResponseTooLarge {
+                size: decoded.body.len(),
+                limit: spec.limits().max_response_bytes,
+            });
+        }
+        let response = to_http_response(&decoded);
+        self.last_used = Instant::now();
+        response
+    }
+}
+
+type EntryPoints = (Memory, TypedFunc<u32, u32>, TypedFunc<(u32, u32), u64>);
+
+fn entry_points(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    exports: &AbiExports,
+) -> wasmtime::Result<EntryPoints> {
+    let missing = || wasmtime::Error::msg("an ABI export disappeared after load");
+    let memory = instance
+        .get_module_export(&mut *store, &exports.memory)
+        .and_then(Extern::into_memory)
+        .ok_or_else(missing)?;
+    let alloc = instance
+        .get_module_export(&mut *store, &exports.alloc)
+        .and_then(Extern::into_func)
+        .ok_or_else(missing)?
+        .typed(&*store)?;
+    let handle = instance
+        .get_module_export(&mut *store, &exports.handle)
+        .and_then(Extern::into_func)
+        .ok_or_else(missing)?
+        .typed(&*store)?;
+    Ok((memory, alloc, handle))
+}
+
+fn func_signature(module: &Module, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
+    match module.get_export(name)? {
+        ExternType::Func(f) => Some((f.params().collect(), f.results().collect())),
+        _ => None,
+    }
+}
+
+fn same_types(got: &[ValType], want: &[ValType]) -> bool {
+    got.len() == want.len() && got.iter().zip(want).all(|(a, b)| ValType::eq(a, b))
+}
+
+/// Checks that `module` implements edgefn ABI v1 and returns its entry points. Errors name the
+/// function and say what was expected.
+pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result<AbiExports> {
+    // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
+    // the handler yet fail every request; refuse it here, with the fix.
+    if module.get_export("_start").is_some() {
+        bail!(
+            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
+        );
+    }
+    if module.get_export(HANDLE_EXPORT).is_none() {
+        let other_versions: Vec<String> = module
+            .exports()
+            .filter_map(|e| e.name().strip_prefix(EXPORT_PREFIX))
+            .filter_map(|rest| rest.split('_').next())
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .map(|v| format!("v{v}"))
+            .collect();
+        if let Some(version) = other_versions.first() {
+            bail!(
+                "function {name:?} speaks edgefn ABI {version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
+            );
+        }
+        bail!(
+            "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
+        );
+    }
+    use ValType::{I32, I64};
+    let expect =
+        |export: &str, params: &[ValType], results: &[ValType], shown: &str| match func_signature(
+            module, export,
+        ) {
+            Some((p, r)) if same_types(&p, params) && same_types(&r, results) => Ok(()),
+            Some(_) => {
+                bail!("function {name:?}: export {export} has the wrong type; ABI v1 wants {shown}")
+            }
+            None => bail!("function {name:?}: export {export} is missing; ABI v1 wants {shown}"),
+        };
+    expect(
+        HANDLE_EXPORT,
+        &[I32, I32],
+        &[I64],
+        "(func (param i32 i32) (result i64))",
+    )?;
+    expect(
+        ALLOC_EXPORT,
+        &[I32],
+        &[I32],
+        "(func (param i32) (result i32))",
+    )?;
+    match module.get_export("memory") {
+        Some(ExternType::Memory(memory)) => {
+            if memory.is_64() || memory.is_shared() {
+                bail!("function {name:?}: its memory must be a plain 32-bit, unshared memory");
+            }
+            let declared = memory.minimum().saturating_mul(memory.page_size());
+            if declared > memory_cap {
+                bail!(
+                    "function {name:?} declares {} MiB of initial memory, more than its limit of {} MiB: raise limits.memory_mb or shrink the module",
+                    declared >> 20,
+                    memory_cap >> 20
+                );
+            }
+        }
+        _ => bail!("function {name:?} does not export its linear memory as \"memory\""),
+    }
+    for constructor in ["_initialize", INIT_EXPORT] {
+        if let Some(ExternType::Func(f)) = module.get_export(constructor)
+            && (f.params().len() != 0 || f.results().len() != 0)
+        {
+            bail!("function {name:?}: {constructor} must take and return nothing");
+        }
+    }
+    let index = |export: &str| {
+        module
+            .get_export_index(export)
+            .with_context(|| format!("function {name:?}: export {export} vanished"))
+    };
+    Ok(AbiExports {
+        memory: index("memory")?,
+        alloc: index(ALLOC_EXPORT)?,
+        handle: index(HANDLE_EXPORT)?,
+        initialize: optional_func(module, "_initialize"),
+        init: optional_func(module, INIT_EXPORT),
+    })
+}
+
+fn optional_func(module: &Module, name: &str) -> Option<ModuleExport> {
+    match module.get_export(name)? {
+        ExternType::Func(_) => module.get_export_index(name),
+        _ => None,
+    }
+}
+
+fn to_http_response(envelope: &ResponseEnvelope<'_>) -> Result<Response<Bytes>, InvokeError> {
+    let status = StatusCode::from_u16(envelope.status)
+        .map_err(|_| InvokeError::BadResponse(format!("status {}", envelope.status)))?;
+    let mut response = Response::new(Bytes::copy_from_slice(envelope.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.reserve(envelope.headers.len());
+    for (name, value) in &envelope.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| InvokeError::BadResponse(format!("invalid header name {name:?}")))?;
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|_| InvokeError::BadResponse(format!("invalid value for header {name}")))?;
+        headers.append(name, value);
+    }
+    Ok(response)
+}

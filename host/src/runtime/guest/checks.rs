@@ -1,0 +1,88 @@
+//! Static checks on a binary's bytes, done once at deploy before anything is compiled: what kind of
+//! guest it is, and what no guest may declare (a start function, several memories, imported
+//! memories or tables, a table larger than any guest may grow one).
+
+use super::GuestKind;
+use crate::runtime::capabilities::import_modules_listed;
+use crate::runtime::limits::MAX_TABLE_ELEMENTS;
+use anyhow::{Context as _, bail};
+use edgefn_abi::INIT_EXPORT;
+
+/// Tells what kind of guest `wasm` is, refusing files that are no guest at all before the
+/// compiler sees them, with a plain reason.
+pub fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
+    const MAGIC: &[u8] = b"\0asm";
+    if wasm.len() < 8 || &wasm[..4] != MAGIC {
+        bail!("it is not a WebAssembly module (a .wasm file starts with the bytes \\0asm)");
+    }
+    if wasm[4..8] != [1, 0, 0, 0] {
+        bail!(
+            "it is a WebAssembly component or an unknown binary version; edgefn runs core modules built for wasm32-wasip1 with the edgefn SDK"
+        );
+    }
+    Ok(GuestKind::AbiV1)
+}
+
+/// Static checks on the module's bytes, done once at deploy, for what the ABI checks on the
+/// compiled module cannot see: a start function (it would run, unbounded by anything the user
+/// configured, before every request), more than one memory, an imported memory or table, or a
+/// table larger than any guest may grow one. Returns what deploy needs to know about the module.
+pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
+    use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+    let mut memories = 0u32;
+    let mut facts = ModuleFacts::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload
+            .with_context(|| format!("function {name:?} is not a valid WebAssembly module"))?
+        {
+            Payload::StartSection { .. } => bail!(
+                "function {name:?} has a start function; edgefn modules initialise in the exported _initialize (a Rust or Go reactor does), so the host can bound and report it"
+            ),
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    let import = import?;
+                    if matches!(import.ty, TypeRef::Memory(_) | TypeRef::Table(_)) {
+                        bail!(
+                            "function {name:?} imports {}::{} as a memory or table; edgefn provides only functions, from {}",
+                            import.module,
+                            import.name,
+                            import_modules_listed()
+                        );
+                    }
+                }
+            }
+            Payload::MemorySection(section) => memories += section.count(),
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    let export = export?;
+                    facts.exports_init |=
+                        export.name == INIT_EXPORT && export.kind == ExternalKind::Func;
+                }
+            }
+            Payload::TableSection(tables) => {
+                for table in tables {
+                    let table = table?;
+                    if table.ty.initial > MAX_TABLE_ELEMENTS as u64 {
+                        bail!(
+                            "function {name:?} declares a table of {} elements, more than the {} any guest may have",
+                            table.ty.initial,
+                            MAX_TABLE_ELEMENTS
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if memories > 1 {
+        bail!("function {name:?} declares {memories} memories; edgefn guests have exactly one");
+    }
+    Ok(facts)
+}
+
+/// What [`check_sections`] learned about a module.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ModuleFacts {
+    /// It exports `edgefn_v1_init`, so it can be pre-initialized.
+    pub exports_init: bool,
+}

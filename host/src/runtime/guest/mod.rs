@@ -1,0 +1,185 @@
+//! Guest kinds and the one invocation seam every front end calls: [`invoke`] on an
+//! `http::Request<Bytes>`, whatever kind of guest answers it.
+//!
+//! A loaded function is a [`LoadedGuest`]: today one kind, [`abi_v1`] core modules built on the
+//! edgefn SDKs. A second kind (wasi:http components) is one file beside `abi_v1.rs`, one variant
+//! of [`GuestKind`] and [`LoadedGuest`], and its arm in the dispatches below; no front end changes.
+
+pub mod abi_v1;
+pub mod checks;
+pub mod warm;
+
+use super::error::InvokeError;
+use super::guest_log::LogCapture;
+use super::metrics::FunctionMetrics;
+use super::sandbox::HostState;
+use super::spec::FunctionSpec;
+use bytes::Bytes;
+use edgefn_abi::Platform;
+use http::{Request, Response};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use wasmtime::{Linker, Module};
+
+/// What kind of guest a binary is, detected from its bytes at deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GuestKind {
+    /// A core module implementing edgefn ABI v1 (`edgefn_v1_handle`).
+    AbiV1,
+}
+
+impl GuestKind {
+    /// Its name in logs, the admin API and artifact keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuestKind::AbiV1 => "abi-v1",
+        }
+    }
+}
+
+/// A deployed function's code, ready for instances, by kind.
+pub enum LoadedGuest {
+    /// An ABI v1 core module.
+    AbiV1(abi_v1::AbiV1Function),
+}
+
+/// A deployed function, loaded: its configuration, its code, where it is counted.
+pub struct LoadedFunction {
+    /// The function's configuration.
+    pub spec: Arc<FunctionSpec>,
+    /// Its code, by kind.
+    pub guest: LoadedGuest,
+    /// Where its invocations are counted.
+    pub metrics: Arc<FunctionMetrics>,
+}
+
+impl LoadedFunction {
+    /// Checks the compiled code against what its kind requires and links it. Unknown imports are
+    /// refused here, at load, with the import named, never at the first request.
+    pub fn new(
+        kind: GuestKind,
+        spec: Arc<FunctionSpec>,
+        module: &Module,
+        linker: &Linker<HostState>,
+        metrics: Arc<FunctionMetrics>,
+    ) -> anyhow::Result<LoadedFunction> {
+        let guest = match kind {
+            GuestKind::AbiV1 => {
+                LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(&spec, module, linker)?)
+            }
+        };
+        Ok(LoadedFunction {
+            spec,
+            guest,
+            metrics,
+        })
+    }
+
+    /// Idle warm instances held now (0 unless the function opted into warm mode).
+    pub fn idle_instances(&self) -> usize {
+        match &self.guest {
+            LoadedGuest::AbiV1(function) => function.warm.idle_count(),
+        }
+    }
+}
+
+/// Who is invoking and under what terms; the same fields reach the guest on every platform.
+#[derive(Debug, Clone)]
+pub struct InvocationContext<'a> {
+    /// Unique id of the invocation.
+    pub request_id: &'a str,
+    /// The platform serving it.
+    pub platform: Platform,
+    /// The platform's own deadline, if it has one; the function's limit applies regardless.
+    pub platform_deadline: Option<SystemTime>,
+    /// First invocation of this execution environment.
+    pub cold_start: bool,
+    /// W3C `traceparent`, if the request had one.
+    pub traceparent: Option<&'a str>,
+}
+
+/// What the guest wrote to stdout and stderr during one invocation (already logged, tagged with
+/// function and request id); platforms that return guest output with the response (Azure
+/// Functions' `Logs`) read it from here.
+#[derive(Clone)]
+pub struct GuestOutput {
+    /// Standard output.
+    pub stdout: LogCapture,
+    /// Standard error.
+    pub stderr: LogCapture,
+}
+
+impl GuestOutput {
+    pub(crate) fn new(max_log_bytes: usize) -> GuestOutput {
+        let stdout = LogCapture::new(max_log_bytes);
+        let stderr = stdout.sibling();
+        GuestOutput { stdout, stderr }
+    }
+
+    fn emit(&self, function: &str, request_id: &str) {
+        self.stdout.emit(function, request_id, "stdout");
+        self.stderr.emit(function, request_id, "stderr");
+    }
+}
+
+/// One invocation's result and the guest output it produced.
+pub struct Invocation {
+    /// The guest's response, or why there is none.
+    pub result: Result<Response<Bytes>, InvokeError>,
+    /// What the guest wrote.
+    pub output: GuestOutput,
+}
+
+/// The time an invocation may take and when it ends.
+pub(crate) struct Budget {
+    /// When it started, by the wall clock (the guest's deadline is reported in Unix time).
+    pub(crate) now: SystemTime,
+    /// How long it may run: the function's limit or the platform's deadline, whichever is first.
+    pub(crate) budget: Duration,
+    /// When it must stop.
+    pub(crate) deadline: Instant,
+}
+
+/// Runs one invocation of `func` and returns the guest's response: on a fresh instance, or on a
+/// reused one when the function opted into warm mode. Guest output is logged, tagged with the
+/// function and request id, whatever the outcome.
+pub async fn invoke(
+    func: &LoadedFunction,
+    request: &Request<Bytes>,
+    cx: &InvocationContext<'_>,
+) -> Result<Response<Bytes>, InvokeError> {
+    invoke_capturing(func, request, cx).await.result
+}
+
+/// [`invoke`], also returning the guest's output.
+pub async fn invoke_capturing(
+    func: &LoadedFunction,
+    request: &Request<Bytes>,
+    cx: &InvocationContext<'_>,
+) -> Invocation {
+    let now = SystemTime::now();
+    let mut budget = func.spec.limits().deadline;
+    if let Some(platform_deadline) = cx.platform_deadline {
+        budget = budget.min(
+            platform_deadline
+                .duration_since(now)
+                .unwrap_or(Duration::ZERO),
+        );
+    }
+    let started = Instant::now();
+    let budget = Budget {
+        now,
+        budget,
+        deadline: started + budget,
+    };
+    let invocation = match &func.guest {
+        LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
+    };
+    invocation.output.emit(func.spec.name(), cx.request_id);
+    let outcome = match &invocation.result {
+        Ok(_) => None,
+        Err(error) => Some(error.kind()),
+    };
+    func.metrics.record(outcome, started.elapsed());
+    invocation
+}

@@ -1,0 +1,152 @@
+//! The sandbox of one instance: its host state (one field per capability), and the store built
+//! around it: memory capped, stopped at its deadline by the epoch ticker (yielding on every tick
+//! so other requests on the thread progress), guest output captured. The only place a store is
+//! made, for requests and for pre-initialization alike.
+
+use super::error::InvokeError;
+use super::guest_log::LogCapture;
+use super::limits::{GuestLimiter, ReadOnlyDir};
+use super::spec::FunctionSpec;
+use std::time::{Duration, Instant};
+use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+/// Per-store host data: one field per capability with per-instance state, plus the limiter,
+/// deadline and output capture every instance has.
+pub struct HostState {
+    wasi: WasiP1Ctx,
+    pub(crate) limiter: GuestLimiter,
+    pub(crate) deadline: Instant,
+    pub(crate) stdout: LogCapture,
+    pub(crate) stderr: LogCapture,
+}
+
+impl HostState {
+    /// The WASI context (for the linker).
+    pub fn wasi(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+}
+
+/// What an instance is granted: the guest's environment and directory, and its `argv[0]`.
+pub(crate) struct Grants<'a> {
+    name: &'a str,
+    env: &'a [(String, String)],
+    dir: Option<&'a ReadOnlyDir>,
+}
+
+impl<'a> Grants<'a> {
+    /// Everything the function's configuration grants.
+    pub(crate) fn of(spec: &'a FunctionSpec) -> Grants<'a> {
+        Grants {
+            name: spec.name(),
+            env: spec.env(),
+            dir: spec.dir(),
+        }
+    }
+
+    /// Nothing but a name: what an init run at deploy gets, so its snapshot depends on the module
+    /// alone.
+    pub(crate) fn none(name: &'a str) -> Grants<'a> {
+        Grants {
+            name,
+            env: &[],
+            dir: None,
+        }
+    }
+}
+
+/// Where the store's output goes, what it may use, and until when.
+pub(crate) struct Bounds<'a> {
+    pub(crate) memory_cap: u64,
+    pub(crate) deadline: Instant,
+    pub(crate) stdout: &'a LogCapture,
+    pub(crate) stderr: &'a LogCapture,
+}
+
+/// A store for one instance.
+pub(crate) fn new_store(
+    engine: &wasmtime::Engine,
+    grants: &Grants<'_>,
+    bounds: &Bounds<'_>,
+) -> Result<Store<HostState>, InvokeError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(bounds.stdout.clone())
+        .stderr(bounds.stderr.clone())
+        .arg(grants.name);
+    for (key, value) in grants.env {
+        wasi.env(key, value);
+    }
+    if let Some(dir) = grants.dir {
+        wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .map_err(|e| {
+                InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
+            })?;
+    }
+    let state = HostState {
+        wasi: wasi.build_p1(),
+        limiter: GuestLimiter::new(bounds.memory_cap),
+        deadline: bounds.deadline,
+        stdout: bounds.stdout.clone(),
+        stderr: bounds.stderr.clone(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_callback(on_epoch_tick);
+    store.set_epoch_deadline(1);
+    Ok(store)
+}
+
+/// Prepares a reused instance's store for its next invocation.
+pub(crate) fn rearm(store: &mut Store<HostState>, deadline: Instant) {
+    let state = store.data_mut();
+    state.deadline = deadline;
+    state.limiter.rearm();
+    store.set_epoch_deadline(1);
+}
+
+/// Each epoch tick while a guest runs: past the deadline, stop it; otherwise yield so other
+/// requests on this thread make progress, then continue.
+fn on_epoch_tick(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
+    if Instant::now() >= store.data().deadline {
+        Ok(UpdateDeadline::Interrupt)
+    } else {
+        Ok(UpdateDeadline::Yield(1))
+    }
+}
+
+/// What a wasmtime error from inside the sandbox means for the caller.
+pub(crate) fn classify_error(
+    store: &Store<HostState>,
+    error: wasmtime::Error,
+    budget: Duration,
+    memory_cap: u64,
+) -> InvokeError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return InvokeError::Timeout(budget);
+    }
+    if store.data().limiter.denied_memory() {
+        return InvokeError::MemoryLimit(memory_cap);
+    }
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return InvokeError::Trap(format!("the guest called exit({})", exit.0));
+    }
+    InvokeError::Trap(format!("{error:#}"))
+}
+
+/// Calls a guest function that takes and returns nothing (`_initialize`, `edgefn_v1_init`), its
+/// failures classified like the handler's.
+pub(crate) async fn call_constructor(
+    store: &mut Store<HostState>,
+    func: wasmtime::Func,
+    budget: Duration,
+    memory_cap: u64,
+) -> Result<(), InvokeError> {
+    let func = func
+        .typed::<(), ()>(&*store)
+        .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+    func.call_async(&mut *store, ())
+        .await
+        .map_err(|e| classify_error(store, e, budget, memory_cap))
+}
