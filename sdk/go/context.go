@@ -22,6 +22,9 @@ const (
 	PlatformCloudflareWorkers Platform = "cloudflare-workers"
 )
 
+// Platforms lists every platform this SDK version knows, in the order of docs/host-contract.json.
+var Platforms = []Platform{PlatformLocal, PlatformAWSLambda, PlatformAzureFunctions, PlatformCloudflareWorkers}
+
 // String returns the ABI name (local, aws-lambda, azure-functions, cloudflare-workers).
 func (p Platform) String() string { return string(p) }
 

@@ -9,7 +9,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const from = join(root, "node_modules/@bjorn3/browser_wasi_shim");
 const to = join(root, "src/vendor/browser_wasi_shim");
 
-/** The shim's files the bundle ships: the modules wasi.js imports (directly or not) and licences. */
+/**
+ * The shim's files the bundle ships: the modules src/capabilities/wasi.js imports (directly or not)
+ * and licences.
+ */
 export const VENDORED = [
   ["dist/wasi.js", "wasi.js"],
   ["dist/wasi_defs.js", "wasi_defs.js"],

@@ -4,12 +4,28 @@
 // state leaks between requests, and a trap leaves nothing broken for the next one.
 
 import { ALLOC_EXPORT, HANDLE_EXPORT, INIT_EXPORT, encodeRequest, decodeResponse, unpackPtrLen } from "./abi.js";
-import { createWasi, WASIProcExit } from "./wasi.js";
+import { CAPABILITIES } from "./capabilities/index.js";
+import { LogCapture } from "./logs.js";
 
 /** Most response body bytes accepted from a guest, as on the local host (16 MiB). */
 export const MAX_RESPONSE_BYTES = 16 << 20;
 
-/** Why an invocation produced no response; `kind` matches the local host's failure kinds. */
+/**
+ * The failure kinds this shim reports, named as on the local host (docs/host-contract.json lists
+ * them all). Only these four occur here: nothing in a Worker can interrupt a guest (no timeout), a
+ * guest at its memory cap traps, a Worker never queues (no overload), the module is bundled (no
+ * load), and handler.js answers an oversized request 413 before any guest runs.
+ */
+export const FAILURE = Object.freeze({
+  INSTANTIATE: "instantiate",
+  TRAP: "trap",
+  BAD_RESPONSE: "bad-response",
+  RESPONSE_TOO_LARGE: "response-too-large",
+});
+/** Every `InvokeError.kind` this shim can produce. */
+export const FAILURE_KINDS = Object.freeze(Object.values(FAILURE));
+
+/** Why an invocation produced no response; `kind` is one of FAILURE_KINDS. */
 export class InvokeError extends Error {
   constructor(kind, message, options) {
     super(message, options);
@@ -20,18 +36,19 @@ export class InvokeError extends Error {
 
 function crashed(error) {
   if (error instanceof InvokeError) return error;
-  if (error instanceof WASIProcExit) {
-    return new InvokeError("trap", `the guest called exit(${error.code})`, { cause: error });
+  for (const capability of CAPABILITIES) {
+    const message = capability.failure?.(error);
+    if (message) return new InvokeError(FAILURE.TRAP, message, { cause: error });
   }
   // WebAssembly.RuntimeError (panic = unreachable, out of bounds, ...), RangeError (stack overflow:
-  // "Maximum call stack size exceeded"), or anything a WASI import threw.
-  return new InvokeError("trap", `${error?.name ?? "Error"}: ${error?.message ?? error}`, { cause: error });
+  // "Maximum call stack size exceeded"), or anything an import threw.
+  return new InvokeError(FAILURE.TRAP, `${error?.name ?? "Error"}: ${error?.message ?? error}`, { cause: error });
 }
 
 function exportedFunction(instance, name) {
   const f = instance.exports[name];
   if (typeof f !== "function") {
-    throw new InvokeError("instantiate", `the module does not export ${name} as a function (edgefn ABI v1)`);
+    throw new InvokeError(FAILURE.INSTANTIATE, `the module does not export ${name} as a function (edgefn ABI v1)`);
   }
   return f;
 }
@@ -43,27 +60,54 @@ function exportedFunction(instance, name) {
  * `{ stdout, stderr }` so a crash's panic message still reaches the log.
  */
 export function invokeGuest(module, request, { env = {}, args = [] } = {}) {
-  const wasi = createWasi({ env, args });
+  const invocation = createInvocation({ env, args });
   try {
-    return { response: run(module, request, wasi), stdout: wasi.stdout, stderr: wasi.stderr };
+    return { response: run(module, request, invocation), stdout: invocation.stdout, stderr: invocation.stderr };
   } catch (error) {
     const failure = crashed(error);
-    failure.logs = { stdout: wasi.stdout, stderr: wasi.stderr };
+    failure.logs = { stdout: invocation.stdout, stderr: invocation.stderr };
     throw failure;
   }
 }
 
-function run(module, request, wasi) {
+/**
+ * The state of one invocation and the import object every capability (capabilities/index.js)
+ * built from it. `env` is a plain object of string variables; `args` the guest's argv (its function
+ * name, as on the local host). Call `bind(instance)` right after instantiation, before any export
+ * runs; `stdout` and `stderr` are the captures of the guest's output.
+ */
+export function createInvocation({ env = {}, args = [] } = {}) {
+  const state = {
+    env,
+    args,
+    stdout: new LogCapture(),
+    stderr: new LogCapture(),
+    instance: undefined,
+    memory: () => state.instance.exports.memory,
+  };
+  const imports = {};
+  for (const capability of CAPABILITIES) imports[capability.module] = capability.imports(state);
+  return {
+    imports,
+    stdout: state.stdout,
+    stderr: state.stderr,
+    bind(instance) {
+      state.instance = instance;
+    },
+  };
+}
+
+function run(module, request, invocation) {
   let instance;
   try {
-    instance = new WebAssembly.Instance(module, wasi.imports);
+    instance = new WebAssembly.Instance(module, invocation.imports);
   } catch (error) {
-    throw new InvokeError("instantiate", `function could not start: ${error.message}`, { cause: error });
+    throw new InvokeError(FAILURE.INSTANTIATE, `function could not start: ${error.message}`, { cause: error });
   }
-  wasi.bind(instance);
+  invocation.bind(instance);
   const memory = instance.exports.memory;
   if (!(memory instanceof WebAssembly.Memory)) {
-    throw new InvokeError("instantiate", 'the module does not export its linear memory as "memory"');
+    throw new InvokeError(FAILURE.INSTANTIATE, 'the module does not export its linear memory as "memory"');
   }
   const alloc = exportedFunction(instance, ALLOC_EXPORT);
   const handle = exportedFunction(instance, HANDLE_EXPORT);
@@ -75,17 +119,17 @@ function run(module, request, wasi) {
     try {
       init();
     } catch (error) {
-      throw new InvokeError("instantiate", `${INIT_EXPORT} failed: ${error.message}`, { cause: error });
+      throw new InvokeError(FAILURE.INSTANTIATE, `${INIT_EXPORT} failed: ${error.message}`, { cause: error });
     }
   }
 
   let ptr = 0;
   const envelope = encodeRequest(request, (len) => {
     ptr = alloc(len) >>> 0;
-    if (ptr === 0) throw new InvokeError("bad-response", `${ALLOC_EXPORT} could not allocate ${len} bytes`);
+    if (ptr === 0) throw new InvokeError(FAILURE.BAD_RESPONSE, `${ALLOC_EXPORT} could not allocate ${len} bytes`);
     // Read memory.buffer only after alloc: growing memory detaches the old ArrayBuffer.
     if (ptr + len > memory.buffer.byteLength) {
-      throw new InvokeError("bad-response", `${ALLOC_EXPORT} returned an out-of-bounds pointer`);
+      throw new InvokeError(FAILURE.BAD_RESPONSE, `${ALLOC_EXPORT} returned an out-of-bounds pointer`);
     }
     return new Uint8Array(memory.buffer, ptr, len);
   });
@@ -93,10 +137,10 @@ function run(module, request, wasi) {
   const [outPtr, outLen] = unpackPtrLen(handle(ptr, envelope.length));
   // Envelope overhead aside, the body cannot exceed the envelope, so this bounds the copy below.
   if (outLen > MAX_RESPONSE_BYTES + (1 << 20)) {
-    throw new InvokeError("response-too-large", `function returned a ${outLen}-byte envelope`);
+    throw new InvokeError(FAILURE.RESPONSE_TOO_LARGE, `function returned a ${outLen}-byte envelope`);
   }
   if (outPtr + outLen > memory.buffer.byteLength) {
-    throw new InvokeError("bad-response", "response envelope lies outside guest memory");
+    throw new InvokeError(FAILURE.BAD_RESPONSE, "response envelope lies outside guest memory");
   }
   // Copy out, so the response owns its bytes and the instance can be dropped.
   const bytes = new Uint8Array(memory.buffer, outPtr, outLen).slice();
@@ -104,11 +148,12 @@ function run(module, request, wasi) {
   try {
     decoded = decodeResponse(bytes);
   } catch (error) {
-    throw new InvokeError("bad-response", `function returned an invalid response: ${error.message}`, { cause: error });
+    const message = `function returned an invalid response: ${error.message}`;
+    throw new InvokeError(FAILURE.BAD_RESPONSE, message, { cause: error });
   }
   if (decoded.body.length > MAX_RESPONSE_BYTES) {
     throw new InvokeError(
-      "response-too-large",
+      FAILURE.RESPONSE_TOO_LARGE,
       `function returned ${decoded.body.length} bytes, more than the limit of ${MAX_RESPONSE_BYTES} bytes`,
     );
   }

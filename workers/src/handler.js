@@ -4,7 +4,7 @@
 // drive it with any compiled module.
 
 import { CONTEXT_KEY } from "./abi.js";
-import { invokeGuest } from "./guest.js";
+import { FAILURE, invokeGuest } from "./guest.js";
 
 /** Platform name the guest sees (`Context::platform`). */
 export const PLATFORM = "cloudflare-workers";
@@ -104,7 +104,10 @@ function tag(functionName, requestId, stream) {
 export function emitLogs({ stdout, stderr }, functionName, requestId) {
   for (const line of stdout.lines()) console.log(`${tag(functionName, requestId, "stdout")} ${line}`);
   for (const line of stderr.lines()) console.error(`${tag(functionName, requestId, "stderr")} ${line}`);
-  for (const [capture, stream] of [[stdout, "stdout"], [stderr, "stderr"]]) {
+  for (const [capture, stream] of [
+    [stdout, "stdout"],
+    [stderr, "stderr"],
+  ]) {
     if (capture.dropped > 0) {
       console.warn(
         `${tag(functionName, requestId, stream)} guest output exceeded its per-invocation log budget; ${capture.dropped} bytes were dropped`,
@@ -126,7 +129,11 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
     const declared = Number(request.headers.get("content-length") ?? 0);
     const body = declared > MAX_REQUEST_BYTES ? null : new Uint8Array(await request.arrayBuffer());
     if (body === null || body.length > MAX_REQUEST_BYTES) {
-      return text(413, `the request body is larger than this function's limit of ${MAX_REQUEST_BYTES} bytes`, requestId);
+      return text(
+        413,
+        `the request body is larger than this function's limit of ${MAX_REQUEST_BYTES} bytes`,
+        requestId,
+      );
     }
     const context = [
       [CONTEXT_KEY.REQUEST_ID, requestId],
@@ -154,7 +161,9 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
     } catch (error) {
       if (error.logs) emitLogs(error.logs, functionName, requestId);
       // The detail goes to the log only; the client learns nothing about the guest's internals.
-      console.error(`${tag(functionName, requestId, "host")} invocation failed (${error.kind ?? "bad-response"}): ${error.message}`);
+      console.error(
+        `${tag(functionName, requestId, "host")} invocation failed (${error.kind ?? FAILURE.BAD_RESPONSE}): ${error.message}`,
+      );
       return text(500, `the function failed (request id ${requestId})`, requestId);
     }
     response.headers.set(REQUEST_ID_HEADER, requestId);

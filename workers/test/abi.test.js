@@ -4,14 +4,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import {
-  DecodeError,
-  decodeRequest,
-  decodeResponse,
-  encodeRequest,
-  encodeResponse,
-  unpackPtrLen,
-} from "../src/abi.js";
+import { DecodeError, decodeRequest, decodeResponse, encodeRequest, encodeResponse, unpackPtrLen } from "../src/abi.js";
 
 const vectors = JSON.parse(readFileSync(new URL("../../docs/abi-v1-vectors.json", import.meta.url), "utf8"));
 const hex = (s) => Uint8Array.from(Buffer.from(s, "hex"));
@@ -31,7 +24,10 @@ for (const vector of vectors.requests) {
     assert.deepEqual(got.context, want.context);
     assert.equal(got.method, want.method);
     assert.equal(got.uri, want.uri);
-    assert.deepEqual(got.headers.map(([k, v]) => [k, text(v)]), want.headers);
+    assert.deepEqual(
+      got.headers.map(([k, v]) => [k, text(v)]),
+      want.headers,
+    );
     assert.deepEqual(got.body, hex(want.body_hex));
 
     const built = encodeRequest({
@@ -50,7 +46,10 @@ for (const vector of vectors.responses) {
     const want = vector.decoded;
     const got = decodeResponse(hex(vector.hex));
     assert.equal(got.status, want.status);
-    assert.deepEqual(got.headers.map(([k, v]) => [k, text(v)]), want.headers);
+    assert.deepEqual(
+      got.headers.map(([k, v]) => [k, text(v)]),
+      want.headers,
+    );
     assert.deepEqual(got.body, hex(want.body_hex));
 
     const built = encodeResponse({ status: want.status, headers: want.headers, body: hex(want.body_hex) });

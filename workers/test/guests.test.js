@@ -94,7 +94,10 @@ test("the shim calls edgefn_v1_init itself, and a failing init is a 500", async 
   assert.equal(response.status, 500);
   const lines = logged.mock.calls.map((c) => c.arguments[0]);
   // Had the shim skipped init, the handler's empty answer would fail as a bad response instead.
-  assert.ok(lines.some((l) => l.includes("invocation failed (instantiate): edgefn_v1_init failed")), lines.join("\n"));
+  assert.ok(
+    lines.some((l) => l.includes("invocation failed (instantiate): edgefn_v1_init failed")),
+    lines.join("\n"),
+  );
 });
 
 test("a guest that sleeps is not stuck (poll_oneoff answers at once)", { skip: missing }, async () => {
@@ -112,9 +115,15 @@ for (const name of ["panic", "stack-overflow"]) {
       assert.equal(await response.text(), `500 Internal Server Error: the function failed (request id r${i})\n`);
     }
     const lines = logged.mock.calls.map((c) => c.arguments[0]);
-    assert.ok(lines.some((l) => l.includes("r1") && l.includes("invocation failed (trap)")), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.includes("r1") && l.includes("invocation failed (trap)")),
+      lines.join("\n"),
+    );
     if (name === "panic") {
-      assert.ok(lines.some((l) => l.includes("[edgefn panic r0 stderr]") && l.includes("panics on purpose")), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => l.includes("[edgefn panic r0 stderr]") && l.includes("panics on purpose")),
+        lines.join("\n"),
+      );
     }
     assert.equal((await handler("hello")(new Request(url("/")))).status, 200);
   });

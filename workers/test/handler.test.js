@@ -13,7 +13,7 @@ import {
   toResponse,
 } from "../src/handler.js";
 import { InvokeError } from "../src/guest.js";
-import { LogCapture } from "../src/wasi.js";
+import { LogCapture } from "../src/logs.js";
 
 const bytes = (s) => new TextEncoder().encode(s);
 
@@ -59,7 +59,10 @@ test("without cf-ray the request id is a random UUID; without a binding the defa
 test("cold start is true for the first request of a handler (an isolate) only", async () => {
   const { fetch, calls } = stubbed();
   for (let i = 0; i < 3; i++) await fetch(new Request("https://example.com/"), {});
-  assert.deepEqual(calls.map((c) => c.context["cold-start"]), ["true", "false", "false"]);
+  assert.deepEqual(
+    calls.map((c) => c.context["cold-start"]),
+    ["true", "false", "false"],
+  );
 });
 
 test("the guest's environment: text bindings only, without the adapter's own", async () => {
@@ -146,8 +149,14 @@ test("a failing guest answers 500 without its internals and the detail is logged
   assert.equal(body, "500 Internal Server Error: the function failed (request id r1)\n");
   assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
   const lines = logged.mock.calls.map((c) => c.arguments[0]);
-  assert.ok(lines.some((l) => l.includes("r1") && l.includes("panicked: secret detail")), lines.join("\n"));
-  assert.ok(lines.some((l) => l.includes("r1") && l.includes("invocation failed (trap)")), lines.join("\n"));
+  assert.ok(
+    lines.some((l) => l.includes("r1") && l.includes("panicked: secret detail")),
+    lines.join("\n"),
+  );
+  assert.ok(
+    lines.some((l) => l.includes("r1") && l.includes("invocation failed (trap)")),
+    lines.join("\n"),
+  );
 });
 
 test("a response the Fetch API refuses (bad header name) is a 500", async (t) => {

@@ -2,7 +2,8 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { LogCapture, MAX_LINE_BYTES, createWasi } from "../src/wasi.js";
+import { createInvocation } from "../src/guest.js";
+import { LogCapture, MAX_LINE_BYTES } from "../src/logs.js";
 
 const bytes = (s) => new TextEncoder().encode(s);
 
@@ -24,7 +25,10 @@ test("a capture keeps its budget and counts what it dropped", () => {
 test("long lines are split", () => {
   const capture = new LogCapture();
   capture.push(bytes("x".repeat(MAX_LINE_BYTES + 5)));
-  assert.deepEqual(capture.lines().map((l) => l.length), [MAX_LINE_BYTES, 5]);
+  assert.deepEqual(
+    capture.lines().map((l) => l.length),
+    [MAX_LINE_BYTES, 5],
+  );
 });
 
 test("every WASI preview 1 function the packager accepts is provided", () => {
@@ -34,13 +38,13 @@ test("every WASI preview 1 function the packager accepts is provided", () => {
   const block = rust.slice(rust.indexOf("WASI_PREVIEW1_FUNCTIONS"), rust.indexOf("];"));
   const accepted = [...block.matchAll(/"([a-z_0-9]+)"/g)].map((m) => m[1]);
   assert.ok(accepted.length >= 45, `parsed ${accepted.length} names from wasm.rs`);
-  const provided = Object.keys(createWasi().imports.wasi_snapshot_preview1);
+  const provided = Object.keys(createInvocation().imports.wasi_snapshot_preview1);
   assert.deepEqual([...accepted].sort(), [...provided].sort());
 });
 
 // A tiny guest memory to call imports against, as an instance would.
 function bound(env) {
-  const wasi = createWasi({ env, args: ["fn"] });
+  const wasi = createInvocation({ env, args: ["fn"] });
   const memory = new WebAssembly.Memory({ initial: 1 });
   wasi.bind({ exports: { memory } });
   return { wasi, imports: wasi.imports.wasi_snapshot_preview1, view: new DataView(memory.buffer), memory };

@@ -1,0 +1,52 @@
+// The capability seam (src/capabilities/): the guest's imports are built from CAPABILITIES only,
+// and the packager ships every module the Worker imports.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { CAPABILITIES } from "../src/capabilities/index.js";
+import { createInvocation } from "../src/guest.js";
+
+test("every capability names one import module and builds its imports", () => {
+  assert.ok(Object.isFrozen(CAPABILITIES));
+  assert.ok(CAPABILITIES.length >= 1);
+  const modules = CAPABILITIES.map((c) => c.module);
+  assert.equal(new Set(modules).size, modules.length, `no import module twice: ${modules}`);
+  for (const capability of CAPABILITIES) {
+    assert.equal(typeof capability.module, "string");
+    assert.equal(typeof capability.imports, "function", `${capability.module}.imports`);
+    assert.ok(capability.failure === undefined || typeof capability.failure === "function");
+  }
+  assert.deepEqual(Object.keys(createInvocation().imports), modules);
+});
+
+test("WASI preview 1 is a capability", () => {
+  assert.ok(CAPABILITIES.some((c) => c.module === "wasi_snapshot_preview1"));
+});
+
+// The modules `source` imports or re-exports statically, as paths relative to workers/src/.
+function importsOf(path) {
+  const source = readFileSync(new URL(`../src/${path}`, import.meta.url), "utf8")
+    .replace(/\/\*[\s\S]*?\*\//g, "")
+    .replace(/^\s*\/\/.*$/gm, "");
+  const specifiers = [...source.matchAll(/\b(?:import|export)\s*(?:[\w*{}\s,]+?\s*from\s*)?["']([^"']+)["']/g)];
+  return specifiers.map(([, s]) => new URL(s, `file:///src/${path}`).pathname.slice("/src/".length));
+}
+
+test("the packager bundles exactly the modules the entry imports", () => {
+  // host/src/package/cloudflare_workers/sources.rs lists them for workerd, which resolves nothing
+  // itself: a module missing there fails every request of a packaged Worker.
+  const seen = new Set();
+  const pending = ["worker.js"];
+  while (pending.length > 0) {
+    const path = pending.pop();
+    if (seen.has(path)) continue;
+    seen.add(path);
+    for (const imported of importsOf(path)) if (imported !== "function.wasm") pending.push(imported);
+  }
+  seen.delete("worker.js");
+  const rust = readFileSync(new URL("../../host/src/package/cloudflare_workers/sources.rs", import.meta.url), "utf8");
+  assert.match(rust, /pub const ENTRY: BundleFile = worker_file!\("worker\.js"\);/);
+  const block = rust.slice(rust.indexOf("pub const MODULES"), rust.indexOf("];", rust.indexOf("pub const MODULES")));
+  const listed = [...block.matchAll(/worker_file!\("([^"]+)"\)/g)].map((m) => m[1]);
+  assert.deepEqual([...listed].sort(), [...seen].sort(), "sources.rs MODULES vs the imports of worker.js");
+});
