@@ -164,3 +164,65 @@ mod tests {
         }
     }
 }
+
+/// `docs/host-contract.json` is the one list of names the Go SDK and the Workers shim are tested
+/// against; this holds the host to it, so a platform, failure kind or default limit cannot be
+/// half-added.
+#[cfg(test)]
+mod contract {
+    use super::FailureKind;
+    use crate::runtime::guest_log::MAX_LINE_BYTES;
+    use crate::runtime::limits::Limits;
+    use edgefn_abi::Platform;
+    use serde_json::Value;
+
+    fn contract() -> Value {
+        serde_json::from_str(include_str!("../../../docs/host-contract.json"))
+            .expect("docs/host-contract.json is valid JSON")
+    }
+
+    fn names(value: &Value) -> Vec<&str> {
+        value
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|v| v.as_str().expect("a name"))
+            .collect()
+    }
+
+    #[test]
+    fn platforms_and_failure_kinds_match_the_contract() {
+        let contract = contract();
+        let platforms: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names(&contract["platforms"]), platforms);
+        let kinds: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names(&contract["failure_kinds"]), kinds);
+    }
+
+    #[test]
+    fn default_limits_match_the_contract() {
+        let contract = contract();
+        let limits = &contract["default_limits"];
+        let defaults = Limits::default();
+        let expect = [
+            ("deadline_ms", defaults.deadline.as_millis() as u64),
+            ("memory_bytes", defaults.memory_bytes),
+            ("max_request_bytes", defaults.max_request_bytes as u64),
+            ("max_response_bytes", defaults.max_response_bytes as u64),
+            ("max_log_bytes", defaults.max_log_bytes as u64),
+            ("max_concurrency", defaults.max_concurrency as u64),
+        ];
+        for (key, value) in expect {
+            assert_eq!(limits[key].as_u64(), Some(value), "default_limits.{key}");
+        }
+        assert_eq!(
+            limits.as_object().map(|o| o.len()),
+            Some(expect.len()),
+            "default_limits has a key the host does not check"
+        );
+        assert_eq!(
+            contract["log_line_bytes"].as_u64(),
+            Some(MAX_LINE_BYTES as u64)
+        );
+    }
+}
