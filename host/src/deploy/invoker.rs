@@ -88,7 +88,7 @@ impl Invoker {
             Err(error) => {
                 return Invocation {
                     result: Err(InvokeError::Load(format!("{error:#}"))),
-                    output: GuestOutput::new(0),
+                    output: GuestOutput::default(),
                 };
             }
         };
@@ -137,7 +137,7 @@ impl FunctionInvoker {
             Ok(admitted) => self.invoker.run(&admitted, request, call).await,
             Err(error) => Invocation {
                 result: Err(error),
-                output: GuestOutput::new(0),
+                output: GuestOutput::default(),
             },
         }
     }

@@ -201,7 +201,7 @@ where
     Ok(())
 }
 
-/// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve`] and [`serve_http`]. Watches
+/// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve_http`] and [`crate::local::router::serve`]. Watches
 /// from a thread of its own, so it works before and outside any runtime.
 pub fn stop_on_signal() -> std::io::Result<watch::Receiver<bool>> {
     let (stop, stopped) = watch::channel(false);

@@ -7,7 +7,10 @@
 //! truncated, foreign, or made by another engine) is discarded with a warning and recompiled.
 //! Writes go to a temporary file and are renamed into place, so hosts sharing a directory never see
 //! half-written entries; a verified artifact is loaded from the very bytes that were checked.
-#![allow(unsafe_code)]
+#![allow(
+    unsafe_code,
+    reason = "loading a precompiled artifact is unsafe in wasmtime; each call carries a SAFETY note"
+)]
 
 use super::guest::GuestKind;
 use anyhow::Context as _;

@@ -48,8 +48,8 @@ impl LogCapture {
         buffer.dropped += bytes.len() - kept;
     }
 
-    /// Writes the captured lines to the log and empties the capture.
-    pub fn emit(&self, function: &str, request_id: &str, stream: &'static str) {
+    /// Writes the captured lines to the log and empties the capture; returns the bytes logged.
+    pub fn emit(&self, function: &str, request_id: &str, stream: &'static str) -> Vec<u8> {
         let Buffer { bytes, dropped } =
             std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
         for line in bytes.split(|&b| b == b'\n') {
@@ -76,6 +76,7 @@ impl LogCapture {
                 "guest output exceeded its per-invocation log budget; the rest was dropped (raise limits.max_log_bytes to keep more)"
             );
         }
+        bytes
     }
 
     /// The bytes captured so far (for tests and `edgefn invoke`).

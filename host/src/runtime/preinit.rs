@@ -60,8 +60,8 @@ pub fn snapshot(
                     let stderr = stdout.sibling();
                     let result =
                         run_init(linker, &module, function, memory_cap, &stdout, &stderr).await;
-                    stdout.emit(function, "preinit", "stdout");
-                    stderr.emit(function, "preinit", "stderr");
+                    let _ = stdout.emit(function, "preinit", "stdout");
+                    let _ = stderr.emit(function, "preinit", "stderr");
                     let (mut store, instance) = result
                         .map_err(|e| anyhow!("function {function:?}: its {INIT_EXPORT} failed at deploy: {e}; fix the init, {opt_out}"))?;
                     let snapshot = wizer

@@ -121,8 +121,8 @@ fn invoke_once(runner: &FunctionInvoker, request: &Request<Bytes>) -> anyhow::Re
         result: invocation.result,
         took: started.elapsed(),
         request_id,
-        stdout: invocation.output.stdout.contents(),
-        stderr: invocation.output.stderr.contents(),
+        stdout: invocation.output.stdout,
+        stderr: invocation.output.stderr,
     })
 }
 

@@ -12,7 +12,7 @@ pub const CAPNP_VARS_MARKER: &str = "# Your variables (as in wrangler.toml's [va
 
 /// What both configurations describe.
 #[derive(Debug, Clone)]
-pub struct WorkerConfig<'a> {
+pub(super) struct WorkerConfig<'a> {
     /// Worker name for wrangler (lower-case letters, digits and dashes).
     pub worker_name: &'a str,
     /// Entry module path.
@@ -75,7 +75,7 @@ fn capnp_string(s: &str) -> String {
 }
 
 /// `wrangler.toml`.
-pub fn wrangler_toml(config: &WorkerConfig<'_>) -> String {
+pub(super) fn wrangler_toml(config: &WorkerConfig<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -117,7 +117,7 @@ fallthrough = false
 }
 
 /// `config.capnp` for `workerd serve`.
-pub fn workerd_capnp(config: &WorkerConfig<'_>) -> String {
+pub(super) fn workerd_capnp(config: &WorkerConfig<'_>) -> String {
     let mut out = String::new();
     let _ = write!(
         out,

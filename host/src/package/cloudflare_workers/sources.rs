@@ -4,7 +4,7 @@
 
 /// A file of the bundle: its path inside the bundle (the same as under `workers/src/`) and contents.
 #[derive(Debug, Clone, Copy)]
-pub struct BundleFile {
+pub(super) struct BundleFile {
     /// Path relative to the bundle folder, `/`-separated; also the module name workerd resolves.
     pub path: &'static str,
     /// File contents.
@@ -21,10 +21,10 @@ macro_rules! worker_file {
 }
 
 /// The entry module: imports `function.wasm` and hands each request to the handler.
-pub const ENTRY: BundleFile = worker_file!("worker.js");
+pub(super) const ENTRY: BundleFile = worker_file!("worker.js");
 
 /// ES modules the entry imports, directly or not (listed for workerd, which resolves nothing itself).
-pub const MODULES: &[BundleFile] = &[
+pub(super) const MODULES: &[BundleFile] = &[
     worker_file!("handler.js"),
     worker_file!("guest.js"),
     worker_file!("abi.js"),
@@ -39,7 +39,7 @@ pub const MODULES: &[BundleFile] = &[
 ];
 
 /// Files shipped beside the modules: the shim's licences require them to travel with its code.
-pub const NOTICES: &[BundleFile] = &[
+pub(super) const NOTICES: &[BundleFile] = &[
     worker_file!("vendor/browser_wasi_shim/LICENSE-MIT"),
     worker_file!("vendor/browser_wasi_shim/LICENSE-APACHE"),
     worker_file!("vendor/README.md"),

@@ -62,7 +62,7 @@ pub const WASI_PREVIEW1_FUNCTIONS: &[&str] = &[
 
 /// Checks that `wasm` is an edgefn ABI v1 module whose imports the Worker provides, with at most
 /// `memory_cap` bytes of initial memory. Errors name the function and say what to change.
-pub fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::Result<()> {
+pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::Result<()> {
     let module = Module::new(&Engine::default(), wasm).map_err(|e| {
         anyhow::anyhow!("function {name:?} is not a valid WebAssembly module: {e:#}")
     })?;
@@ -85,7 +85,7 @@ pub fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::Result<
 /// Returns `wasm` with the maximum of its (single, 32-bit) linear memory lowered to `cap` bytes.
 /// Everything else stays byte for byte. V8 then refuses `memory.grow` past the cap, so a guest that
 /// allocates without bound traps (a 500) instead of growing until the platform kills the isolate.
-pub fn cap_memory(wasm: &[u8], cap: u64) -> anyhow::Result<Vec<u8>> {
+pub(super) fn cap_memory(wasm: &[u8], cap: u64) -> anyhow::Result<Vec<u8>> {
     const HEADER: usize = 8;
     const MEMORY_SECTION: u8 = 5;
     if wasm.len() < HEADER || &wasm[..4] != b"\0asm" {

@@ -5,7 +5,7 @@ use crate::runtime::error::InvokeError;
 use serde::Serialize;
 
 /// The `errorType` values this runtime reports besides those of failed invocations
-/// ([`FailureKind::lambda_error_type`]). Stable: alarms and retry policies match on them.
+/// ([`crate::runtime::error::FailureKind::lambda_error_type`]). Stable: alarms and retry policies match on them.
 pub mod error_type {
     /// The event could not be turned into a request.
     pub const INVALID_EVENT: &str = "edgefn.InvalidEvent";

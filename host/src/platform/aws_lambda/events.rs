@@ -248,7 +248,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for Pairs<V> {
         struct PairsVisitor<V>(PhantomData<V>);
         impl<'de, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<V> {
             type Value = Pairs<V>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<V>, A::Error> {

@@ -158,7 +158,10 @@ impl Handler {
 }
 
 /// Sets (or clears) [`TRACE_ID_VAR`] for the invocation about to run.
-#[allow(unsafe_code)]
+#[allow(
+    unsafe_code,
+    reason = "std::env::set_var is unsafe; the SAFETY note below says why it is sound here"
+)]
 fn export_trace_id(trace_id: Option<&str>) {
     // SAFETY: the environment is only written here, on the runtime thread, between invocations:
     // no guest runs, and the process's other threads (the epoch ticker, idle Tokio workers) do not

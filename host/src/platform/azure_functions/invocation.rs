@@ -139,10 +139,7 @@ pub async fn handle(
             traceparent: traceparent(&parts.headers),
         };
         let invocation = handler.function.invoke(&guest_request, &call).await;
-        logs = guest_log_lines(
-            &invocation.output.stdout.contents(),
-            &invocation.output.stderr.contents(),
-        );
+        logs = guest_log_lines(&invocation.output.stdout, &invocation.output.stderr);
         match invocation.result {
             Ok(response) => response,
             Err(error) => {

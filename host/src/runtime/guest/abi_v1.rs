@@ -5,7 +5,7 @@
 //! and checked. By default nothing survives the call, so no state leaks between requests.
 
 use super::warm::{WarmInstance, WarmPool};
-use super::{Budget, GuestOutput, Invocation, InvocationContext, LoadedFunction};
+use super::{Budget, Captures, InvocationContext, LoadedFunction};
 use crate::runtime::capabilities::import_modules_listed;
 use crate::runtime::error::InvokeError;
 use crate::runtime::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
@@ -78,7 +78,7 @@ impl AbiV1Function {
         request: &Request<Bytes>,
         cx: &InvocationContext<'_>,
         budget: &Budget,
-    ) -> Invocation {
+    ) -> (Result<Response<Bytes>, InvokeError>, Captures) {
         let spec = &func.spec;
         let mut live = match self.warm.take() {
             Some(mut live) => {
@@ -86,24 +86,19 @@ impl AbiV1Function {
                 live
             }
             None => {
-                let output = GuestOutput::new(spec.limits().max_log_bytes);
+                let captures = Captures::new(spec.limits().max_log_bytes);
                 let starting = Instant::now();
-                match LiveInstance::start(self, spec, budget, &output).await {
+                match LiveInstance::start(self, spec, budget, &captures).await {
                     Ok(live) => {
                         func.metrics.record_instantiation(starting.elapsed());
                         live
                     }
-                    Err(error) => {
-                        return Invocation {
-                            result: Err(error),
-                            output,
-                        };
-                    }
+                    Err(error) => return (Err(error), captures),
                 }
             }
         };
         let result = live.call(spec, request, cx, budget).await;
-        let output = GuestOutput {
+        let captures = Captures {
             stdout: live.store.data().stdout.clone(),
             stderr: live.store.data().stderr.clone(),
         };
@@ -111,7 +106,7 @@ impl AbiV1Function {
         if result.is_ok() {
             self.warm.put(live);
         }
-        Invocation { result, output }
+        (result, captures)
     }
 }
 
@@ -150,7 +145,7 @@ impl LiveInstance {
         function: &AbiV1Function,
         spec: &FunctionSpec,
         budget: &Budget,
-        output: &GuestOutput,
+        output: &Captures,
     ) -> Result<LiveInstance, InvokeError> {
         let memory_cap = spec.limits().memory_bytes;
         let bounds = Bounds {

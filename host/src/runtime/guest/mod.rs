@@ -98,27 +98,37 @@ pub struct InvocationContext<'a> {
     pub traceparent: Option<&'a str>,
 }
 
-/// What the guest wrote to stdout and stderr during one invocation (already logged, tagged with
+/// What the guest wrote to stdout and stderr during one invocation, as it was logged (tagged with
 /// function and request id); platforms that return guest output with the response (Azure
-/// Functions' `Logs`) read it from here.
-#[derive(Clone)]
+/// Functions' `Logs`, `edgefn invoke`) read it from here.
+#[derive(Debug, Clone, Default)]
 pub struct GuestOutput {
-    /// Standard output.
-    pub stdout: LogCapture,
-    /// Standard error.
-    pub stderr: LogCapture,
+    /// Standard output, within the function's log budget.
+    pub stdout: Vec<u8>,
+    /// Standard error, within the same budget.
+    pub stderr: Vec<u8>,
 }
 
-impl GuestOutput {
-    pub(crate) fn new(max_log_bytes: usize) -> GuestOutput {
+/// The streams an instance writes to while it runs.
+#[derive(Clone)]
+pub(crate) struct Captures {
+    pub(crate) stdout: LogCapture,
+    pub(crate) stderr: LogCapture,
+}
+
+impl Captures {
+    pub(crate) fn new(max_log_bytes: usize) -> Captures {
         let stdout = LogCapture::new(max_log_bytes);
         let stderr = stdout.sibling();
-        GuestOutput { stdout, stderr }
+        Captures { stdout, stderr }
     }
 
-    fn emit(&self, function: &str, request_id: &str) {
-        self.stdout.emit(function, request_id, "stdout");
-        self.stderr.emit(function, request_id, "stderr");
+    /// Logs what was captured and hands it back.
+    fn emit(&self, function: &str, request_id: &str) -> GuestOutput {
+        GuestOutput {
+            stdout: self.stdout.emit(function, request_id, "stdout"),
+            stderr: self.stderr.emit(function, request_id, "stderr"),
+        }
     }
 }
 
@@ -172,14 +182,14 @@ pub async fn invoke_capturing(
         budget,
         deadline: started + budget,
     };
-    let invocation = match &func.guest {
+    let (result, captures) = match &func.guest {
         LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
     };
-    invocation.output.emit(func.spec.name(), cx.request_id);
-    let outcome = match &invocation.result {
+    let output = captures.emit(func.spec.name(), cx.request_id);
+    let outcome = match &result {
         Ok(_) => None,
         Err(error) => Some(error.kind()),
     };
     func.metrics.record(outcome, started.elapsed());
-    invocation
+    Invocation { result, output }
 }
