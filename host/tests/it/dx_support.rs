@@ -1,8 +1,8 @@
 //! Helpers for the developer-experience tests (`new`, `build`, `invoke`, `serve --watch`,
 //! observability): run `edgefn` commands with bounded time, and a served host whose stdout lines
 //! the test can wait for.
-#![allow(dead_code)]
 
+use crate::common::shared_cache_dir;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,11 +106,6 @@ pub fn edgefn_stdin(args: &[&str], input: &[u8]) -> Output {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     watchdog.join().unwrap();
     output
-}
-
-/// The artifact cache shared by tests that do not test the cache (same as `common`).
-pub fn shared_cache_dir() -> PathBuf {
-    repo_root().join("target/test-artifact-cache")
 }
 
 /// Text of an output stream.

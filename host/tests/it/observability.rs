@@ -3,8 +3,8 @@
 //! `/metrics` counts invocations by outcome, latency, instantiation, artifact cache results and
 //! loaded/evicted functions with the values the requests imply.
 
-mod common;
-mod dx_support;
+use crate::common;
+use crate::dx_support;
 
 use dx_support::{Served, request};
 use std::time::{Duration, Instant};

@@ -1,42 +1,25 @@
 //! End to end: the real packaged `bootstrap` (from `edgefn package --target aws-lambda`, unzipped)
 //! against a real Lambda Runtime API emulator (`cargo-lambda lambda watch --only-lambda-apis`), on
-//! loopback. Example guests must answer through it as they answer on the local host; hostile guests
-//! must produce Lambda errors while the runtime keeps serving.
+//! loopback (the emulator and packaging are in `platforms::lambda`). Every fixture event must be
+//! answered as the local host answers its request (the example guests' Function URL cases are in
+//! `conformance`); hostile guests must produce Lambda errors while the runtime keeps serving.
 //!
 //! cargo-lambda is installed by `scripts/setup.sh lambda` (which `make test` runs); without it these
 //! tests fail and say so rather than skip.
 
-mod common;
-
+use crate::common::{Host, Reply};
+use crate::lib_api::{EventShape, map_event};
+use crate::platforms::lambda::{Emulator, STARTUP_TIMEOUT, deploy, package, start_bootstrap};
 use base64::Engine as _;
-use common::{Host, Reply, edgefn_bin, guest, send};
-use edgefn_host::platform::aws_lambda::events::{EventShape, map_event};
 use serde_json::Value;
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every guest a test here deploys: cargo-lambda only knows functions named after binaries of the
-/// Cargo package it runs in, so the stub package has one (never built) per name.
-const FUNCTIONS: &[&str] = &[
-    "hello",
-    "echo",
-    "json",
-    "config",
-    "panic",
-    "busy-loop",
-    "memory-hog",
-    "big-response",
-];
-/// How long anything here may take to come up.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The busy-loop guest's own limit in these tests.
 const SHORT_DEADLINE_MS: u64 = 300;
 /// The packaged hello function must stay deployable with room to spare.
 const MAX_HELLO_ZIP_BYTES: u64 = 8 * 1000 * 1000;
-const GREETING: &str = "Hello from the Lambda configuration";
 
 fn fixtures_dir() -> PathBuf {
     Path::new(concat!(
@@ -44,218 +27,6 @@ fn fixtures_dir() -> PathBuf {
         "/../../shared/fixtures/aws-lambda-events"
     ))
     .to_owned()
-}
-
-/// A child process killed (and reaped) when dropped, with its output in a log file.
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `cargo-lambda lambda watch --only-lambda-apis` on a free loopback port.
-struct Emulator {
-    _process: Process,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Emulator {
-    fn start() -> Emulator {
-        let version = Command::new("cargo-lambda")
-            .args(["lambda", "--version"])
-            .output();
-        assert!(
-            version.is_ok_and(|o| o.status.success()),
-            "cargo-lambda is not installed (it is the Lambda Runtime API emulator these tests run against): run `scripts/setup.sh lambda` (`make test` does)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("Cargo.toml"),
-            "[package]\nname = \"edgefn-lambda-emulator-stub\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
-        )
-        .unwrap();
-        let bins = dir.path().join("src/bin");
-        std::fs::create_dir_all(&bins).unwrap();
-        for name in FUNCTIONS {
-            std::fs::write(bins.join(format!("{name}.rs")), "fn main() {}\n").unwrap();
-        }
-        let port = free_port();
-        let log = dir.path().join("emulator.log");
-        let child = Command::new("cargo-lambda")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(port.to_string())
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
-            .spawn()
-            .expect("start cargo-lambda");
-        let mut process = Process { child, log };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                process.is_running(),
-                "cargo-lambda exited: {}{}",
-                process.log(),
-                std::fs::read_to_string(dir.path().join("emulator.err")).unwrap_or_default()
-            );
-            assert!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "cargo-lambda did not listen on {addr} within {STARTUP_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Emulator {
-            _process: process,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// `AWS_LAMBDA_RUNTIME_API` for one function: the emulator serves each under `/.rt/<name>`.
-    fn runtime_api(&self, function: &str) -> String {
-        format!("{}/.rt/{function}", self.addr)
-    }
-
-    /// A direct invoke (`aws lambda invoke`).
-    fn invoke(&self, function: &str, payload: &[u8]) -> Reply {
-        send(
-            self.addr,
-            "POST",
-            &format!("/2015-03-31/functions/{function}/invocations"),
-            &[("content-type", b"application/json")],
-            payload,
-        )
-    }
-
-    /// A request through the emulated Function URL (a payload 2.0 event).
-    fn url(
-        &self,
-        function: &str,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &[u8])],
-        body: &[u8],
-    ) -> Reply {
-        send(
-            self.addr,
-            method,
-            &format!("/lambda-url/{function}{path}"),
-            headers,
-            body,
-        )
-    }
-}
-
-/// An unzipped package.
-struct Package {
-    task_root: tempfile::TempDir,
-    zip_bytes: u64,
-    stdout: String,
-}
-
-fn package(name: &str) -> Package {
-    let out = tempfile::tempdir().unwrap();
-    let output = Command::new(edgefn_bin())
-        .args(["package", "--target", "aws-lambda"])
-        .arg(guest(name))
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "edgefn package failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let zip_path = out.path().join(format!("{name}-aws-lambda.zip"));
-    let zip_bytes = std::fs::metadata(&zip_path).unwrap().len();
-    let task_root = tempfile::tempdir().unwrap();
-    zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap())
-        .unwrap()
-        .extract(task_root.path())
-        .unwrap();
-    Package {
-        task_root,
-        zip_bytes,
-        stdout,
-    }
-}
-
-/// Starts the package's `bootstrap` the way Lambda does: no arguments, Lambda's variables only.
-fn start_bootstrap(
-    emulator: &Emulator,
-    package: &Package,
-    function: &str,
-    extra_env: &[(&str, &str)],
-) -> Process {
-    let root = package.task_root.path();
-    let log = root.join(format!("bootstrap-{}.log", fastrand::u32(..)));
-    let child = Command::new(root.join("bootstrap"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api(function))
-        .env("AWS_LAMBDA_FUNCTION_NAME", function)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("_HANDLER", format!("{function}.wasm"))
-        .env("LAMBDA_TASK_ROOT", root)
-        .env("RUST_LOG", "info")
-        .envs(extra_env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
-        .spawn()
-        .expect("start the packaged bootstrap");
-    Process { child, log }
-}
-
-/// One function deployed on the emulator.
-struct Deployed {
-    bootstrap: Process,
-    _package: Package,
-}
-
-fn deploy(emulator: &Emulator, function: &str, extra_env: &[(&str, &str)]) -> Deployed {
-    let package = package(function);
-    let bootstrap = start_bootstrap(emulator, &package, function, extra_env);
-    Deployed {
-        bootstrap,
-        _package: package,
-    }
 }
 
 /// The local host serving echo at `/`, so every path arrives as it does on Lambda.
@@ -268,24 +39,6 @@ fn local_echo() -> Host {
         routes = ["/"]
         "#,
     )
-}
-
-/// The local host serving the other example guests at `/<name>`.
-fn local_examples() -> Host {
-    Host::with_manifest(&format!(
-        r#"
-        [[function]]
-        name = "hello"
-        wasm = "{{guests}}/hello.wasm"
-        [[function]]
-        name = "json"
-        wasm = "{{guests}}/json.wasm"
-        [[function]]
-        name = "config"
-        wasm = "{{guests}}/config.wasm"
-        env = {{ GREETING = "{GREETING}" }}
-        "#
-    ))
 }
 
 fn json(reply: &Reply) -> Value {
@@ -468,64 +221,6 @@ fn echo_answers_every_fixture_event_as_on_the_local_host() {
         1,
         "the emulator's bogus deadline is logged once: {log}"
     );
-}
-
-#[test]
-fn example_guests_answer_function_urls_as_on_the_local_host() {
-    let emulator = Emulator::start();
-    let host = local_examples();
-    let echo_host = local_echo();
-    let _hello = deploy(&emulator, "hello", &[]);
-    let _echo = deploy(&emulator, "echo", &[]);
-    let _json = deploy(&emulator, "json", &[]);
-    let _config = deploy(&emulator, "config", &[("GREETING", GREETING)]);
-
-    let lambda = emulator.url("hello", "GET", "/", &[], b"");
-    let local = host.get("/hello");
-    assert_eq!(lambda.status, local.status);
-    assert_eq!(lambda.header("content-type"), local.header("content-type"));
-    assert_eq!(
-        lambda.text(),
-        local.text().replace("on local", "on aws-lambda")
-    );
-
-    let text: &[u8] = "a text body, ünïcode too\n".as_bytes();
-    let binary: &[u8] = &[0, 1, 2, 0x80, 0xfe, 0xff];
-    for (content_type, body) in [
-        (&b"text/plain; charset=utf-8"[..], text),
-        (b"application/octet-stream", binary),
-    ] {
-        let path = "/some/path?x=1&x=2&y=a%20b";
-        let headers = [("content-type", content_type), ("x-custom", &b"v"[..])];
-        let lambda = emulator.url("echo", "POST", path, &headers, body);
-        let local = echo_host.send("POST", path, &headers, body);
-        assert_eq!(lambda.status, local.status);
-        assert_eq!(lambda.body, local.body, "body must arrive byte for byte");
-        for reported in [
-            "x-echo-method",
-            "x-echo-path",
-            "x-echo-query",
-            "x-echo-h-content-type",
-            "x-echo-h-x-custom",
-            "content-type",
-        ] {
-            assert_eq!(lambda.all(reported), local.all(reported), "{reported}");
-        }
-    }
-
-    for body in [&br#"{"name":"Lambda","count":2}"#[..], b"{nope"] {
-        let lambda = emulator.url("json", "POST", "/", &[], body);
-        let local = host.send("POST", "/json", &[], body);
-        assert_eq!(lambda.status, local.status);
-        assert_eq!(json(&lambda), json(&local));
-    }
-
-    let lambda = emulator.url("config", "GET", "/", &[], b"");
-    let local = host.get("/config");
-    assert_eq!(lambda.status, 200);
-    // Same greeting, and no more variables than locally: Lambda's own (credentials included)
-    // never reach the guest.
-    assert_eq!(json(&lambda), json(&local));
 }
 
 #[test]

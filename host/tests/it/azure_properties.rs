@@ -2,7 +2,7 @@
 //! arbitrary bytes and arbitrary JSON shaped like an invocation (every field any type) never make it
 //! panic; it answers a request or an error message.
 
-use edgefn_host::platform::azure_functions::invocation::parse;
+use crate::lib_api::parse;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

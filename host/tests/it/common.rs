@@ -1,6 +1,5 @@
 //! Test harness: starts the real `edgefn` binary on an ephemeral loopback port and speaks real HTTP
 //! to it.
-#![allow(dead_code)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -218,6 +217,11 @@ impl Host {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
     pub fn pid(&self) -> u32 {

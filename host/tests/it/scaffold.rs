@@ -5,7 +5,7 @@
 //! target dir, whose lock the running `cargo test` may hold), so only the first run compiles the
 //! SDK's dependencies.
 
-mod dx_support;
+use crate::dx_support;
 
 use dx_support::{Load, Served, get, repo_root, run_bounded, text};
 use std::path::{Path, PathBuf};

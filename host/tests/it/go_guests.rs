@@ -1,9 +1,10 @@
-//! The Go guests (guests/go, built against the Go SDK in sdk/go by `make guests-go`) through the real
+//! The Go guests (guests/examples/go, built against the Go SDK in sdk/go by `make guests-go`) through the real
 //! local host, side by side with the Rust guests they mirror: the same requests must get the same
 //! answers, so the Go SDK speaks ABI v1 exactly like the Rust one.
 
-mod common;
+use crate::common;
 
+use crate::platforms::{Comparable, PER_RUN_HEADERS};
 use common::{Host, Reply, guests_dir};
 
 const MANIFEST: &str = r#"
@@ -42,31 +43,21 @@ fn host_with(manifest: &str) -> Host {
     Host::with_manifest(manifest)
 }
 
-/// The headers of a reply as `name: value` lines (values byte-exact, non-ASCII escaped), without
-/// those that legitimately differ between two invocations: the ids and the date. The functions are
-/// mounted at different prefixes, so the echoed path is kept without its first segment.
-fn comparable(reply: &Reply) -> Vec<String> {
-    reply
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "x-edgefn-request-id" | "x-echo-request-id" | "date"
-            )
-        })
-        .map(|(k, v)| {
-            let mut value = v.escape_ascii().to_string();
-            if k == "x-echo-path" {
-                value = value
-                    .strip_prefix("/go-echo")
-                    .or_else(|| value.strip_prefix("/echo"))
-                    .unwrap_or_else(|| panic!("unexpected echoed path {value}"))
-                    .to_owned();
-            }
-            format!("{k}: {value}")
-        })
-        .collect()
+/// The headers of a reply in order (values byte-exact), without those that legitimately differ
+/// between two invocations: the ids and the date. The functions are mounted at different prefixes,
+/// so the echoed path is kept without its first segment.
+fn comparable(reply: &Reply) -> Vec<(String, String)> {
+    let mut headers = Comparable::in_order(reply, PER_RUN_HEADERS, false).headers;
+    for (name, value) in &mut headers {
+        if name == "x-echo-path" {
+            *value = value
+                .strip_prefix("/go-echo")
+                .or_else(|| value.strip_prefix("/echo"))
+                .unwrap_or_else(|| panic!("unexpected echoed path {value}"))
+                .to_owned();
+        }
+    }
+    headers
 }
 
 #[test]
@@ -86,10 +77,10 @@ fn go_hello_answers_like_rust_hello() {
         assert_eq!(rust.text(), "Hello from hello on local!\n");
         assert_eq!(go.text(), "Hello from go-hello on local!\n");
         // Same headers, apart from the length of the longer name.
-        let without_length = |reply: &Reply| -> Vec<String> {
+        let without_length = |reply: &Reply| -> Vec<(String, String)> {
             comparable(reply)
                 .into_iter()
-                .filter(|h| !h.starts_with("content-length:"))
+                .filter(|(name, _)| name != "content-length")
                 .collect()
         };
         assert_eq!(without_length(&go), without_length(&rust));
@@ -157,7 +148,7 @@ fn go_echo_answers_exactly_like_rust_echo() {
         .map(|i: u32| (i * 7 % 251) as u8)
         .collect();
     type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a [u8])>, &'a [u8]);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "", vec![], b""),
         ("GET", "/", vec![], b""),
         ("GET", "?", vec![], b""),

@@ -1,7 +1,7 @@
 //! The local host end to end: the real binary on a loopback port, every example guest, every limit,
 //! the artifact cache across restarts, ABI checks at load and graceful shutdown.
 
-mod common;
+use crate::common;
 
 use common::{Host, guest, raw, send};
 use std::time::{Duration, Instant};

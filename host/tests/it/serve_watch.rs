@@ -2,8 +2,8 @@
 //! flowing, with no failed request during the swap; a broken module is refused and the previous
 //! version keeps serving.
 
-mod common;
-mod dx_support;
+use crate::common;
+use crate::dx_support;
 
 use dx_support::{Load, Served, get};
 use std::path::Path;

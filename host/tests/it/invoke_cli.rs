@@ -2,8 +2,8 @@
 //! byte, the response body alone goes to stdout (head on stderr), `--json` gives scripts one
 //! object, and an invocation failure exits non-zero naming its kind.
 
-mod common;
-mod dx_support;
+use crate::common;
+use crate::dx_support;
 
 use dx_support::{edgefn, edgefn_stdin, text};
 

@@ -2,7 +2,7 @@
 //! requests, hot redeploy with zero loss, graceful shutdown under load, the admin surface, and a
 //! shared artifact cache. Every test is bounded in time and talks to loopback only.
 
-mod common;
+use crate::common;
 
 use common::{Host, Reply, guest, guests_dir, raw, send};
 use std::sync::Arc;

@@ -4,11 +4,11 @@
 //! client), never trusted or crashed on. The request direction is the shared codec's
 //! (`sdk/abi/tests/vectors.rs`) and the SDK's (`sdk/rust/tests/abi_vectors.rs`).
 
+use crate::lib_api::FunctionSpec;
+use crate::lib_api::{ArtifactCache, Platform, Registry, local_backends};
+use crate::lib_api::{EngineOptions, HostEngine};
+use crate::lib_api::{InvocationContext, InvokeError, invoke};
 use bytes::Bytes;
-use edgefn_host::config::FunctionSpec;
-use edgefn_host::engine::{EngineOptions, HostEngine};
-use edgefn_host::invoke::{InvocationContext, InvokeError, invoke};
-use edgefn_host::registry::Registry;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ fn run(
     let request = http::Request::get("/").body(Bytes::new()).unwrap();
     let cx = InvocationContext {
         request_id: "vector",
-        platform: "local",
+        platform: Platform::Local,
         platform_deadline: None,
         cold_start: false,
         traceparent: None,
@@ -67,7 +67,8 @@ fn response_vectors_reach_the_client_as_described_and_invalid_ones_are_refused()
         ..EngineOptions::default()
     })
     .unwrap();
-    let registry = Arc::new(Registry::new(engine, &dir.path().join("cache"), 64).unwrap());
+    let cache = ArtifactCache::open(&dir.path().join("cache"), &engine.engine).unwrap();
+    let registry = Arc::new(Registry::new(engine, cache, 64, local_backends()).unwrap());
 
     for (i, case) in doc["responses"].as_array().unwrap().iter().enumerate() {
         let name = case["name"].as_str().unwrap();
@@ -115,7 +116,7 @@ fn response_vectors_reach_the_client_as_described_and_invalid_ones_are_refused()
         let bytes = hex::decode(case["hex"].as_str().unwrap()).unwrap();
         let error = run(&registry, dir.path(), &format!("bad{i}"), &bytes)
             .expect_err(case["name"].as_str().unwrap());
-        assert_eq!(error.kind(), "bad-response", "{}", case["name"]);
+        assert_eq!(error.kind().as_str(), "bad-response", "{}", case["name"]);
         assert_eq!(error.status(), 500);
         refused += 1;
     }

@@ -1,9 +1,9 @@
 //! Every HTTP event in the shared fixtures (real events from AWS's own Rust runtime test data) mapped
 //! to the guest's request, and the guest's response mapped back in the shape of that event.
 
+use crate::lib_api::{EventShape, GuestRequest, map_event};
+use crate::lib_api::{Outcome, encode};
 use bytes::Bytes;
-use edgefn_host::platform::aws_lambda::events::{EventShape, GuestRequest, map_event};
-use edgefn_host::platform::aws_lambda::response::{Outcome, encode};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

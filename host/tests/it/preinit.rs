@@ -3,7 +3,7 @@
 //! snapshot is cached across restarts; an init that cannot be snapshotted is refused at deploy
 //! with the way out named.
 
-mod common;
+use crate::common;
 
 use common::{Host, Reply, guest};
 

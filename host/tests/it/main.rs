@@ -1,0 +1,33 @@
+//! The host's integration tests, in one test binary (`cargo test -p edgefn-host --test it`): one
+//! link instead of one per file, and one place for what the files share. Filter by module to run
+//! a part, e.g. `cargo test --release -p edgefn-host --test it aws_lambda_e2e::`.
+
+// A test binary has no public API: `pub` here marks what its modules share with each other.
+#![allow(
+    unreachable_pub,
+    reason = "a test binary's modules are all private to it"
+)]
+
+// Shared by the modules below.
+mod common;
+mod dx_support;
+mod lib_api;
+mod platforms;
+
+mod conformance;
+
+mod abi_vectors;
+mod aws_lambda_e2e;
+mod aws_lambda_events;
+mod azure_functions;
+mod azure_properties;
+mod cli_docs;
+mod cloudflare_workers;
+mod go_guests;
+mod invoke_cli;
+mod local_host;
+mod observability;
+mod preinit;
+mod reliability;
+mod scaffold;
+mod serve_watch;

@@ -1,0 +1,264 @@
+//! AWS Lambda as a [`Target`]: the real packaged `bootstrap` (`edgefn package --target aws-lambda`,
+//! unzipped) against cargo-lambda's Lambda Runtime API emulator (`cargo-lambda lambda watch
+//! --only-lambda-apis`) on loopback, reached through the emulated Function URL.
+//!
+//! cargo-lambda is installed by `scripts/setup.sh lambda` (which `make test` runs); without it these
+//! tests fail and say so rather than skip.
+
+use super::{Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target, free_port};
+use crate::common::{Reply, edgefn_bin, guest, send};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Every guest a test here deploys: cargo-lambda only knows functions named after binaries of the
+/// Cargo package it runs in, so the stub package has one (never built) per name.
+pub const FUNCTIONS: &[&str] = &[
+    "hello",
+    "echo",
+    "json",
+    "config",
+    "panic",
+    "busy-loop",
+    "memory-hog",
+    "big-response",
+];
+/// How long anything here may take to come up.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// `cargo-lambda lambda watch --only-lambda-apis` on a free loopback port.
+pub struct Emulator {
+    _process: Process,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let version = Command::new("cargo-lambda")
+            .args(["lambda", "--version"])
+            .output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "cargo-lambda is not installed (it is the Lambda Runtime API emulator these tests run against): run `scripts/setup.sh lambda` (`make test` does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"edgefn-lambda-emulator-stub\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        let bins = dir.path().join("src/bin");
+        std::fs::create_dir_all(&bins).unwrap();
+        for name in FUNCTIONS {
+            std::fs::write(bins.join(format!("{name}.rs")), "fn main() {}\n").unwrap();
+        }
+        let port = free_port();
+        let log = dir.path().join("emulator.log");
+        let child = Command::new("cargo-lambda")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
+            .spawn()
+            .expect("start cargo-lambda");
+        let mut process = Process { child, log };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                process.is_running(),
+                "cargo-lambda exited: {}{}",
+                process.log(),
+                std::fs::read_to_string(dir.path().join("emulator.err")).unwrap_or_default()
+            );
+            assert!(
+                started.elapsed() < STARTUP_TIMEOUT,
+                "cargo-lambda did not listen on {addr} within {STARTUP_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Emulator {
+            _process: process,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// `AWS_LAMBDA_RUNTIME_API` for one function: the emulator serves each under `/.rt/<name>`.
+    pub fn runtime_api(&self, function: &str) -> String {
+        format!("{}/.rt/{function}", self.addr)
+    }
+
+    /// A direct invoke (`aws lambda invoke`).
+    pub fn invoke(&self, function: &str, payload: &[u8]) -> Reply {
+        send(
+            self.addr,
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("content-type", b"application/json")],
+            payload,
+        )
+    }
+
+    /// A request through the emulated Function URL (a payload 2.0 event).
+    pub fn url(
+        &self,
+        function: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Reply {
+        send(
+            self.addr,
+            method,
+            &format!("/lambda-url/{function}{path}"),
+            headers,
+            body,
+        )
+    }
+}
+
+/// An unzipped package.
+pub struct Package {
+    pub task_root: tempfile::TempDir,
+    pub zip_bytes: u64,
+    pub stdout: String,
+}
+
+pub fn package(name: &str) -> Package {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(edgefn_bin())
+        .args(["package", "--target", "aws-lambda"])
+        .arg(guest(name))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "edgefn package failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let zip_path = out.path().join(format!("{name}-aws-lambda.zip"));
+    let zip_bytes = std::fs::metadata(&zip_path).unwrap().len();
+    let task_root = tempfile::tempdir().unwrap();
+    zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap())
+        .unwrap()
+        .extract(task_root.path())
+        .unwrap();
+    Package {
+        task_root,
+        zip_bytes,
+        stdout,
+    }
+}
+
+/// Starts the package's `bootstrap` the way Lambda does: no arguments, Lambda's variables only.
+pub fn start_bootstrap(
+    emulator: &Emulator,
+    package: &Package,
+    function: &str,
+    extra_env: &[(&str, &str)],
+) -> Process {
+    let root = package.task_root.path();
+    let log = root.join(format!("bootstrap-{}.log", fastrand::u32(..)));
+    let child = Command::new(root.join("bootstrap"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api(function))
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("_HANDLER", format!("{function}.wasm"))
+        .env("LAMBDA_TASK_ROOT", root)
+        .env("RUST_LOG", "info")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .spawn()
+        .expect("start the packaged bootstrap");
+    Process { child, log }
+}
+
+/// One function deployed on the emulator.
+pub struct Deployed {
+    pub bootstrap: Process,
+    _package: Package,
+}
+
+pub fn deploy(emulator: &Emulator, function: &str, extra_env: &[(&str, &str)]) -> Deployed {
+    let package = package(function);
+    let bootstrap = start_bootstrap(emulator, &package, function, extra_env);
+    Deployed {
+        bootstrap,
+        _package: package,
+    }
+}
+
+/// Headers cargo-lambda's Function URL emulation adds, which a real Function URL does not.
+const EMULATOR_HEADERS: &[&str] = &[
+    "access-control-allow-credentials",
+    "vary",
+    "x-echo-h-lambda-runtime-aws-request-id",
+];
+
+/// One guest deployed on its own emulator, called through its Function URL (a payload 2.0 event).
+pub struct Lambda {
+    pub deployed: Deployed,
+    pub emulator: Emulator,
+    guest: String,
+}
+
+impl Target for Lambda {
+    const PLATFORM: &'static str = "aws-lambda";
+
+    /// Variables are the function's environment.
+    fn start(guest: &str, env: &[(&str, &str)]) -> Lambda {
+        let emulator = Emulator::start();
+        let deployed = deploy(&emulator, guest, env);
+        Lambda {
+            deployed,
+            emulator,
+            guest: guest.to_owned(),
+        }
+    }
+
+    fn send(&self, case: &Case) -> Reply {
+        let path = format!("/lambda-url/{}{}", self.guest, case.path);
+        case.send_to(self.emulator.addr, &path)
+    }
+
+    /// Everything but what differs per run, the framing (the emulator's own), and what the
+    /// emulator's Function URL adds: its CORS answer headers, and the request id header it puts
+    /// in the event (which echo reports).
+    fn comparable(&self, reply: &Reply) -> Comparable {
+        Comparable::of(
+            reply,
+            &[PER_RUN_HEADERS, FRAMING_HEADERS, EMULATOR_HEADERS].concat(),
+            false,
+        )
+    }
+
+    fn assert_running(&mut self) {
+        assert!(
+            self.deployed.bootstrap.is_running(),
+            "the bootstrap exited: {}",
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        self.deployed.bootstrap.log()
+    }
+}

@@ -1,0 +1,194 @@
+//! Cloudflare Workers as a [`Target`]: a guest packaged with `edgefn package --target
+//! cloudflare-workers`, served by real `workerd` on a loopback port. workerd comes from npm
+//! (`scripts/setup.sh workers`, run by `make test`).
+
+use super::{
+    Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target,
+    assert_names_the_invocation,
+};
+use crate::common::{Reply, edgefn_bin, guest, send};
+use crate::lib_api::CAPNP_VARS_MARKER;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long workerd may take to load a bundle and listen.
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// The workerd binary from `workers/node_modules`. The platform package's binary is preferred to
+/// `.bin/workerd`, which is a node launcher when npm skipped the package's install script: killing
+/// that launcher would leave the real server running.
+pub fn workerd_bin() -> PathBuf {
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/node_modules");
+    let platform_binary = std::fs::read_dir(modules.join("@cloudflare"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin/workerd"))
+        .find(|path| path.is_file());
+    let launcher = modules.join(".bin/workerd");
+    platform_binary
+        .or_else(|| launcher.is_file().then_some(launcher))
+        .unwrap_or_else(|| {
+            panic!(
+                "workerd is not installed in {}: run `scripts/setup.sh workers` (make test does)",
+                modules.display()
+            )
+        })
+}
+
+/// The bundle `edgefn package` wrote and what it printed.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub printed: String,
+}
+
+pub fn package(name: &str, out: &Path) -> Bundle {
+    let output = Command::new(edgefn_bin())
+        .args(["package", "--target", "cloudflare-workers"])
+        .arg(guest(name))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run edgefn package");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "edgefn package failed for {name}: {printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Bundle {
+        dir: out.to_owned(),
+        printed,
+    }
+}
+
+/// A `workerd serve` of one packaged bundle; killed when dropped.
+pub struct Workerd {
+    process: Process,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Workerd {
+    /// Packages guest `name`, adds `vars` the way a user would (in config.capnp, under the
+    /// marker line), and serves it on a free loopback port.
+    pub fn start(name: &str, vars: &[(&str, &str)]) -> Workerd {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = package(name, &dir.path().join("bundle"));
+        let config = bundle.dir.join("config.capnp");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(CAPNP_VARS_MARKER), "config.capnp: {text}");
+        for (key, value) in vars {
+            let binding = format!("(name = {key:?}, text = {value:?}),\n    {CAPNP_VARS_MARKER}");
+            text = text.replace(CAPNP_VARS_MARKER, &binding);
+        }
+        std::fs::write(&config, text).unwrap();
+
+        // Port 0 and --control-fd 1: workerd picks a free port and reports it on stdout, so there
+        // is no window in which another process could take a port chosen in advance.
+        let log_path = dir.path().join("workerd.log");
+        let mut child = Command::new(workerd_bin())
+            .arg("serve")
+            .arg(&config)
+            .args(["--socket-addr", "http=127.0.0.1:0", "--control-fd", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("spawn workerd");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_log = log_path.with_extension("stdout.log");
+        std::thread::spawn(move || {
+            // Keep reading so console.log output never fills the pipe and blocks workerd.
+            let mut log = std::fs::File::create(stdout_log).unwrap();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = listen_port(&line) {
+                    let _ = tx.send(port);
+                }
+                let _ = writeln!(log, "{line}");
+            }
+        });
+        let port = match rx.recv_timeout(STARTUP) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "workerd did not listen within {STARTUP:?} for {name}: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+        };
+        Workerd {
+            process: Process {
+                child,
+                log: log_path,
+            },
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        }
+    }
+
+    pub fn send(&self, method: &str, path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Reply {
+        send(self.addr, method, path, headers, body)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    pub fn assert_running(&mut self) {
+        assert!(self.process.is_running(), "workerd exited: {}", self.log());
+    }
+}
+
+/// The port in workerd's control message `{"event":"listen","socket":"http","port":N}`.
+pub fn listen_port(line: &str) -> Option<u16> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    (value["event"] == "listen" && value["socket"] == "http").then_some(())?;
+    value["port"].as_u64().and_then(|p| u16::try_from(p).ok())
+}
+
+/// One guest in its own workerd, sent requests as a Worker's clients send them.
+pub struct Workers {
+    pub worker: Workerd,
+}
+
+impl Target for Workers {
+    const PLATFORM: &'static str = "cloudflare-workers";
+
+    /// Variables are Worker vars (text bindings in config.capnp).
+    fn start(guest: &str, env: &[(&str, &str)]) -> Workers {
+        Workers {
+            worker: Workerd::start(guest, env),
+        }
+    }
+
+    fn send(&self, case: &Case) -> Reply {
+        case.send_to(self.worker.addr, &case.path)
+    }
+
+    /// Everything but what differs per run and the framing; a name's repeats joined, as the
+    /// Fetch API joins them (set-cookie excepted).
+    fn comparable(&self, reply: &Reply) -> Comparable {
+        Comparable::of(reply, &[PER_RUN_HEADERS, FRAMING_HEADERS].concat(), true)
+    }
+
+    /// The Worker names the invocation.
+    fn check(&self, case: &Case, _expected: &Reply, reply: &Reply) {
+        assert_names_the_invocation(case, reply);
+    }
+
+    fn assert_running(&mut self) {
+        self.worker.assert_running();
+    }
+
+    fn log(&self) -> String {
+        self.worker.log()
+    }
+}
