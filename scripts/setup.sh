@@ -24,8 +24,8 @@ for part in "$@"; do
       fi
       ;;
     workers)
-      # workerd (from npm, binary inside the package) and the WASI shim for the Workers adapter.
-      if [ ! -x workers/node_modules/.bin/workerd ]; then
+      # workerd (from npm, binary inside the package), the WASI shim and prettier for the Workers adapter.
+      if [ ! -x workers/node_modules/.bin/workerd ] || [ ! -x workers/node_modules/.bin/prettier ]; then
         echo "setup: installing the Workers adapter's npm packages"
         (cd workers && npm ci --no-audit --no-fund --loglevel=error)
       fi

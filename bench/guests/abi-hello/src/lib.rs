@@ -1,6 +1,6 @@
-//! Hello world written against the bare ABI v1 codec: the same answer as `guests/hello`, without
-//! the SDK's `http` types, `Context` or `format!`. Beside `minimal.wat` (no guest work at all) and
-//! the SDK `hello`, it splits a fresh invocation's cost into host, Rust guest and SDK.
+//! Hello world written against the bare ABI v1 codec: the same answer as `guests/examples/hello`,
+//! without the SDK's `http` types, `Context` or `format!`. Beside `minimal.wat` (no guest work at
+//! all) and the SDK `hello`, it splits a fresh invocation's cost into host, Rust guest and SDK.
 use edgefn_abi::{RequestEnvelope, ResponseEnvelope, context_key, pack_ptr_len};
 use std::cell::RefCell;
 
@@ -10,6 +10,10 @@ struct Buffers {
     response: RefCell<Vec<u8>>,
 }
 
+#[allow(
+    unsafe_code,
+    reason = "a static needs Sync; this module has one thread"
+)]
 // SAFETY: wasm32-wasip1 modules are single-threaded; nothing shares these across threads.
 unsafe impl Sync for Buffers {}
 
@@ -19,6 +23,7 @@ static BUFFERS: Buffers = Buffers {
 };
 
 /// `edgefn_v1_alloc`.
+#[allow(unsafe_code, reason = "an ABI v1 export must have its unmangled name")]
 #[unsafe(no_mangle)]
 pub extern "C" fn edgefn_v1_alloc(len: u32) -> u32 {
     let mut request = BUFFERS.request.borrow_mut();
@@ -28,6 +33,7 @@ pub extern "C" fn edgefn_v1_alloc(len: u32) -> u32 {
 }
 
 /// `edgefn_v1_handle`: answers `Hello from <function> on <platform>!`.
+#[allow(unsafe_code, reason = "an ABI v1 export must have its unmangled name")]
 #[unsafe(no_mangle)]
 pub extern "C" fn edgefn_v1_handle(_ptr: u32, _len: u32) -> u64 {
     let request = BUFFERS.request.borrow();
