@@ -1,4 +1,4 @@
-// One invocation of a guest, the same sequence as the local host (host/src/invoke.rs): a fresh
+// One invocation of a guest, the same sequence as the local host (host/src/runtime/guest/abi_v1.rs): a fresh
 // instance, `_initialize`, `edgefn_v1_alloc`, the request envelope written into guest memory,
 // `edgefn_v1_handle`, the response envelope read back and decoded. Nothing survives the call, so no
 // state leaks between requests, and a trap leaves nothing broken for the next one.
