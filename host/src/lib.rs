@@ -21,7 +21,7 @@ pub mod http;
 pub mod local;
 pub mod package;
 pub mod platform;
-pub mod progress;
+pub(crate) mod progress;
 pub mod runtime;
 
 pub use edgefn_abi::Platform;

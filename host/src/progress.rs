@@ -2,6 +2,6 @@
 //! only results. A leaf module: the packagers and the CLI commands both report through it.
 
 /// Announces a step of long work.
-pub fn step(message: impl std::fmt::Display) {
+pub(crate) fn step(message: impl std::fmt::Display) {
     eprintln!("==> {message}");
 }

@@ -1,8 +1,8 @@
 //! Command-line parsing: the `edgefn` command and its subcommands, dispatched to
-//! [`commands`] and the platform runtimes.
+//! `commands` and the platform runtimes.
 
-pub mod commands;
-pub mod logging;
+pub(crate) mod commands;
+pub(crate) mod logging;
 
 use clap::{Parser, Subcommand};
 use logging::LogFormat;

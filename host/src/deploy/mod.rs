@@ -7,4 +7,4 @@ pub mod host;
 pub mod invoker;
 pub mod manifest;
 pub mod registry;
-pub mod routes;
+pub(crate) mod routes;

@@ -9,11 +9,11 @@ use hyper::body::{Body as _, Incoming};
 use std::time::Duration;
 
 /// Time a client has to send its whole request body.
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Reads a request body of at most `limit` bytes within `timeout`, or the response to send
 /// instead. A `Content-Length` above the limit is refused before anything is read.
-pub async fn read_limited(
+pub(crate) async fn read_limited(
     headers: &HeaderMap,
     body: Incoming,
     limit: usize,

@@ -4,10 +4,10 @@
 use http::{HeaderMap, HeaderValue};
 
 /// Header carrying the invocation's request id on every response.
-pub const REQUEST_ID_HEADER: &str = "x-edgefn-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-edgefn-request-id";
 
 /// A request id: random, unguessable enough for correlation, cheap (no syscall).
-pub fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     // A UUIDv4 layout written by hand: `format!` with five padded hex fields cost ~3k
     // instructions per request, more than the rest of the routing.
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -27,12 +27,12 @@ pub fn new_request_id() -> String {
     String::from_utf8(out.to_vec()).expect("ASCII")
 }
 /// The request's W3C `traceparent`, when it has a readable one.
-pub fn traceparent(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn traceparent(headers: &HeaderMap) -> Option<&str> {
     headers.get("traceparent").and_then(|v| v.to_str().ok())
 }
 
 /// Marks a response with its invocation's request id.
-pub fn tag_request_id(headers: &mut HeaderMap, request_id: &str) {
+pub(crate) fn tag_request_id(headers: &mut HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID_HEADER, value);
     }

@@ -2,7 +2,7 @@
 //! Functions handler): the multi-worker server, bodies read within limits, plain-text and failure
 //! answers, request ids and `traceparent`.
 
-pub mod body;
-pub mod ids;
-pub mod respond;
+pub(crate) mod body;
+pub(crate) mod ids;
+pub(crate) mod respond;
 pub mod server;

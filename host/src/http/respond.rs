@@ -10,12 +10,12 @@ use http_body_util::Full;
 pub type Body = Full<Bytes>;
 
 /// A plain-text response: `"<status> <reason>: <message>\n"`.
-pub fn plain_text(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn plain_text(status: StatusCode, message: &str) -> Response<Body> {
     plain_bytes(status, message).map(Full::new)
 }
 
 /// [`plain_text`], with the body as bytes.
-pub fn plain_bytes(status: StatusCode, message: &str) -> Response<Bytes> {
+pub(crate) fn plain_bytes(status: StatusCode, message: &str) -> Response<Bytes> {
     let line = format!(
         "{} {}: {message}\n",
         status.as_u16(),
@@ -32,7 +32,7 @@ pub fn plain_bytes(status: StatusCode, message: &str) -> Response<Bytes> {
 
 /// How a platform reports a timed-out guest to its client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeoutStatus {
+pub(crate) enum TimeoutStatus {
     /// 504, as a gateway does (the local host).
     GatewayTimeout,
     /// 500, as Azure Functions reports a function that timed out.
@@ -42,7 +42,7 @@ pub enum TimeoutStatus {
 /// Logs an invocation failure in full and answers the client without internals: the failure
 /// kind's status (a timeout as `timeout` says), a message naming the request id, and
 /// `Retry-After` on an overload.
-pub fn failure_response(
+pub(crate) fn failure_response(
     function: &str,
     request_id: &str,
     error: &InvokeError,

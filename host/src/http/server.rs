@@ -30,7 +30,7 @@ pub struct ServerOptions {
     pub workers: usize,
     /// See [`DEFAULT_HEADER_READ_TIMEOUT`].
     pub header_read_timeout: Duration,
-    /// See [`crate::http::body::DEFAULT_BODY_READ_TIMEOUT`].
+    /// See `crate::http::body::DEFAULT_BODY_READ_TIMEOUT`.
     pub body_read_timeout: Duration,
     /// See [`DEFAULT_MAX_HEADER_BYTES`].
     pub max_header_bytes: usize,
@@ -201,7 +201,7 @@ where
     Ok(())
 }
 
-/// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve_http`] and [`crate::local::router::serve`]. Watches
+/// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve_http`] and `crate::local::router::serve`. Watches
 /// from a thread of its own, so it works before and outside any runtime.
 pub fn stop_on_signal() -> std::io::Result<watch::Receiver<bool>> {
     let (stop, stopped) = watch::channel(false);

@@ -13,17 +13,17 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Where the admin listener binds when enabled without an address.
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 /// What the admin listener serves from.
-pub struct Admin {
+pub(crate) struct Admin {
     registry: Arc<Registry>,
     source: FunctionSource,
     token: String,
 }
 
 /// A random token (128 bits from the OS), hex.
-pub fn generate_token() -> std::io::Result<String> {
+pub(crate) fn generate_token() -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
@@ -37,7 +37,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl Admin {
     /// An admin surface over `registry`, reloading from `source`, guarded by `token`.
-    pub fn new(
+    pub(crate) fn new(
         registry: Arc<Registry>,
         source: FunctionSource,
         token: String,
@@ -55,7 +55,7 @@ impl Admin {
 
     /// Re-reads the function source and redeploys what changed (one redeploy at a time: the
     /// registry serializes them, so this and `serve --watch` never interleave).
-    pub fn reload(&self) -> anyhow::Result<ReloadReport> {
+    pub(crate) fn reload(&self) -> anyhow::Result<ReloadReport> {
         let specs = self.source.load()?;
         Ok(self.registry.redeploy(specs))
     }
@@ -151,7 +151,7 @@ impl Admin {
     /// header timeout, header size and connection cap as the public listener (one worker: the
     /// admin surface is for operators, not traffic). `listener` must come from
     /// [`crate::http::server::bind`].
-    pub fn spawn(
+    pub(crate) fn spawn(
         self: Arc<Self>,
         listener: std::net::TcpListener,
         shutdown: watch::Receiver<bool>,

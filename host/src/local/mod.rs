@@ -1,8 +1,8 @@
 //! The local host (`edgefn serve`): the request router over a registry, its admin listener, and
 //! the capability backends it runs functions with.
 
-pub mod admin;
-pub mod router;
+pub(crate) mod admin;
+pub(crate) mod router;
 
 use crate::runtime::capabilities::Backends;
 

@@ -27,7 +27,7 @@ struct Router {
 /// Serves the registry's functions on `listener` until `shutdown` turns true, then stops
 /// accepting, lets in-flight requests finish (up to the grace period) and returns. Blocks the
 /// calling thread.
-pub fn serve(
+pub(crate) fn serve(
     registry: Arc<Registry>,
     listener: std::net::TcpListener,
     options: ServerOptions,

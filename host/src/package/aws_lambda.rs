@@ -16,13 +16,13 @@ use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;
 
 /// The executable Lambda runs for a custom runtime.
-pub const BOOTSTRAP: &str = "bootstrap";
+pub(crate) const BOOTSTRAP: &str = "bootstrap";
 /// Lambda's limit for a zip uploaded directly (larger ones go through S3).
-pub const DIRECT_UPLOAD_LIMIT_BYTES: u64 = 50 << 20;
+pub(crate) const DIRECT_UPLOAD_LIMIT_BYTES: u64 = 50 << 20;
 /// Lambda's limit for the unzipped package.
-pub const UNZIPPED_LIMIT_BYTES: u64 = 250 << 20;
+pub(crate) const UNZIPPED_LIMIT_BYTES: u64 = 250 << 20;
 /// Packages the function with this running executable as its `bootstrap`.
-pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
     let executable = std::env::current_exe()
         .context("cannot locate the running edgefn executable to ship as bootstrap")?;
     package_with_bootstrap(request, &executable)
@@ -30,7 +30,7 @@ pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
 
 /// Packages the function with `bootstrap` (an `edgefn` executable built for Lambda's Linux) as
 /// its runtime.
-pub fn package_with_bootstrap(
+pub(crate) fn package_with_bootstrap(
     request: &PackageRequest,
     bootstrap: &Path,
 ) -> anyhow::Result<PackageReport> {

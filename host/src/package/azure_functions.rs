@@ -20,22 +20,23 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Name of the handler executable in the app.
-pub const HANDLER_EXECUTABLE: &str = "edgefn";
+pub(crate) const HANDLER_EXECUTABLE: &str = "edgefn";
 /// `functionTimeout` written to `host.json`: the longest an HTTP trigger can answer on Azure
 /// (230 s), which the handler also caps at. Lower it to bound a runaway function sooner.
-pub const PACKAGED_FUNCTION_TIMEOUT: &str = "00:03:50";
+pub(crate) const PACKAGED_FUNCTION_TIMEOUT: &str = "00:03:50";
 /// Methods the function answers: all the Functions host routes.
-pub const HTTP_METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
+pub(crate) const HTTP_METHODS: [&str; 7] =
+    ["get", "post", "put", "delete", "patch", "head", "options"];
 /// Anyone may call the function, as on the local host: the guest does its own authorization.
 /// (`function` would require a key in `?code=` or `x-functions-key`.)
-pub const AUTH_LEVEL: &str = "anonymous";
+pub(crate) const AUTH_LEVEL: &str = "anonymous";
 /// Route template catching every path under the route prefix.
-pub const CATCH_ALL_ROUTE: &str = "{*path}";
+pub(crate) const CATCH_ALL_ROUTE: &str = "{*path}";
 /// Longest function name Azure accepts.
-pub const MAX_FUNCTION_NAME: usize = 127;
+pub(crate) const MAX_FUNCTION_NAME: usize = 127;
 
 /// Writes the function app folder and reports how to deploy it.
-pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
     let name = request.name.as_str();
     check_function_name(name)?;
     let wasm = std::fs::read(&request.wasm)
@@ -112,7 +113,7 @@ fn check_function_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// `host.json`: run this executable as the custom handler, requests forwarded as-is.
-pub fn host_json(name: &str, wasm_file: &str) -> serde_json::Value {
+pub(crate) fn host_json(name: &str, wasm_file: &str) -> serde_json::Value {
     json!({
         "version": "2.0",
         "functionTimeout": PACKAGED_FUNCTION_TIMEOUT,
@@ -135,7 +136,7 @@ pub fn host_json(name: &str, wasm_file: &str) -> serde_json::Value {
 }
 
 /// `<name>/function.json`: every method on every path under the route prefix, answered through `res`.
-pub fn function_json() -> serde_json::Value {
+pub(crate) fn function_json() -> serde_json::Value {
     json!({
         "bindings": [
             {

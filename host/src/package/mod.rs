@@ -7,8 +7,8 @@ use crate::runtime::artifact::ARTIFACTS_DIR;
 use crate::runtime::spec::FunctionSpec;
 use std::path::{Path, PathBuf};
 
-pub mod aws_lambda;
-pub mod azure_functions;
+pub(crate) mod aws_lambda;
+pub(crate) mod azure_functions;
 pub mod cloudflare_workers;
 
 /// Platforms `edgefn package` can target.

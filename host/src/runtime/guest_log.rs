@@ -11,7 +11,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
 /// Most bytes logged as a single line; longer lines are split.
-pub const MAX_LINE_BYTES: usize = 8 << 10;
+pub(crate) const MAX_LINE_BYTES: usize = 8 << 10;
 
 #[derive(Default)]
 struct Buffer {
@@ -21,14 +21,14 @@ struct Buffer {
 
 /// One captured output stream of one invocation.
 #[derive(Clone)]
-pub struct LogCapture {
+pub(crate) struct LogCapture {
     buffer: Arc<Mutex<Buffer>>,
     capacity: usize,
 }
 
 impl LogCapture {
     /// A capture that keeps at most `capacity` bytes.
-    pub fn new(capacity: usize) -> LogCapture {
+    pub(crate) fn new(capacity: usize) -> LogCapture {
         LogCapture {
             buffer: Arc::default(),
             capacity,
@@ -36,7 +36,7 @@ impl LogCapture {
     }
 
     /// Another, independent capture with the same budget.
-    pub fn sibling(&self) -> LogCapture {
+    pub(crate) fn sibling(&self) -> LogCapture {
         LogCapture::new(self.capacity)
     }
 
@@ -49,7 +49,7 @@ impl LogCapture {
     }
 
     /// Writes the captured lines to the log and empties the capture; returns the bytes logged.
-    pub fn emit(&self, function: &str, request_id: &str, stream: &'static str) -> Vec<u8> {
+    pub(crate) fn emit(&self, function: &str, request_id: &str, stream: &'static str) -> Vec<u8> {
         let Buffer { bytes, dropped } =
             std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|p| p.into_inner()));
         for line in bytes.split(|&b| b == b'\n') {
@@ -79,8 +79,9 @@ impl LogCapture {
         bytes
     }
 
-    /// The bytes captured so far (for tests and `edgefn invoke`).
-    pub fn contents(&self) -> Vec<u8> {
+    /// The bytes captured so far.
+    #[cfg(test)]
+    pub(crate) fn contents(&self) -> Vec<u8> {
         self.buffer
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -16,7 +16,7 @@ use wasmtime::{Extern, ExternType, Instance, Linker, Module, Store, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 /// How long a guest's init may run at deploy before the deploy is refused.
-pub const PREINIT_TIME_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const PREINIT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// Guest output kept from an init run (it is logged, tagged `preinit`).
 const PREINIT_LOG_BYTES: usize = 64 << 10;
@@ -24,7 +24,7 @@ const PREINIT_LOG_BYTES: usize = 64 << 10;
 /// Runs `wasm`'s `_initialize` and `edgefn_v1_init` under `memory_cap` and
 /// [`PREINIT_TIME_LIMIT`], and returns a module whose memory and globals start where they left
 /// off, without either export. Errors name the function and say how to opt out.
-pub fn snapshot(
+pub(crate) fn snapshot(
     linker: &Linker<HostState>,
     function: &str,
     wasm: &[u8],

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 /// Arguments of `edgefn build`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The project folder (with a Cargo.toml or a go.mod).
     #[arg(default_value = ".")]
     pub path: PathBuf,
@@ -25,7 +25,7 @@ pub struct Args {
 
 /// What a build produced.
 #[derive(Debug, Clone)]
-pub struct BuildReport {
+pub(crate) struct BuildReport {
     /// The module.
     pub wasm: PathBuf,
     /// Its size in bytes.
@@ -39,7 +39,7 @@ pub struct BuildReport {
 }
 
 /// Builds, checks and precompiles; prints where everything went.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let project = Project::open(&args.path)?;
     let cache_dir = args.cache_dir.unwrap_or_else(default_cache_dir);
@@ -85,7 +85,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Builds `project`, then loads its module the way `serve` does and stores the artifact in
 /// `cache_dir`.
-pub fn build_and_precompile(project: &Project, cache_dir: &Path) -> anyhow::Result<BuildReport> {
+pub(crate) fn build_and_precompile(
+    project: &Project,
+    cache_dir: &Path,
+) -> anyhow::Result<BuildReport> {
     let wasm = project.build()?;
     let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
     step(format!(

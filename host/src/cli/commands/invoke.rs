@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `edgefn invoke`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The function: a `.wasm` file, or a manifest (`.toml`) and `--name` to pick one of its
     /// functions (with its variables and limits).
     #[arg(value_name = "FILE")]
@@ -84,7 +84,7 @@ struct Outcome {
 
 /// Runs one invocation and prints it. An invocation failure (trap, timeout, memory, ...) is an
 /// error naming its kind, so the exit status is non-zero.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let spec = function_spec(&args)?;
     let request = build_request(&args, spec.name())?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);

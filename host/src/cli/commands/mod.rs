@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-pub mod build;
-pub mod invoke;
-pub mod new;
-pub mod package;
-pub mod project;
-pub mod serve;
-pub mod watch;
+pub(crate) mod build;
+pub(crate) mod invoke;
+pub(crate) mod new;
+pub(crate) mod package;
+pub(crate) mod project;
+pub(crate) mod serve;
+pub(crate) mod watch;
 
 /// How many folders above the running binary to look for the edgefn checkout it was built from
 /// (`target/release/edgefn` is two below it).
@@ -18,7 +18,7 @@ const CHECKOUT_SEARCH_DEPTH: usize = 4;
 
 /// A file of the edgefn checkout the running binary was built in (`sdk/rust`, `scripts/go.sh`):
 /// found by walking up from the binary, so `target/release/edgefn` finds `../../sdk/rust`.
-pub fn checkout_path(relative: &str) -> Option<PathBuf> {
+pub(crate) fn checkout_path(relative: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
     exe.ancestors()
         .skip(1)
@@ -29,7 +29,7 @@ pub fn checkout_path(relative: &str) -> Option<PathBuf> {
 
 /// How to run this binary in a printed command: `edgefn` when that is what `PATH` finds, else its
 /// full path, so every command we suggest can be pasted as is.
-pub fn self_command() -> String {
+pub(crate) fn self_command() -> String {
     let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
         return "edgefn".to_owned();
     };
@@ -45,10 +45,10 @@ pub fn self_command() -> String {
     }
 }
 
-pub use crate::progress::step;
+pub(crate) use crate::progress::step;
 
 /// A path as the user would type it: relative to the current folder when it is below it.
-pub fn display_path(path: &Path) -> String {
+pub(crate) fn display_path(path: &Path) -> String {
     let relative = std::env::current_dir()
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
@@ -60,7 +60,7 @@ pub fn display_path(path: &Path) -> String {
 }
 
 /// Bytes in the unit a person reads them in (`131.2 KiB`).
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `edgefn new`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The function's name: also the crate or module name and its route (`/NAME`).
     pub name: String,
     /// Language of the project.
@@ -76,7 +76,7 @@ const GO_TEMPLATE: &[TemplateFile] = &[
 ];
 
 /// Creates the project.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     validate_name(&args.name)?;
     let dir = args
         .path

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// Options of `edgefn package`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Platform to package for.
     #[arg(long, value_enum)]
     pub target: Target,
@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// Packages the module and prints the deploy command.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let name = match args.name {
         Some(name) => name,
         None => FunctionSpec::from_wasm_path(&args.wasm)?.name().to_owned(),

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The Rust target every function is built for.
-pub const WASM_TARGET: &str = "wasm32-wasip1";
+pub(crate) const WASM_TARGET: &str = "wasm32-wasip1";
 /// Where a project's built module goes, relative to the project folder.
-pub const OUTPUT_DIR: &str = "target/edgefn";
+pub(crate) const OUTPUT_DIR: &str = "target/edgefn";
 /// The manifest `edgefn new` writes, which `edgefn serve PROJECT` serves when it exists.
-pub const MANIFEST_FILE: &str = "edgefn.toml";
+pub(crate) const MANIFEST_FILE: &str = "edgefn.toml";
 /// The oldest Go that builds WASI reactors (`//go:wasmexport`).
 const MIN_GO_MINOR: u32 = 24;
 /// Folders never watched for source changes: build output, packages (`edgefn package --out dist/..`
@@ -25,7 +25,7 @@ const MAX_SOURCE_FILES: usize = 10_000;
 
 /// The language a project is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Language {
+pub(crate) enum Language {
     /// A Rust crate using the `edgefn` SDK (`sdk/rust`).
     Rust,
     /// A Go module using the edgefn Go SDK (`sdk/go`).
@@ -34,7 +34,7 @@ pub enum Language {
 
 impl Language {
     /// Its name in messages.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Language::Rust => "Rust",
             Language::Go => "Go",
@@ -44,7 +44,7 @@ impl Language {
 
 /// A function project: a folder with a `Cargo.toml` (Rust) or a `go.mod` (Go).
 #[derive(Debug, Clone)]
-pub struct Project {
+pub(crate) struct Project {
     /// The project folder, absolute.
     pub dir: PathBuf,
     /// The function's name (the crate's package name, or the Go module's last path element).
@@ -55,7 +55,7 @@ pub struct Project {
 
 impl Project {
     /// The project in `dir`, or `None` when `dir` has neither `Cargo.toml` nor `go.mod`.
-    pub fn detect(dir: &Path) -> anyhow::Result<Option<Project>> {
+    pub(crate) fn detect(dir: &Path) -> anyhow::Result<Option<Project>> {
         if !dir.is_dir() {
             return Ok(None);
         }
@@ -84,7 +84,7 @@ impl Project {
     }
 
     /// The project in `dir`, or an error saying how to get one.
-    pub fn open(dir: &Path) -> anyhow::Result<Project> {
+    pub(crate) fn open(dir: &Path) -> anyhow::Result<Project> {
         if !dir.exists() {
             bail!(
                 "{} does not exist: give the folder of a function project (edgefn new NAME creates one)",
@@ -100,20 +100,20 @@ impl Project {
     }
 
     /// Where the built module goes.
-    pub fn output_wasm(&self) -> PathBuf {
+    pub(crate) fn output_wasm(&self) -> PathBuf {
         self.dir
             .join(OUTPUT_DIR)
             .join(format!("{}.wasm", self.name))
     }
 
     /// The project's manifest, when it has one.
-    pub fn manifest(&self) -> Option<PathBuf> {
+    pub(crate) fn manifest(&self) -> Option<PathBuf> {
         Some(self.dir.join(MANIFEST_FILE)).filter(|p| p.is_file())
     }
 
     /// Compiles the project to `wasm32-wasip1` and puts the module at [`Project::output_wasm`].
     /// Compiler output goes to stderr as it comes; a failure says what to fix.
-    pub fn build(&self) -> anyhow::Result<PathBuf> {
+    pub(crate) fn build(&self) -> anyhow::Result<PathBuf> {
         let out = self.output_wasm();
         std::fs::create_dir_all(out.parent().expect("the output has a folder"))
             .with_context(|| format!("cannot create {}", OUTPUT_DIR))?;
@@ -186,7 +186,7 @@ impl Project {
 
     /// The files whose changes call for a rebuild: everything in the project but build output,
     /// dependencies and hidden folders.
-    pub fn source_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn source_files(&self) -> Vec<PathBuf> {
         let mut files = Vec::new();
         let mut pending = vec![self.dir.clone()];
         while let Some(dir) = pending.pop() {

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Address `edgefn serve` listens on unless told otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Engine and artifact cache options.
 #[derive(Debug, clap::Args)]
-pub struct EngineArgs {
+pub(crate) struct EngineArgs {
     /// Artifact cache folder [default: $EDGEFN_CACHE_DIR, else ~/.cache/edgefn].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -54,7 +54,7 @@ impl EngineArgs {
 
 /// Options of `edgefn serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// `.wasm` files to serve, or one manifest (`.toml`).
     #[arg(value_name = "FUNCTION")]
     functions: Vec<PathBuf>,
@@ -114,7 +114,7 @@ fn function_source(
 }
 
 /// Deploys and serves until SIGTERM or SIGINT.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut functions = args.functions;
     // A project folder is built first (and rebuilt by --watch); what it built is served.
     let project = super::watch::build_project_argument(&mut functions)?;

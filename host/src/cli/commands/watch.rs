@@ -20,14 +20,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// How often watched files are checked.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(300);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(300);
 /// Longest wait for files to stop changing before reloading anyway.
-pub const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// When the functions to serve are one project folder: builds it, and replaces the folder with
 /// what to serve (its `edgefn.toml` if it has one, else the built module). Returns the project, for
 /// [`spawn`] to rebuild; `None` when the arguments are not a project folder.
-pub fn build_project_argument(functions: &mut Vec<PathBuf>) -> anyhow::Result<Option<Project>> {
+pub(crate) fn build_project_argument(
+    functions: &mut Vec<PathBuf>,
+) -> anyhow::Result<Option<Project>> {
     let [path] = functions.as_slice() else {
         return Ok(None);
     };
@@ -57,7 +59,7 @@ fn snapshot(files: &[PathBuf]) -> Snapshot {
 
 /// Watches the files behind `source` (and `project`'s sources) and redeploys on change, on a
 /// thread of its own, until `stop` turns true.
-pub fn spawn(
+pub(crate) fn spawn(
     registry: Arc<Registry>,
     source: FunctionSource,
     project: Option<Project>,

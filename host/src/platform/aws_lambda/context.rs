@@ -6,11 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Time kept back from Lambda's deadline, so that a guest stopped at its deadline is reported as
 /// `edgefn.Timeout` by this runtime (which then keeps serving) rather than the whole execution
 /// environment being timed out and reset by Lambda.
-pub const DEADLINE_RESERVE: Duration = Duration::from_millis(50);
+pub(crate) const DEADLINE_RESERVE: Duration = Duration::from_millis(50);
 
 /// How Lambda's deadline header applies to one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LambdaDeadline {
+pub(crate) enum LambdaDeadline {
     /// A real deadline, already moved [`DEADLINE_RESERVE`] earlier.
     At(SystemTime),
     /// No header (or not a number): only the function's own limit applies.
@@ -23,7 +23,7 @@ pub enum LambdaDeadline {
 
 impl LambdaDeadline {
     /// Interprets `Lambda-Runtime-Deadline-Ms` as of `now`.
-    pub fn from_header(deadline_ms: Option<u64>, now: SystemTime) -> LambdaDeadline {
+    pub(crate) fn from_header(deadline_ms: Option<u64>, now: SystemTime) -> LambdaDeadline {
         let Some(ms) = deadline_ms else {
             return LambdaDeadline::Absent;
         };
@@ -37,7 +37,7 @@ impl LambdaDeadline {
     }
 
     /// The deadline to hand to the runner (which also applies the function's own limit).
-    pub fn effective(self) -> Option<SystemTime> {
+    pub(crate) fn effective(self) -> Option<SystemTime> {
         match self {
             LambdaDeadline::At(deadline) => Some(deadline),
             LambdaDeadline::Absent | LambdaDeadline::InThePast(_) => None,
@@ -50,7 +50,7 @@ impl LambdaDeadline {
 /// guest's `Context` carries on every platform. X-Ray trace ids are W3C-compatible by design:
 /// the epoch part and the random part together are the 32-digit trace id. `None` when there is no
 /// root or parent in the expected form.
-pub fn traceparent_from_xray(header: &str) -> Option<String> {
+pub(crate) fn traceparent_from_xray(header: &str) -> Option<String> {
     let mut root = None;
     let mut parent = None;
     let mut sampled = false;

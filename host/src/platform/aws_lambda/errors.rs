@@ -6,13 +6,13 @@ use serde::Serialize;
 
 /// The `errorType` values this runtime reports besides those of failed invocations
 /// ([`crate::runtime::error::FailureKind::lambda_error_type`]). Stable: alarms and retry policies match on them.
-pub mod error_type {
+pub(crate) mod error_type {
     /// The event could not be turned into a request.
-    pub const INVALID_EVENT: &str = "edgefn.InvalidEvent";
+    pub(crate) const INVALID_EVENT: &str = "edgefn.InvalidEvent";
     /// The guest answered a non-HTTP event with a 5xx status.
-    pub const FUNCTION_ERROR: &str = "edgefn.FunctionError";
+    pub(crate) const FUNCTION_ERROR: &str = "edgefn.FunctionError";
     /// The module could not be loaded when the execution environment started.
-    pub const INIT: &str = "edgefn.InitError";
+    pub(crate) const INIT: &str = "edgefn.InitError";
 }
 
 /// The body of `/runtime/invocation/{id}/error` and `/runtime/init/error`.

@@ -12,10 +12,10 @@ use std::time::{Instant, SystemTime};
 
 /// Environment variable the X-Ray trace header of the current invocation is copied into, as every
 /// Lambda runtime does (X-Ray SDKs read it).
-pub const TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
+pub(crate) const TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
 
 /// Serves invocations of one function until the Runtime API fails.
-pub struct Handler {
+pub(crate) struct Handler {
     api: RuntimeApi,
     runner: FunctionInvoker,
     /// The past-deadline quirk is logged once, not on every invocation.
@@ -24,7 +24,7 @@ pub struct Handler {
 
 impl Handler {
     /// A handler posting to `api` the results of `runner`.
-    pub fn new(api: RuntimeApi, runner: FunctionInvoker) -> Handler {
+    pub(crate) fn new(api: RuntimeApi, runner: FunctionInvoker) -> Handler {
         Handler {
             api,
             runner,
@@ -34,7 +34,7 @@ impl Handler {
 
     /// Loops over invocations. Returns only when the Runtime API cannot be reached or refuses
     /// both a result and the error that replaces it; Lambda then restarts the environment.
-    pub async fn serve(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn serve(mut self) -> anyhow::Result<()> {
         loop {
             let invocation = self.api.next_invocation().await?;
             self.handle(invocation).await?;

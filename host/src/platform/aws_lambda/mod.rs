@@ -3,17 +3,17 @@
 //! At start it loads `$LAMBDA_TASK_ROOT/$_HANDLER` (the `.wasm`), from the precompiled artifact in
 //! `$LAMBDA_TASK_ROOT/artifacts` when `edgefn package` put one there, and reports a module that
 //! cannot load to `/runtime/init/error` before exiting. Then it serves invocations one at a time
-//! ([`handler`]): each event is mapped to a request by its shape ([`events`]), the guest runs
-//! under the earlier of Lambda's deadline and its own ([`context`]), and the answer goes back in the
-//! shape of the event ([`response`]) or as an error ([`errors`]) through the Runtime API
-//! ([`runtime_api`]).
+//! (`handler`): each event is mapped to a request by its shape ([`events`]), the guest runs
+//! under the earlier of Lambda's deadline and its own (`context`), and the answer goes back in the
+//! shape of the event ([`response`]) or as an error (`errors`) through the Runtime API
+//! (`runtime_api`).
 
-pub mod context;
-pub mod errors;
+pub(crate) mod context;
+pub(crate) mod errors;
 pub mod events;
-pub mod handler;
+pub(crate) mod handler;
 pub mod response;
-pub mod runtime_api;
+pub(crate) mod runtime_api;
 
 use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::FunctionInvoker;

@@ -16,30 +16,28 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::Duration;
 
 /// Version prefix of every Runtime API path.
-pub const API_VERSION: &str = "2018-06-01";
+pub(crate) const API_VERSION: &str = "2018-06-01";
 /// Header carrying the failure kind on `/error` and `/init/error`.
-pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
+pub(crate) const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 /// A post to the Runtime API is answered at once; one that takes this long means it is gone.
 /// (`/next` has no timeout: Lambda freezes the process while it waits.)
-pub const POST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One invocation as `/runtime/invocation/next` hands it over.
 #[derive(Debug, Clone)]
-pub struct Invocation {
+pub(crate) struct Invocation {
     /// `Lambda-Runtime-Aws-Request-Id`.
     pub request_id: String,
     /// `Lambda-Runtime-Deadline-Ms`, Unix epoch milliseconds, if present and a number.
     pub deadline_ms: Option<u64>,
     /// `Lambda-Runtime-Trace-Id` (X-Ray), if present.
     pub trace_id: Option<String>,
-    /// `Lambda-Runtime-Invoked-Function-Arn`, if present.
-    pub invoked_function_arn: Option<String>,
     /// The event JSON.
     pub event: Bytes,
 }
 
 /// The Runtime API of this execution environment.
-pub struct RuntimeApi {
+pub(crate) struct RuntimeApi {
     /// `host:port`, for connecting and for the `Host` header.
     authority: String,
     /// `http://` is dropped; whatever path followed the authority prefixes every API path.
@@ -49,7 +47,7 @@ pub struct RuntimeApi {
 
 impl RuntimeApi {
     /// A client for the value of `AWS_LAMBDA_RUNTIME_API`. Connects lazily.
-    pub fn new(runtime_api: &str) -> anyhow::Result<RuntimeApi> {
+    pub(crate) fn new(runtime_api: &str) -> anyhow::Result<RuntimeApi> {
         let trimmed = runtime_api.trim();
         let without_scheme = trimmed.strip_prefix("http://").unwrap_or(trimmed);
         let (authority, path) = match without_scheme.find('/') {
@@ -68,12 +66,12 @@ impl RuntimeApi {
     }
 
     /// The URL base every call goes to, for logs.
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         format!("http://{}{}/{API_VERSION}", self.authority, self.prefix)
     }
 
     /// Waits (without a timeout) for the next invocation.
-    pub async fn next_invocation(&mut self) -> anyhow::Result<Invocation> {
+    pub(crate) async fn next_invocation(&mut self) -> anyhow::Result<Invocation> {
         let (status, headers, event) = self
             .call(Method::GET, "runtime/invocation/next", None, Bytes::new())
             .await?;
@@ -95,19 +93,22 @@ impl RuntimeApi {
             request_id,
             deadline_ms: header("lambda-runtime-deadline-ms").and_then(|v| v.parse().ok()),
             trace_id: header("lambda-runtime-trace-id").filter(|v| !v.is_empty()),
-            invoked_function_arn: header("lambda-runtime-invoked-function-arn"),
             event,
         })
     }
 
     /// Posts an invocation's result.
-    pub async fn post_response(&mut self, request_id: &str, result: Bytes) -> anyhow::Result<()> {
+    pub(crate) async fn post_response(
+        &mut self,
+        request_id: &str,
+        result: Bytes,
+    ) -> anyhow::Result<()> {
         let path = format!("runtime/invocation/{}/response", escape_id(request_id));
         self.post(&path, None, result).await
     }
 
     /// Posts an invocation's failure.
-    pub async fn post_error(
+    pub(crate) async fn post_error(
         &mut self,
         request_id: &str,
         report: &ErrorReport,
@@ -118,7 +119,7 @@ impl RuntimeApi {
     }
 
     /// Posts a failure to initialise; the process should exit afterwards.
-    pub async fn post_init_error(&mut self, report: &ErrorReport) -> anyhow::Result<()> {
+    pub(crate) async fn post_init_error(&mut self, report: &ErrorReport) -> anyhow::Result<()> {
         self.post(
             "runtime/init/error",
             Some(report.error_type),

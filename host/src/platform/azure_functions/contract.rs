@@ -3,22 +3,22 @@
 //! files and variable names, and how a path is matched against the route prefix. Both depend on this module, not on each other.
 
 /// Name of the HTTP trigger binding in `function.json`: the key of the request in `Data`.
-pub const HTTP_INPUT_BINDING: &str = "req";
+pub(crate) const HTTP_INPUT_BINDING: &str = "req";
 /// Name of the HTTP output binding in `function.json`: the key of the response in `Outputs`.
-pub const HTTP_OUTPUT_BINDING: &str = "res";
+pub(crate) const HTTP_OUTPUT_BINDING: &str = "res";
 /// `extensions.http.routePrefix` when `host.json` does not set it.
-pub const DEFAULT_ROUTE_PREFIX: &str = "api";
+pub(crate) const DEFAULT_ROUTE_PREFIX: &str = "api";
 /// Header the Functions host puts on every call to the handler.
-pub const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
+pub(crate) const INVOCATION_ID_HEADER: &str = "x-azure-functions-invocationid";
 /// App settings named `EDGEFN_VAR_<NAME>` reach the guest as variable `<NAME>`; nothing else of the
 /// process environment does.
-pub const GUEST_VARIABLE_PREFIX: &str = "EDGEFN_VAR_";
+pub(crate) const GUEST_VARIABLE_PREFIX: &str = "EDGEFN_VAR_";
 /// The app's settings file, in the app root.
-pub const HOST_JSON: &str = "host.json";
+pub(crate) const HOST_JSON: &str = "host.json";
 
 /// `path` without its leading `/<prefix>` segment (matched without regard to ASCII case, as the
 /// Functions host routes), always starting with `/`; `None` when `path` is not under `prefix`.
-pub fn strip_prefix_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+pub(crate) fn strip_prefix_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let after_slash = path.strip_prefix('/')?;
     let head = after_slash.get(..prefix.len())?;
     if !head.eq_ignore_ascii_case(prefix) {

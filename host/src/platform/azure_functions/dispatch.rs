@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 /// What a call from the Functions host is.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Call {
+pub(crate) enum Call {
     /// `GET /` without an invocation id: the host polling until the handler listens.
     Readiness,
     /// A client request forwarded as-is; the guest sees this path (route prefix removed).
@@ -26,7 +26,7 @@ pub enum Call {
 }
 
 /// Classifies a call by method, path and whether it carries an invocation id.
-pub fn classify(
+pub(crate) fn classify(
     method: &Method,
     path: &str,
     has_invocation_id: bool,
@@ -59,7 +59,7 @@ pub fn classify(
 }
 
 /// Serves one call from the Functions host.
-pub async fn handle(handler: &Handler, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(handler: &Handler, request: Request<Incoming>) -> Response<Body> {
     let invocation_id = request
         .headers()
         .get(INVOCATION_ID_HEADER)

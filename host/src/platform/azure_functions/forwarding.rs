@@ -19,12 +19,13 @@ use hyper::body::Incoming;
 
 /// Headers the Functions host adds to every forwarded request; the guest gets their content from
 /// `Context` instead.
-pub const HOST_ADDED_HEADERS: [&str; 2] = [INVOCATION_ID_HEADER, "x-azure-functions-hostversion"];
+pub(crate) const HOST_ADDED_HEADERS: [&str; 2] =
+    [INVOCATION_ID_HEADER, "x-azure-functions-hostversion"];
 /// Product token the Functions host appends to the client's `User-Agent`.
-pub const HOST_USER_AGENT_PRODUCT: &str = "Azure-Functions-Host/";
+pub(crate) const HOST_USER_AGENT_PRODUCT: &str = "Azure-Functions-Host/";
 
 /// Runs the guest on a forwarded request and answers with its response as-is.
-pub async fn handle(
+pub(crate) async fn handle(
     handler: &Handler,
     request: Request<Incoming>,
     guest_path: &str,
@@ -62,7 +63,7 @@ pub async fn handle(
 }
 
 /// The guest's request target: `path` plus the query as it arrived.
-pub fn guest_uri(path: &str, query: Option<&str>) -> Result<Uri, String> {
+pub(crate) fn guest_uri(path: &str, query: Option<&str>) -> Result<Uri, String> {
     let target = match query {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
@@ -72,7 +73,7 @@ pub fn guest_uri(path: &str, query: Option<&str>) -> Result<Uri, String> {
 }
 
 /// Takes off what the Functions host added for the handler, leaving the client's headers.
-pub fn remove_host_additions(headers: &mut HeaderMap) {
+pub(crate) fn remove_host_additions(headers: &mut HeaderMap) {
     for name in HOST_ADDED_HEADERS {
         headers.remove(name);
     }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 /// Serves until `shutdown` turns true, then lets in-flight invocations finish (up to the grace
 /// period). Blocks the calling thread. `listener` must come from [`crate::http::server::bind`].
-pub fn serve(
+pub(crate) fn serve(
     handler: Arc<Handler>,
     listener: std::net::TcpListener,
     workers: usize,

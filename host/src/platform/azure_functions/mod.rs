@@ -6,19 +6,19 @@
 //! - forwarding (`enableForwardingHttpRequest: true`, what `edgefn package` writes): the client's
 //!   request arrives as-is under the route prefix (`/api/hello/x`); the guest sees it without the
 //!   prefix (`/hello/x`, the path the same URL has on the local host) and its response goes back
-//!   as-is ([`forwarding`]);
+//!   as-is (`forwarding`);
 //! - invocation (the default): `POST /<FunctionName>` with the request as JSON, answered with the
 //!   response as JSON and the guest's output as `Logs` ([`invocation`]).
 //!
-//! `GET /` without an invocation id is the host's readiness probe ([`dispatch`]). Settings come
-//! from flags, then `host.json` ([`settings`]); [`listener`] runs the HTTP server.
+//! `GET /` without an invocation id is the host's readiness probe (`dispatch`). Settings come
+//! from flags, then `host.json` (`settings`); `listener` runs the HTTP server.
 
-pub mod contract;
-pub mod dispatch;
-pub mod forwarding;
+pub(crate) mod contract;
+pub(crate) mod dispatch;
+pub(crate) mod forwarding;
 pub mod invocation;
-pub mod listener;
-pub mod settings;
+pub(crate) mod listener;
+pub(crate) mod settings;
 
 use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::FunctionInvoker;

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 /// Azure answers an HTTP trigger within 230 s whatever `functionTimeout` says (the load balancer's
 /// idle timeout), so no guest deadline is longer.
-pub const HTTP_TRIGGER_TIMEOUT_CAP: Duration = Duration::from_secs(230);
+pub(crate) const HTTP_TRIGGER_TIMEOUT_CAP: Duration = Duration::from_secs(230);
 /// The guest is stopped this much before `functionTimeout` (at most a tenth of it), so the handler
 /// answers a clean 500 before the Functions host's own timer fires, which would fail the
 /// invocation from the outside and can recycle the host.
-pub const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+pub(crate) const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// What the handler takes from `host.json`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct HostJson {
+pub(crate) struct HostJson {
     /// `extensions.http.routePrefix`.
     pub route_prefix: Option<String>,
     /// `functionTimeout`, as written.
@@ -27,7 +27,7 @@ pub struct HostJson {
 
 impl HostJson {
     /// Reads `app_root/host.json`; `Ok(None)` when there is none.
-    pub fn read(app_root: &Path) -> anyhow::Result<Option<HostJson>> {
+    pub(crate) fn read(app_root: &Path) -> anyhow::Result<Option<HostJson>> {
         let path = app_root.join(HOST_JSON);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -40,7 +40,7 @@ impl HostJson {
     }
 
     /// Parses the fields the handler needs; other fields are the Functions host's business.
-    pub fn parse(text: &str) -> anyhow::Result<HostJson> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<HostJson> {
         let value: serde_json::Value = serde_json::from_str(text)?;
         let route_prefix = match value.pointer("/extensions/http/routePrefix") {
             None | Some(serde_json::Value::Null) => None,
@@ -62,7 +62,7 @@ impl HostJson {
 /// Parses a timeout the way `host.json` writes `functionTimeout` (`hh:mm:ss`, optionally
 /// `d.hh:mm:ss` and fractional seconds, or `-1` for none) or as plain seconds (`1.5`).
 /// `Ok(None)` means no timeout.
-pub fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
+pub(crate) fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
     let text = text.trim();
     if text == "-1" {
         return Ok(None);
@@ -105,7 +105,7 @@ pub fn parse_timeout(text: &str) -> anyhow::Result<Option<Duration>> {
 
 /// How long a guest may run: `functionTimeout` (none means the platform maximum), capped at the
 /// HTTP trigger limit, less a small margin so the handler, not the Functions host, stops it.
-pub fn guest_budget(function_timeout: Option<Duration>) -> Duration {
+pub(crate) fn guest_budget(function_timeout: Option<Duration>) -> Duration {
     let timeout = function_timeout
         .unwrap_or(HTTP_TRIGGER_TIMEOUT_CAP)
         .min(HTTP_TRIGGER_TIMEOUT_CAP);
@@ -113,12 +113,12 @@ pub fn guest_budget(function_timeout: Option<Duration>) -> Duration {
 }
 
 /// A route prefix as written (`api`, `/api/`, ``) reduced to its bare segment(s).
-pub fn normalize_route_prefix(prefix: &str) -> String {
+pub(crate) fn normalize_route_prefix(prefix: &str) -> String {
     prefix.trim_matches('/').to_owned()
 }
 
 /// The guest's variables from `EDGEFN_VAR_*` entries of `environment`, prefix removed, sorted.
-pub fn guest_variables(
+pub(crate) fn guest_variables(
     environment: impl IntoIterator<Item = (String, String)>,
 ) -> Vec<(String, String)> {
     let variables: BTreeMap<String, String> = environment

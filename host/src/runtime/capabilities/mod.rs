@@ -1,11 +1,11 @@
 //! Host capabilities: every import a guest can reach, one module each, linked from one list.
 //!
 //! A capability is a module here with a `link` function (its host functions, added to the linker),
-//! an entry in [`link_all`] and [`IMPORT_MODULES`], a field of [`crate::runtime::sandbox::HostState`]
+//! an entry in [`link_all`] and [`IMPORT_MODULES`], a field of `crate::runtime::sandbox::HostState`
 //! when it keeps per-instance state, and a field of [`Backends`] when each platform backs it with
 //! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
 
-pub mod wasi;
+pub(crate) mod wasi;
 
 use super::sandbox::HostState;
 use wasmtime::Linker;

@@ -5,10 +5,10 @@ use crate::runtime::sandbox::HostState;
 use wasmtime::Linker;
 
 /// The import module guests name.
-pub const IMPORT_MODULE: &str = "wasi_snapshot_preview1";
+pub(crate) const IMPORT_MODULE: &str = "wasi_snapshot_preview1";
 
 /// Adds WASI preview 1 to the linker (async, so a guest's fiber can yield inside a call).
-pub fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasmtime_wasi::p1::add_to_linker_async(linker, HostState::wasi)?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use wasmtime::{
 
 /// Export indices of the ABI v1 entry points, resolved once per module.
 #[derive(Clone)]
-pub struct AbiExports {
+pub(crate) struct AbiExports {
     /// `memory`.
     pub memory: ModuleExport,
     /// `edgefn_v1_alloc`.
@@ -40,7 +40,7 @@ pub struct AbiExports {
 }
 
 /// An ABI v1 module, pre-instantiated for fresh instances.
-pub struct AbiV1Function {
+pub(crate) struct AbiV1Function {
     /// The module, linked against every capability.
     pub pre: InstancePre<HostState>,
     /// Its ABI entry points.
@@ -51,7 +51,7 @@ pub struct AbiV1Function {
 
 impl AbiV1Function {
     /// Checks the module's ABI and links it.
-    pub fn new(
+    pub(crate) fn new(
         spec: &FunctionSpec,
         module: &Module,
         linker: &Linker<HostState>,
@@ -117,7 +117,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 /// An instance with its ABI entry points resolved, ready to serve calls.
-pub struct LiveInstance {
+pub(crate) struct LiveInstance {
     store: Store<HostState>,
     memory: Memory,
     alloc: TypedFunc<u32, u32>,
@@ -342,7 +342,11 @@ fn same_types(got: &[ValType], want: &[ValType]) -> bool {
 
 /// Checks that `module` implements edgefn ABI v1 and returns its entry points. Errors name the
 /// function and say what was expected.
-pub fn check_abi(name: &str, module: &Module, memory_cap: u64) -> anyhow::Result<AbiExports> {
+pub(crate) fn check_abi(
+    name: &str,
+    module: &Module,
+    memory_cap: u64,
+) -> anyhow::Result<AbiExports> {
     // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
     // the handler yet fail every request; refuse it here, with the fix.
     if module.get_export("_start").is_some() {

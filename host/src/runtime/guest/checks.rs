@@ -10,7 +10,7 @@ use edgefn_abi::INIT_EXPORT;
 
 /// Tells what kind of guest `wasm` is, refusing files that are no guest at all before the
 /// compiler sees them, with a plain reason.
-pub fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
+pub(crate) fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
     const MAGIC: &[u8] = b"\0asm";
     if wasm.len() < 8 || &wasm[..4] != MAGIC {
         bail!("it is not a WebAssembly module (a .wasm file starts with the bytes \\0asm)");
@@ -27,7 +27,7 @@ pub fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
 /// compiled module cannot see: a start function (it would run, unbounded by anything the user
 /// configured, before every request), more than one memory, an imported memory or table, or a
 /// table larger than any guest may grow one. Returns what deploy needs to know about the module.
-pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
+pub(crate) fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
     use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
     let mut memories = 0u32;
     let mut facts = ModuleFacts::default();
@@ -82,7 +82,7 @@ pub fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
 
 /// What [`check_sections`] learned about a module.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ModuleFacts {
+pub(crate) struct ModuleFacts {
     /// It exports `edgefn_v1_init`, so it can be pre-initialized.
     pub exports_init: bool,
 }

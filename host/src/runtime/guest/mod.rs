@@ -1,13 +1,13 @@
 //! Guest kinds and the one invocation seam every front end calls: [`invoke`] on an
 //! `http::Request<Bytes>`, whatever kind of guest answers it.
 //!
-//! A loaded function is a [`LoadedGuest`]: today one kind, [`abi_v1`] core modules built on the
+//! A loaded function is a `LoadedGuest`: today one kind, `abi_v1` core modules built on the
 //! edgefn SDKs. A second kind (wasi:http components) is one file beside `abi_v1.rs`, one variant
-//! of [`GuestKind`] and [`LoadedGuest`], and its arm in the dispatches below; no front end changes.
+//! of [`GuestKind`] and `LoadedGuest`, and its arm in the dispatches below; no front end changes.
 
-pub mod abi_v1;
-pub mod checks;
-pub mod warm;
+pub(crate) mod abi_v1;
+pub(crate) mod checks;
+pub(crate) mod warm;
 
 use super::error::InvokeError;
 use super::guest_log::LogCapture;
@@ -38,7 +38,7 @@ impl GuestKind {
 }
 
 /// A deployed function's code, ready for instances, by kind.
-pub enum LoadedGuest {
+pub(crate) enum LoadedGuest {
     /// An ABI v1 core module.
     AbiV1(abi_v1::AbiV1Function),
 }
@@ -48,7 +48,7 @@ pub struct LoadedFunction {
     /// The function's configuration.
     pub spec: Arc<FunctionSpec>,
     /// Its code, by kind.
-    pub guest: LoadedGuest,
+    pub(crate) guest: LoadedGuest,
     /// Where its invocations are counted.
     pub metrics: Arc<FunctionMetrics>,
 }
@@ -56,7 +56,7 @@ pub struct LoadedFunction {
 impl LoadedFunction {
     /// Checks the compiled code against what its kind requires and links it. Unknown imports are
     /// refused here, at load, with the import named, never at the first request.
-    pub fn new(
+    pub(crate) fn new(
         kind: GuestKind,
         spec: Arc<FunctionSpec>,
         module: &Module,

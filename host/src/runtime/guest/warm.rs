@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// What the pool needs to know of a live instance to decide whether to keep it.
-pub trait WarmInstance {
+pub(crate) trait WarmInstance {
     /// Invocations it has served.
     fn uses(&self) -> u32;
     /// When it last finished an invocation.
@@ -14,14 +14,14 @@ pub trait WarmInstance {
 }
 
 /// Idle live instances of one function. Disabled (always empty) without a [`WarmConfig`].
-pub struct WarmPool<I> {
+pub(crate) struct WarmPool<I> {
     config: Option<WarmConfig>,
     idle: Mutex<Vec<I>>,
 }
 
 impl<I: WarmInstance> WarmPool<I> {
     /// A pool following `config`; `None` keeps fresh instances per request.
-    pub fn new(config: Option<WarmConfig>) -> WarmPool<I> {
+    pub(crate) fn new(config: Option<WarmConfig>) -> WarmPool<I> {
         WarmPool {
             config,
             idle: Mutex::new(Vec::new()),
@@ -30,7 +30,7 @@ impl<I: WarmInstance> WarmPool<I> {
 
     /// The most recently used idle instance that has not expired, if any. Expired ones found on
     /// the way are dropped, which returns their slots to the instance pool.
-    pub fn take(&self) -> Option<I> {
+    pub(crate) fn take(&self) -> Option<I> {
         let config = self.config.as_ref()?;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(live) = idle.pop() {
@@ -42,7 +42,7 @@ impl<I: WarmInstance> WarmPool<I> {
     }
 
     /// Keeps `live` for the next request, unless it is used up or the pool is full.
-    pub fn put(&self, live: I) {
+    pub(crate) fn put(&self, live: I) {
         let Some(config) = &self.config else { return };
         if live.uses() >= config.max_uses {
             return;
@@ -54,7 +54,7 @@ impl<I: WarmInstance> WarmPool<I> {
     }
 
     /// Idle instances held now.
-    pub fn idle_count(&self) -> usize {
+    pub(crate) fn idle_count(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
