@@ -50,6 +50,16 @@ if http:
         out.append(f"| {name} | {rps:,.0f} | {vs_native} | {vs_wasmtime} | {cpu_us} |")
     out.append("")
 
+noisy = [r for r in rows if r["bench"] == "noisy_neighbour"]
+if noisy:
+    out += ["### Noisy neighbours: hello, one request per new connection, beside busy guests", "",
+            "| serve flags | busy guests | unloaded p50 / p99 ms | loaded p50 / p99 ms | errors |",
+            "|---|---:|---:|---:|---:|"]
+    for r in noisy:
+        out.append(f"| `{r['serve_args'] or '(defaults)'}` | {r['busy']} | {r['unloaded_p50_ms']:.2f} / {r['unloaded_p99_ms']:.2f} | "
+                   f"{r['loaded_p50_ms']:.2f} / {r['loaded_p99_ms']:.2f} | {r['errors']} |")
+    out.append("")
+
 cold = [r for r in rows if r["bench"] == "cold_start"]
 if cold:
     out += ["### Cold start: spawn to first 200", "", "| command | runs | p50 ms | min ms | max ms |", "|---|---:|---:|---:|---:|"]

@@ -107,6 +107,13 @@ if [ -x "$WASMTIME" ]; then
   P=$(free_port); load wasmtime-serve "http://127.0.0.1:$P/" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$COMPONENT"
 fi
 
+step "noisy neighbours: hello on new connections, alone and beside 4 busy guests"
+# The default polls sockets after every task; --io-poll-interval 61 is tokio's own default, the
+# configuration before it was changed.
+$B/noisy_neighbour $EDGEFN target/guests 4 300 | tee -a "$RESULTS"
+$B/noisy_neighbour $EDGEFN target/guests 4 300 --io-poll-interval 61 | tee -a "$RESULTS"
+P=$(free_port); load edgefn-fresh-io-poll-61 "http://127.0.0.1:$P/hello" $EDGEFN serve --io-poll-interval 61 --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
+
 step "cold start: process spawn to first 200 (artifact cached vs empty cache)"
 $B/cold_start 20 / -- $B/native_hello '{addr}' per-core | tee -a "$RESULTS"
 $B/cold_start 20 /hello -- $EDGEFN serve --cache-dir "$CACHE" --listen '{addr}' target/guests/hello.wasm | tee -a "$RESULTS"

@@ -6,3 +6,4 @@ pub(crate) mod body;
 pub(crate) mod ids;
 pub(crate) mod respond;
 pub mod server;
+pub(crate) mod strict;

@@ -1,6 +1,6 @@
 //! A multi-worker HTTP/1.1 server: one current-thread runtime per worker thread, each accepting
-//! on its own `SO_REUSEPORT` socket, with the header timeout, header size and connection cap every
-//! listener of the host needs; and the shutdown signal. Used by the local host, its admin listener
+//! on its own `SO_REUSEPORT` socket, with the header timeout, header size, connection cap and
+//! framing rules (`strict`) every listener of the host needs; and the shutdown signal. Used by the local host, its admin listener
 //! and the Azure Functions handler.
 
 use http::{Request, Response};
@@ -23,6 +23,14 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// How long shutdown waits for in-flight requests before giving up on them.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Task polls each worker makes between two looks at its sockets (new connections, readable
+/// requests): tokio's `event_interval`. Its default (61) lets guests that run for long, each
+/// polled once per epoch tick (1 ms), hold back every other request on their thread by ~61 ms
+/// (measured: a hello's p50 went from 0.2 ms to 80 ms beside four busy guests). At 1 a new
+/// request waits at most about one tick per busy guest on its thread; see `bench/README.md`
+/// ("Noisy neighbours") for what it costs and buys.
+pub const DEFAULT_IO_POLL_INTERVAL: u32 = 1;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -38,6 +46,8 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// See [`DEFAULT_SHUTDOWN_GRACE`].
     pub shutdown_grace: Duration,
+    /// See [`DEFAULT_IO_POLL_INTERVAL`].
+    pub io_poll_interval: u32,
 }
 
 impl Default for ServerOptions {
@@ -49,6 +59,7 @@ impl Default for ServerOptions {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            io_poll_interval: DEFAULT_IO_POLL_INTERVAL,
         }
     }
 }
@@ -126,6 +137,7 @@ where
                 .spawn(move || {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
+                        .event_interval(shared.options.io_poll_interval.max(1))
                         .build()?;
                     runtime.block_on(worker_loop(shared, listener, shutdown))
                 })?,
@@ -178,9 +190,15 @@ where
         }
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |req: Request<Incoming>| {
             let shared = conn_shared.clone();
-            async move { Ok::<_, Infallible>((shared.handler)(req, peer).await) }
+            async move {
+                if let Some(reason) = super::strict::violation(&req) {
+                    tracing::debug!(%peer, reason, "refused a request that breaks HTTP/1.1 framing rules");
+                    return Ok::<_, Infallible>(super::strict::refusal(reason));
+                }
+                Ok((shared.handler)(req, peer).await)
+            }
         });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         let shared = shared.clone();

@@ -86,6 +86,10 @@ pub(crate) struct Args {
     /// Largest request line plus headers, in bytes (431 beyond).
     #[arg(long, default_value_t = server::DEFAULT_MAX_HEADER_BYTES)]
     max_header_bytes: usize,
+    /// Task polls each worker makes between looks at its sockets; 1 keeps requests from waiting
+    /// behind guests that run long, higher trades that latency for a little throughput.
+    #[arg(long, default_value_t = server::DEFAULT_IO_POLL_INTERVAL, value_name = "POLLS")]
+    io_poll_interval: u32,
     /// Watch the functions' files (the manifest, each .wasm, a project's sources) and hot-reload
     /// on change; a project folder is rebuilt first.
     #[arg(long)]
@@ -169,6 +173,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
         max_connections: args.max_connections,
         max_header_bytes: args.max_header_bytes,
+        io_poll_interval: args.io_poll_interval,
         ..defaults
     };
     crate::local::router::serve(registry, listener, options, stopped)?;

@@ -100,7 +100,7 @@ impl Handler {
                     );
                 }
                 if std::net::TcpStream::connect_timeout(&addr, READINESS_POLL).is_ok() {
-                    let ready = send_exact(addr, "GET", "/", &[], b"");
+                    let ready = crate::common::send(addr, "GET", "/", &[], b"");
                     assert_eq!(ready.status, 200, "readiness: {}", ready.text());
                     return Handler {
                         process: Process {
