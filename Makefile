@@ -20,6 +20,8 @@ GO_GUEST_DIR := guests/examples/go
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
 HOST_BIN     := target/release/edgefn
+RUNTIME_BIN  := target/runtime/edgefn-runtime
+RUNTIME_ARM64_BIN := target/aarch64-unknown-linux-gnu/runtime/edgefn-runtime
 LISTEN       ?= 127.0.0.1:8080
 # lint's clippy and rustdoc. rustdoc is on the release profile like clippy, so it reuses the
 # dependency metadata clippy checked (only our own crates are checked again, without clippy).
@@ -28,9 +30,9 @@ LISTEN       ?= 127.0.0.1:8080
 CLIPPY       := $(CARGO) clippy --release --workspace --all-targets -- -D warnings
 RUSTDOC      := RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace --lib
 # Variables `make help` expands in the descriptions.
-HELP_VARS    := HOST_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR LISTEN
+HELP_VARS    := HOST_BIN RUNTIME_BIN RUNTIME_ARM64_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR LISTEN
 
-.PHONY: all help build host guests guests-go run check test test-side test-setup test-rust test-unit \
+.PHONY: all help build host runtime runtime-arm64 guests guests-go run check test test-side test-setup test-rust test-unit \
 	test-go test-workers lint lint-rust lint-js fmt setup clean bench soak
 
 ## all: the default target, same as build
@@ -59,9 +61,20 @@ setup:
 build:
 	@$(MAKE) --no-print-directory -j2 host guests
 
-## host: the edgefn binary, $(HOST_BIN)
+## host: the edgefn binary, $(HOST_BIN), then the runtime-only one packages ship
 host:
 	$(CARGO) build --release -p edgefn-host
+	@$(MAKE) --no-print-directory runtime
+
+## runtime: $(RUNTIME_BIN), the Lambda bootstrap and Azure handler without a compiler; built in a
+## cargo invocation of its own, or feature unification would link Cranelift back in
+runtime:
+	$(CARGO) build --profile runtime -p edgefn-runtime
+
+## runtime-arm64: the same for arm64 Lambda (Graviton), cross-built, to $(RUNTIME_ARM64_BIN)
+runtime-arm64:
+	@scripts/setup.sh arm64
+	$(CARGO) build --profile runtime -p edgefn-runtime --target aarch64-unknown-linux-gnu
 
 ## guests: every Rust guest (examples and test fixtures) for $(WASM_TARGET), to $(GUEST_OUT)/NAME.wasm
 guests: setup
@@ -92,7 +105,7 @@ check:
 ## test: everything CI runs: builds the host and every guest, lints, then every test end to end
 test:
 	@$(MAKE) --no-print-directory -j2 host test-side
-	@$(MAKE) --no-print-directory lint test-rust
+	@$(MAKE) --no-print-directory lint runtime-arm64 test-rust
 
 # test-side runs one make per step: one make given all four goals would run them side by side
 # under test's -j2.
@@ -111,14 +124,15 @@ test-setup:
 test-rust:
 	@scripts/setup.sh workers lambda
 	@mkdir -p target
-	set -o pipefail; $(CARGO) test --release --workspace 2>&1 | tee target/test-rust.log
+	@# Without edgefn-runtime: built in this invocation it would get the host's compiler features.
+	set -o pipefail; $(CARGO) test --release --workspace --exclude edgefn-runtime 2>&1 | tee target/test-rust.log
 	@# cargo ends on a crate with no doc tests ("0 passed"); say what the whole run counted.
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test-rust.log
 
 ## test-unit: the Rust tests that need no built guests: every crate's unit tests, and the SDK
 ## crates' integration tests (ABI vectors, properties) and doc tests
 test-unit:
-	$(CARGO) test --release --workspace --lib --bins
+	$(CARGO) test --release --workspace --exclude edgefn-runtime --lib --bins
 	$(CARGO) test --release -p edgefn-abi -p edgefn
 
 ## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,
@@ -143,6 +157,8 @@ lint: lint-rust lint-js
 lint-rust:
 	$(CARGO) fmt --all -- --check
 	$(CLIPPY)
+	@# The host without its compiler feature, as edgefn-runtime builds it (its own invocation).
+	$(CARGO) clippy --release -p edgefn-runtime -- -D warnings
 	$(RUSTDOC)
 
 ## lint-js: the Workers adapter's JS lint (`npm run lint` in workers/, when it has that script)

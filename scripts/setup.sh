@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,21 @@ for part in "$@"; do
       if ! have_rust_target wasm32-wasip1; then
         echo "setup: installing the wasm32-wasip1 Rust target"
         rustup target add wasm32-wasip1
+      fi
+      ;;
+    arm64)
+      # The arm64 Lambda runtime: Rust's aarch64 target, Debian's cross linker and libc, and
+      # qemu-user, which runs the cross-built bootstrap in the tests.
+      if ! have_rust_target aarch64-unknown-linux-gnu; then
+        echo "setup: installing the aarch64-unknown-linux-gnu Rust target"
+        rustup target add aarch64-unknown-linux-gnu
+      fi
+      if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1 \
+          || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
+        echo "setup: installing gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user (apt)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null 2>&1 \
+          || { apt-get update -qq && apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null; }
       fi
       ;;
     lambda)

@@ -18,9 +18,12 @@
 pub mod cli;
 pub mod deploy;
 pub mod http;
+#[cfg(feature = "compiler")]
 pub mod local;
+#[cfg(feature = "compiler")]
 pub mod package;
 pub mod platform;
+#[cfg(feature = "compiler")]
 pub(crate) mod progress;
 pub mod runtime;
 

@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
     let engine = HostEngine::new(&options)?;
     let engine_ms = engine_started.elapsed().as_secs_f64() * 1e3;
     let cache = tempfile::tempdir()?;
-    let artifacts = ArtifactCache::open(cache.path(), &engine.engine)?;
+    let artifacts = ArtifactCache::open(cache.path())?;
     let registry = Arc::new(Registry::new(
         engine.clone(),
         artifacts,

@@ -1,6 +1,8 @@
-//! Command-line parsing: the `edgefn` command and its subcommands, dispatched to
-//! `commands` and the platform runtimes.
+//! Command-line parsing: the `edgefn` command and its subcommands, dispatched to `commands` and
+//! the platform runtimes; and the much smaller `edgefn-runtime`, which is only the platform
+//! runtimes (what a Lambda zip or an Azure app ships).
 
+#[cfg(feature = "compiler")]
 pub(crate) mod commands;
 pub(crate) mod logging;
 
@@ -10,6 +12,7 @@ use std::process::ExitCode;
 
 /// Run WebAssembly functions locally, and package the same .wasm for AWS Lambda, Azure Functions
 /// and Cloudflare Workers.
+#[cfg(feature = "compiler")]
 #[derive(Parser)]
 #[command(name = "edgefn", version, propagate_version = true)]
 struct Cli {
@@ -26,6 +29,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(feature = "compiler")]
 #[derive(Subcommand)]
 enum Command {
     /// Create a function project (Rust or Go) that builds and passes its unit test as is.
@@ -49,7 +53,8 @@ enum Command {
     AzureFunctions(crate::platform::azure_functions::Args),
 }
 
-/// Entry point of the binary.
+/// Entry point of the `edgefn` binary.
+#[cfg(feature = "compiler")]
 pub fn main() -> ExitCode {
     // Lambda starts `bootstrap` with no arguments: that is the Lambda runtime.
     let cli = if crate::platform::aws_lambda::started_as_bootstrap() {
@@ -67,6 +72,53 @@ pub fn main() -> ExitCode {
         Command::AwsLambda(args) => crate::platform::aws_lambda::run(args),
         Command::AzureFunctions(args) => crate::platform::azure_functions::run(args),
     };
+    finish(result)
+}
+
+/// The platform runtimes of edgefn, for a package: they load precompiled artifacts and never
+/// compile. Lambda starts `bootstrap` without arguments.
+#[derive(Parser)]
+#[command(name = "edgefn-runtime", version, propagate_version = true)]
+struct RuntimeCli {
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "EDGEFN_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: RuntimeCommand,
+}
+
+#[derive(Subcommand)]
+enum RuntimeCommand {
+    /// Run as the AWS Lambda custom runtime (`bootstrap`); started by Lambda, not by hand.
+    #[command(name = "aws-lambda")]
+    AwsLambda(crate::platform::aws_lambda::Args),
+    /// Run as an Azure Functions custom handler; started by the Functions host.
+    #[command(name = "azure-functions")]
+    AzureFunctions(crate::platform::azure_functions::Args),
+}
+
+/// Entry point of the `edgefn-runtime` binary.
+pub fn runtime_main() -> ExitCode {
+    let cli = if crate::platform::aws_lambda::started_as_bootstrap() {
+        RuntimeCli::parse_from(["edgefn-runtime", "aws-lambda"])
+    } else {
+        RuntimeCli::parse()
+    };
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        RuntimeCommand::AwsLambda(args) => crate::platform::aws_lambda::run(args),
+        RuntimeCommand::AzureFunctions(args) => crate::platform::azure_functions::run(args),
+    };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

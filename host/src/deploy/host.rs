@@ -2,8 +2,12 @@
 //! local server, the platform runtimes, `edgefn invoke`, `edgefn build`, the packagers).
 
 use super::invoker::{FunctionInvoker, Invoker};
-use super::registry::{Deployed, Registry};
-use crate::runtime::artifact::{ArtifactCache, CacheOutcome};
+#[cfg(feature = "compiler")]
+use super::registry::Deployed;
+use super::registry::Registry;
+use crate::runtime::artifact::ArtifactCache;
+#[cfg(feature = "compiler")]
+use crate::runtime::artifact::CacheOutcome;
 use crate::runtime::capabilities::Backends;
 use crate::runtime::engine::{EngineOptions, HostEngine};
 use crate::runtime::spec::FunctionSpec;
@@ -43,6 +47,13 @@ impl HostBuilder {
         self
     }
 
+    /// Compiles for `triple` instead of this machine (its baseline CPU features only).
+    #[cfg(feature = "compiler")]
+    pub fn target(mut self, triple: impl Into<String>) -> HostBuilder {
+        self.engine.target = Some(triple.into());
+        self
+    }
+
     /// Functions kept loaded at once (the LRU's size).
     pub fn max_loaded(mut self, max_loaded: usize) -> HostBuilder {
         self.max_loaded = max_loaded;
@@ -62,10 +73,7 @@ impl HostBuilder {
         if self.engine.pool_slots > 0 {
             tracing::info!(allocator = engine.allocator.as_str(), "engine ready");
         }
-        let cache = match (
-            ArtifactCache::open(&self.cache_dir, &engine.engine),
-            &self.scratch_cache,
-        ) {
+        let cache = match (ArtifactCache::open(&self.cache_dir), &self.scratch_cache) {
             (Ok(cache), _) => cache,
             (Err(error), Some(scratch)) => {
                 tracing::warn!(
@@ -73,7 +81,7 @@ impl HostBuilder {
                     scratch = %scratch.display(),
                     "{error:#}; compiling into a scratch cache instead"
                 );
-                ArtifactCache::open(scratch, &engine.engine)?
+                ArtifactCache::open(scratch)?
             }
             (Err(error), None) => return Err(error),
         };
@@ -104,6 +112,7 @@ impl HostBuilder {
     /// Compiles (or finds) `wasm` and checks it as a deploy would, without keeping a host: what
     /// `edgefn build` and the packagers do. Returns the deployment, how its artifact was found and
     /// where it lies.
+    #[cfg(feature = "compiler")]
     pub fn precompile(
         self,
         spec: FunctionSpec,
@@ -115,6 +124,46 @@ impl HostBuilder {
         let (deployed, outcome) = registry.prepare_bytes(spec, wasm)?;
         let path = registry.cache().artifact_path(&deployed.artifact_key());
         Ok((deployed, outcome, path))
+    }
+
+    /// [`HostBuilder::precompile`] for `triple` (architecture `arch`, as artifact names spell it),
+    /// at that architecture's baseline CPU features: what packages ship. For another architecture
+    /// than this machine's the module is checked (and pre-initialized) here first, since its init
+    /// must run on this machine, and only the result is compiled for the target. Returns where the
+    /// artifact lies.
+    #[cfg(feature = "compiler")]
+    pub fn precompile_for(
+        self,
+        spec: FunctionSpec,
+        wasm: Vec<u8>,
+        triple: &str,
+        arch: &str,
+    ) -> anyhow::Result<PathBuf> {
+        if arch == std::env::consts::ARCH {
+            return Ok(self.target(triple).precompile(spec, wasm)?.2);
+        }
+        let checking = self
+            .cache_dir
+            .join(format!(".check-{}", std::process::id()));
+        let result = (|| {
+            let native = HostBuilder::new(&checking)
+                .pool_slots(0)
+                .registry(Backends {})?;
+            let (deployed, _) = native.prepare_bytes(spec, wasm.clone())?;
+            let code = native.code_to_compile(&deployed, wasm)?;
+            let engine = HostEngine::new(&EngineOptions {
+                pool_slots: 0,
+                target: Some(triple.to_owned()),
+                ..self.engine.clone()
+            })?;
+            let artifact = engine.engine.precompile_module(&code)?;
+            let cache = ArtifactCache::open_for(&self.cache_dir, arch)?;
+            let key = deployed.artifact_key();
+            cache.store(&key, &artifact)?;
+            Ok(cache.artifact_path(&key))
+        })();
+        let _ = std::fs::remove_dir_all(&checking);
+        result
     }
 
     /// The cache directory it was given.

@@ -12,6 +12,7 @@ use crate::runtime::engine::HostEngine;
 use crate::runtime::guest::LoadedFunction;
 use crate::runtime::guest::checks::{check_sections, guest_kind};
 use crate::runtime::metrics::Metrics;
+#[cfg(feature = "compiler")]
 use crate::runtime::preinit;
 use crate::runtime::sandbox::HostState;
 use crate::runtime::spec::FunctionSpec;
@@ -172,6 +173,21 @@ impl Registry {
         })?;
         self.insert_loaded(deployed.id, resident);
         Ok((deployed, outcome))
+    }
+
+    /// What is compiled for `deployed`: its module, or the snapshot of its initialized state when
+    /// it is pre-initialized (for compiling it for another machine than this one).
+    #[cfg(feature = "compiler")]
+    pub(crate) fn code_to_compile(
+        &self,
+        deployed: &Deployed,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<Vec<u8>> {
+        if !deployed.preinit {
+            return Ok(wasm);
+        }
+        let spec = &deployed.spec;
+        preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes)
     }
 
     /// Routes prepared functions, replacing any deployed under the same names. Requests already
@@ -387,7 +403,13 @@ impl Registry {
             if !deployed.preinit {
                 return Ok(wasm);
             }
-            preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes)
+            #[cfg(feature = "compiler")]
+            return preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes);
+            #[cfg(not(feature = "compiler"))]
+            anyhow::bail!(
+                "function {:?} is pre-initialized and its snapshot is not among the artifacts; this runtime cannot make one",
+                spec.name()
+            )
         };
         let (module, outcome) =
             self.cache

@@ -1,10 +1,10 @@
 //! `edgefn package --target aws-lambda`: a deployment zip for the `provided.al2023` runtime.
 //!
-//! The zip holds `bootstrap` (this very `edgefn` executable, which runs as the Lambda runtime when
-//! started without arguments), the module, and `artifacts/` with the module precompiled by the same
-//! engine settings the runtime uses, so a cold start loads native code instead of compiling. The
-//! executable's debug info is stripped from the copy when `strip` is available: it is most of the
-//! file and Lambda has no use for it.
+//! The zip holds `bootstrap` (`edgefn-runtime`, the runtime-only build: no compiler, it runs as the
+//! Lambda runtime when started without arguments), the module, and `artifacts/` with the module
+//! precompiled with the engine settings the runtime uses, for the baseline of the architecture, so
+//! a cold start loads native code and never compiles. The copy is stripped when `strip` is
+//! available.
 
 use super::{PackageReport, PackageRequest, precompile_into};
 use crate::runtime::artifact::ARTIFACTS_DIR;
@@ -21,11 +21,13 @@ pub(crate) const BOOTSTRAP: &str = "bootstrap";
 pub(crate) const DIRECT_UPLOAD_LIMIT_BYTES: u64 = 50 << 20;
 /// Lambda's limit for the unzipped package.
 pub(crate) const UNZIPPED_LIMIT_BYTES: u64 = 250 << 20;
-/// Packages the function with this running executable as its `bootstrap`.
+/// Packages the function with the runtime-only `edgefn-runtime` as its `bootstrap`.
 pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
-    let executable = std::env::current_exe()
-        .context("cannot locate the running edgefn executable to ship as bootstrap")?;
-    package_with_bootstrap(request, &executable)
+    let mut warnings = Vec::new();
+    let executable = super::runtime_executable(request.arch, &mut warnings)?;
+    let mut report = package_with_bootstrap(request, &executable)?;
+    report.warnings.splice(0..0, warnings);
+    Ok(report)
 }
 
 /// Packages the function with `bootstrap` (an `edgefn` executable built for Lambda's Linux) as
@@ -58,7 +60,11 @@ pub(crate) fn package_with_bootstrap(
         std::fs::copy(bootstrap, &bootstrap_copy)
             .with_context(|| format!("cannot copy {} into the package", bootstrap.display()))?;
         let original = file_size(&bootstrap_copy);
-        if let Err(why) = super::strip_executable(&bootstrap_copy, "--strip-all") {
+        // The runtime-only build is stripped by its profile (and may be for another architecture
+        // than this machine's `strip` reads); only the full edgefn needs it.
+        if super::is_runtime_executable(bootstrap) {
+            // Stripped by its build profile already.
+        } else if let Err(why) = super::strip_executable(&bootstrap_copy, "--strip-all") {
             warnings.push(format!(
                 "the bootstrap was not stripped ({why}), so the zip carries its debug info; install binutils (`strip`) to make it several times smaller"
             ));
@@ -89,16 +95,7 @@ pub(crate) fn package_with_bootstrap(
             "the zip is {size_bytes} bytes, over the {DIRECT_UPLOAD_LIMIT_BYTES}-byte limit for a direct upload: upload it to S3 and deploy with --code S3Bucket=...,S3Key=..."
         ));
     }
-    let architecture = match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => "x86_64",
-        ("linux", "aarch64") => "arm64",
-        (os, arch) => {
-            warnings.push(format!(
-                "this edgefn was built for {os}/{arch}, but Lambda runs Linux on x86_64 or arm64: package with an edgefn built for Linux"
-            ));
-            "x86_64"
-        }
-    };
+    let architecture = request.arch.lambda_name();
     let deploy_command = format!(
         "aws lambda create-function --function-name {name} --runtime provided.al2023 --handler {module_file} --architectures {architecture} --memory-size 128 --timeout 10 --role arn:aws:iam::<account-id>:role/<execution-role> --zip-file fileb://{zip}",
         name = request.name,

@@ -37,6 +37,10 @@ pub(crate) const MAX_FUNCTION_NAME: usize = 127;
 
 /// Writes the function app folder and reports how to deploy it.
 pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    anyhow::ensure!(
+        request.arch == super::Arch::X86_64,
+        "Azure Functions custom handlers run on Linux x86_64 here; package for --arch x86_64"
+    );
     let name = request.name.as_str();
     check_function_name(name)?;
     let wasm = std::fs::read(&request.wasm)
@@ -172,15 +176,17 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Copies this executable into the app, without its debug line tables (a release build carries
-/// ~110 MB of them; the stripped copy is ~20 MB and keeps symbol names for backtraces). Copied
+/// Copies the runtime-only `edgefn-runtime` into the app (or, when it is missing, this executable),
+/// without debug line tables but with symbol names for backtraces. Copied
 /// through a temporary file and renamed, so packaging from a packaged handler cannot truncate it.
 fn copy_handler(target: &Path, warnings: &mut Vec<String>) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot locate the running edgefn executable")?;
+    let exe = super::runtime_executable(super::Arch::X86_64, warnings)?;
     let temporary = target.with_extension(format!("tmp.{}", std::process::id()));
     std::fs::copy(&exe, &temporary)
         .with_context(|| format!("cannot copy {} to {}", exe.display(), temporary.display()))?;
-    if let Err(why) = super::strip_executable(&temporary, "--strip-debug") {
+    if super::is_runtime_executable(&exe) {
+        // Stripped by its build profile already.
+    } else if let Err(why) = super::strip_executable(&temporary, "--strip-debug") {
         warnings.push(format!(
             "the handler was not stripped ({why}), so it keeps its debug info (~110 MB): install binutils (`strip`) to shrink it to ~20 MB"
         ));

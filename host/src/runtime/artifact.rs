@@ -89,13 +89,30 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// Identifies the code an engine generates: wasmtime's own compatibility hash plus our version.
-pub fn engine_fingerprint(engine: &Engine) -> String {
-    use std::hash::Hash;
+/// The wasmtime this host is built with (pinned with `=` in `host/Cargo.toml`; a test holds the two
+/// together).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// Names the code this build of edgefn generates for `arch`: our version, wasmtime's, the
+/// architecture and every code-affecting engine setting. It is computed from constants, so the
+/// compiling `edgefn` and the runtime-only `edgefn-runtime` (which has no compiler to ask) agree
+/// on it; wasmtime itself checks the rest (CPU features, tunables) when it loads an artifact.
+pub fn engine_fingerprint(arch: &str) -> String {
     let mut hasher = Sha256Hasher(Sha256::new());
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    hasher.write(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.write(
+        format!(
+            "edgefn {} wasmtime {WASMTIME_VERSION} {arch} {}",
+            env!("CARGO_PKG_VERSION"),
+            super::engine::code_settings()
+        )
+        .as_bytes(),
+    );
     hex::encode(&hasher.0.finalize()[..12])
+}
+
+/// What the artifacts of this machine's architecture are named after.
+pub fn native_fingerprint() -> String {
+    engine_fingerprint(std::env::consts::ARCH)
 }
 
 /// The default cache directory: `$EDGEFN_CACHE_DIR`, else `$XDG_CACHE_HOME/edgefn`, else
@@ -114,14 +131,20 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 impl ArtifactCache {
-    /// Opens (creating if needed) a cache directory for artifacts of `engine`.
-    pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<ArtifactCache> {
+    /// Opens (creating if needed) a cache directory of artifacts for this machine.
+    pub fn open(dir: &Path) -> anyhow::Result<ArtifactCache> {
+        ArtifactCache::open_for(dir, std::env::consts::ARCH)
+    }
+
+    /// Opens (creating if needed) a cache directory of artifacts for `arch` (a package for
+    /// another architecture is precompiled into one of these).
+    pub fn open_for(dir: &Path, arch: &str) -> anyhow::Result<ArtifactCache> {
         std::fs::create_dir_all(dir).with_context(|| {
             format!("cannot create the artifact cache directory {} (set --cache-dir or EDGEFN_CACHE_DIR to a writable folder)", dir.display())
         })?;
         Ok(ArtifactCache {
             dir: dir.to_owned(),
-            fingerprint: engine_fingerprint(engine),
+            fingerprint: engine_fingerprint(arch),
         })
     }
 
@@ -169,6 +192,18 @@ impl ArtifactCache {
                 CacheOutcome::Rebuilt { reason }
             }
         };
+        self.compile(engine, key, wasm, outcome)
+    }
+
+    /// Compiles the module and stores its artifact.
+    #[cfg(feature = "compiler")]
+    fn compile(
+        &self,
+        engine: &Engine,
+        key: &str,
+        wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+        outcome: CacheOutcome,
+    ) -> anyhow::Result<(Module, CacheOutcome)> {
         let wasm = wasm()?;
         let artifact = engine.precompile_module(&wasm)?;
         if let Err(error) = self.store(key, &artifact) {
@@ -180,6 +215,41 @@ impl ArtifactCache {
         let module = unsafe { Module::deserialize(engine, &artifact) }
             .map_err(|e| anyhow::anyhow!("wasmtime refused its own artifact: {e}"))?;
         Ok((module, outcome))
+    }
+
+    /// Without a compiler a missing or refused artifact is the end: the message names what was
+    /// looked for, what was found and how to make a package this runtime can load.
+    #[cfg(not(feature = "compiler"))]
+    fn compile(
+        &self,
+        _engine: &Engine,
+        key: &str,
+        _wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+        outcome: CacheOutcome,
+    ) -> anyhow::Result<(Module, CacheOutcome)> {
+        let found: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name.starts_with(key) && name.ends_with(&format!(".{ARTIFACT_EXT}")))
+            .collect();
+        let why = match outcome {
+            CacheOutcome::Rebuilt { reason } => format!("its artifact was refused: {reason}"),
+            _ if found.is_empty() => format!("{} holds no artifact for it", self.dir.display()),
+            _ => format!(
+                "{} holds artifacts of another engine ({}), not of this runtime's ({})",
+                self.dir.display(),
+                found.join(", "),
+                self.fingerprint
+            ),
+        };
+        anyhow::bail!(
+            "no precompiled artifact this runtime can load ({key}-{}.{ARTIFACT_EXT}): {why}. edgefn-runtime {} (wasmtime {WASMTIME_VERSION}, {}) does not compile; package the function with `edgefn package` of the same edgefn version",
+            self.fingerprint,
+            env!("CARGO_PKG_VERSION"),
+            std::env::consts::ARCH
+        )
     }
 
     /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
@@ -240,6 +310,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_fingerprint_names_the_wasmtime_this_crate_is_pinned_to() {
+        let manifest = include_str!("../../Cargo.toml");
+        assert!(
+            manifest.contains(&format!("wasmtime = {{ version = \"={WASMTIME_VERSION}\"")),
+            "host/Cargo.toml no longer pins wasmtime {WASMTIME_VERSION}: update WASMTIME_VERSION"
+        );
+        assert_ne!(engine_fingerprint("x86_64"), engine_fingerprint("aarch64"));
+    }
+
     const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
 
     fn engine() -> Engine {
@@ -261,7 +341,7 @@ mod tests {
     fn miss_then_hit_then_tamper_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
-        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap();
         let wasm = wat::parse_str(WAT).unwrap();
         let hash = module_hash(&wasm);
 
@@ -310,7 +390,7 @@ mod tests {
     fn foreign_artifact_with_matching_checksum_is_refused_by_wasmtime() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine();
-        let cache = ArtifactCache::open(dir.path(), &engine).unwrap();
+        let cache = ArtifactCache::open(dir.path()).unwrap();
         let wasm = wat::parse_str(WAT).unwrap();
         let hash = module_hash(&wasm);
         // Not an artifact at all, but with a correct checksum: wasmtime's own header check refuses it.

@@ -52,6 +52,10 @@ pub struct EngineOptions {
     pub keep_resident_bytes: usize,
     /// Largest memory any function may have (pool slot size).
     pub max_memory_bytes: u64,
+    /// Compile for this target triple instead of this machine (packages for Lambda and Azure are
+    /// compiled for the baseline of their architecture, not for this CPU's extensions).
+    #[cfg(feature = "compiler")]
+    pub target: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -61,6 +65,8 @@ impl Default for EngineOptions {
             pagemap_scan: true,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT_BYTES,
             max_memory_bytes: MAX_MEMORY_BYTES,
+            #[cfg(feature = "compiler")]
+            target: None,
         }
     }
 }
@@ -72,6 +78,14 @@ pub struct HostEngine {
     pub engine: Engine,
     /// The allocator in use.
     pub allocator: Allocator,
+}
+
+/// The settings of [`code_config`] that shape generated code, as they enter the artifact
+/// fingerprint (`artifact::engine_fingerprint`). Change one there, and this changes with it.
+pub fn code_settings() -> String {
+    format!(
+        "epoch-interruption max-wasm-stack={WASM_STACK_BYTES} async-stack={FIBER_STACK_BYTES} memory-init-cow backtrace-frames=none"
+    )
 }
 
 /// Settings that change generated code. Everything that compiles or loads artifacts goes through
@@ -115,7 +129,17 @@ impl HostEngine {
                 ),
             }
         }
-        let engine = Engine::new(&code_config())?;
+        #[cfg(feature = "compiler")]
+        let config = {
+            let mut config = code_config();
+            if let Some(target) = &options.target {
+                config.target(target)?;
+            }
+            config
+        };
+        #[cfg(not(feature = "compiler"))]
+        let config = code_config();
+        let engine = Engine::new(&config)?;
         Ok(HostEngine::started(engine, Allocator::OnDemand))
     }
 

@@ -11,6 +11,7 @@ pub mod guest;
 pub(crate) mod guest_log;
 pub mod limits;
 pub mod metrics;
+#[cfg(feature = "compiler")]
 pub(crate) mod preinit;
 pub(crate) mod sandbox;
 pub mod spec;

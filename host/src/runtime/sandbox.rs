@@ -48,6 +48,7 @@ impl<'a> Grants<'a> {
 
     /// Nothing but a name: what an init run at deploy gets, so its snapshot depends on the module
     /// alone.
+    #[cfg(feature = "compiler")]
     pub(crate) fn none(name: &'a str) -> Grants<'a> {
         Grants {
             name,

@@ -67,7 +67,7 @@ fn response_vectors_reach_the_client_as_described_and_invalid_ones_are_refused()
         ..EngineOptions::default()
     })
     .unwrap();
-    let cache = ArtifactCache::open(&dir.path().join("cache"), &engine.engine).unwrap();
+    let cache = ArtifactCache::open(&dir.path().join("cache")).unwrap();
     let registry = Arc::new(Registry::new(engine, cache, 64, local_backends()).unwrap());
 
     for (i, case) in doc["responses"].as_array().unwrap().iter().enumerate() {

@@ -1,7 +1,7 @@
 //! `edgefn package`: one `.wasm` into a deployable bundle for a platform (the packagers are in
 //! [`crate::package`]); prints what it wrote and the command that deploys it.
 
-use crate::package::{PackageRequest, Target};
+use crate::package::{Arch, PackageRequest, Target};
 use crate::progress::step;
 use crate::runtime::spec::FunctionSpec;
 use std::path::PathBuf;
@@ -20,6 +20,9 @@ pub(crate) struct Args {
     /// Function name [default: the module's file stem].
     #[arg(long)]
     pub name: Option<String>,
+    /// Architecture the package runs on (AWS Lambda: x86_64 or arm64) [default: this machine's].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
 }
 
 /// Packages the module and prints the deploy command.
@@ -28,7 +31,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         Some(name) => name,
         None => FunctionSpec::from_wasm_path(&args.wasm)?.name().to_owned(),
     };
+    let arch = match args.arch.or_else(Arch::native) {
+        Some(arch) => arch,
+        None => anyhow::bail!(
+            "this machine's architecture ({}) is not one the platforms run: pass --arch x86_64 or --arch arm64",
+            std::env::consts::ARCH
+        ),
+    };
     let request = PackageRequest {
+        arch,
         wasm: args.wasm,
         out: args.out,
         name,

@@ -136,9 +136,15 @@ pub struct Package {
 }
 
 pub fn package(name: &str) -> Package {
+    package_with(name, &[])
+}
+
+/// [`package`] with more `edgefn package` flags (`--arch arm64`).
+pub fn package_with(name: &str, flags: &[&str]) -> Package {
     let out = tempfile::tempdir().unwrap();
     let output = Command::new(edgefn_bin())
         .args(["package", "--target", "aws-lambda"])
+        .args(flags)
         .arg(guest(name))
         .arg("--out")
         .arg(out.path())
@@ -173,7 +179,7 @@ pub fn start_bootstrap(
 ) -> Process {
     let root = package.task_root.path();
     let log = root.join(format!("bootstrap-{}.log", fastrand::u32(..)));
-    let child = Command::new(root.join("bootstrap"))
+    let child = bootstrap_command(&root.join("bootstrap"))
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", emulator.runtime_api(function))
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
@@ -189,6 +195,33 @@ pub fn start_bootstrap(
         .spawn()
         .expect("start the packaged bootstrap");
     Process { child, log }
+}
+
+/// The ELF machine of an executable (`EM_X86_64` 62, `EM_AARCH64` 183).
+pub fn elf_machine(path: &std::path::Path) -> u16 {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..4],
+        b"\x7fELF",
+        "{} is not an ELF executable",
+        path.display()
+    );
+    u16::from_le_bytes([bytes[18], bytes[19]])
+}
+
+/// How to start `bootstrap`: directly, or, for an arm64 one on an x86-64 machine, under
+/// `qemu-aarch64` with Debian's arm64 libc as its root (`scripts/setup.sh arm64`).
+pub fn bootstrap_command(bootstrap: &std::path::Path) -> Command {
+    const EM_AARCH64: u16 = 183;
+    if elf_machine(bootstrap) == EM_AARCH64 && std::env::consts::ARCH != "aarch64" {
+        let mut command = Command::new("qemu-aarch64");
+        command
+            .args(["-L", "/usr/aarch64-linux-gnu"])
+            .arg(bootstrap);
+        command
+    } else {
+        Command::new(bootstrap)
+    }
 }
 
 /// One function deployed on the emulator.
