@@ -6,16 +6,13 @@
 pub(crate) mod commands;
 pub(crate) mod logging;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use logging::LogFormat;
 use std::process::ExitCode;
 
-/// Run WebAssembly functions locally, and package the same .wasm for AWS Lambda, Azure Functions
-/// and Cloudflare Workers.
-#[cfg(feature = "compiler")]
-#[derive(Parser)]
-#[command(name = "edgefn", version, propagate_version = true)]
-struct Cli {
+/// The options every command of both binaries takes.
+#[derive(Args)]
+struct LogArgs {
     /// Log format.
     #[arg(
         long,
@@ -25,6 +22,16 @@ struct Cli {
         env = "EDGEFN_LOG_FORMAT"
     )]
     log_format: LogFormat,
+}
+
+/// Run WebAssembly functions locally, and package the same .wasm for AWS Lambda, Azure Functions
+/// and Cloudflare Workers.
+#[cfg(feature = "compiler")]
+#[derive(Parser)]
+#[command(name = "edgefn", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    logs: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,7 +69,7 @@ pub fn main() -> ExitCode {
     } else {
         Cli::parse()
     };
-    logging::init(cli.log_format);
+    logging::init(cli.logs.log_format);
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Package(args) => commands::package::run(args),
@@ -80,15 +87,8 @@ pub fn main() -> ExitCode {
 #[derive(Parser)]
 #[command(name = "edgefn-runtime", version, propagate_version = true)]
 struct RuntimeCli {
-    /// Log format.
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "text",
-        env = "EDGEFN_LOG_FORMAT"
-    )]
-    log_format: LogFormat,
+    #[command(flatten)]
+    logs: LogArgs,
     #[command(subcommand)]
     command: RuntimeCommand,
 }
@@ -110,7 +110,7 @@ pub fn runtime_main() -> ExitCode {
     } else {
         RuntimeCli::parse()
     };
-    logging::init(cli.log_format);
+    logging::init(cli.logs.log_format);
     let result = match cli.command {
         RuntimeCommand::AwsLambda(args) => crate::platform::aws_lambda::run(args),
         RuntimeCommand::AzureFunctions(args) => crate::platform::azure_functions::run(args),
