@@ -52,40 +52,51 @@ impl Emulator {
         for name in FUNCTIONS {
             std::fs::write(bins.join(format!("{name}.rs")), "fn main() {}\n").unwrap();
         }
-        let port = free_port();
-        let log = dir.path().join("emulator.log");
-        let child = Command::new("cargo-lambda")
-            .args([
-                "lambda",
-                "watch",
-                "--only-lambda-apis",
-                "-A",
-                "127.0.0.1",
-                "-P",
-            ])
-            .arg(port.to_string())
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
-            .spawn()
-            .expect("start cargo-lambda");
-        let mut process = Process { child, log };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                process.is_running(),
-                "cargo-lambda exited: {}{}",
-                process.log(),
-                std::fs::read_to_string(dir.path().join("emulator.err")).unwrap_or_default()
-            );
-            assert!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "cargo-lambda did not listen on {addr} within {STARTUP_TIMEOUT:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // `free_port` can hand two tests running at once the same port; the emulator that loses
+        // the race exits, while a connect would reach the other test's emulator. So: connect,
+        // then make sure the process we started is the one still running, or try another port.
+        let (process, addr) = (0..5)
+            .find_map(|_| {
+                let port = free_port();
+                let log = dir.path().join("emulator.log");
+                let child = Command::new("cargo-lambda")
+                    .args([
+                        "lambda",
+                        "watch",
+                        "--only-lambda-apis",
+                        "-A",
+                        "127.0.0.1",
+                        "-P",
+                    ])
+                    .arg(port.to_string())
+                    .current_dir(dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(std::fs::File::create(&log).unwrap())
+                    .stderr(std::fs::File::create(dir.path().join("emulator.err")).unwrap())
+                    .spawn()
+                    .expect("start cargo-lambda");
+                let mut process = Process { child, log };
+                let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+                let started = Instant::now();
+                while TcpStream::connect(addr).is_err() {
+                    if !process.is_running() {
+                        return None;
+                    }
+                    assert!(
+                        started.elapsed() < STARTUP_TIMEOUT,
+                        "cargo-lambda did not listen on {addr} within {STARTUP_TIMEOUT:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                process.is_running().then_some((process, addr))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "cargo-lambda exited on five ports in a row: {}",
+                    std::fs::read_to_string(dir.path().join("emulator.err")).unwrap_or_default()
+                )
+            });
         Emulator {
             _process: process,
             addr,
