@@ -176,8 +176,7 @@ impl Registry {
     }
 
     /// What is compiled for `deployed`: its module, or the snapshot of its initialized state when
-    /// it is pre-initialized (for compiling it for another machine than this one).
-    #[cfg(feature = "compiler")]
+    /// it is pre-initialized. Used on a cache miss, and to compile for another machine.
     pub(crate) fn code_to_compile(
         &self,
         deployed: &Deployed,
@@ -187,7 +186,13 @@ impl Registry {
             return Ok(wasm);
         }
         let spec = &deployed.spec;
-        preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes)
+        #[cfg(feature = "compiler")]
+        return preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes);
+        #[cfg(not(feature = "compiler"))]
+        anyhow::bail!(
+            "function {:?} is pre-initialized and its snapshot is not among the artifacts; this runtime cannot make one",
+            spec.name()
+        )
     }
 
     /// Routes prepared functions, replacing any deployed under the same names. Requests already
@@ -400,16 +405,7 @@ impl Registry {
                 "the module changed on disk since it was deployed (hash {actual}, expected {}); deploy it again",
                 deployed.module_hash
             );
-            if !deployed.preinit {
-                return Ok(wasm);
-            }
-            #[cfg(feature = "compiler")]
-            return preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes);
-            #[cfg(not(feature = "compiler"))]
-            anyhow::bail!(
-                "function {:?} is pre-initialized and its snapshot is not among the artifacts; this runtime cannot make one",
-                spec.name()
-            )
+            self.code_to_compile(deployed, wasm)
         };
         let (module, outcome) =
             self.cache
