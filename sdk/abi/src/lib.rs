@@ -27,6 +27,10 @@ pub const EXPORT_PREFIX: &str = "edgefn_v";
 pub const REQUEST_MAGIC: [u8; 4] = *b"EFQ1";
 /// First four bytes of a response envelope.
 pub const RESPONSE_MAGIC: [u8; 4] = *b"EFS1";
+/// Magic bytes that open an outbound request envelope (guest → host, `http_send`).
+pub const HTTP_REQUEST_MAGIC: [u8; 4] = *b"EHQ1";
+/// Magic bytes that open an outbound response envelope (host → guest).
+pub const HTTP_RESPONSE_MAGIC: [u8; 4] = *b"EHS1";
 
 /// Context keys defined by v1. Unknown keys are ignored by readers, so new keys need no new version.
 pub mod context_key {
@@ -333,7 +337,190 @@ impl<'a> RequestEnvelope<'a> {
 impl<'a> ResponseEnvelope<'a> {
     /// Size in bytes of the encoded envelope.
     pub fn encoded_len(&self) -> usize {
-        RESPONSE_MAGIC.len() + 2 + 2 + pairs_len(&self.headers) + bytes_len(self.body)
+        response_len(&self.headers, self.body)
+    }
+
+    /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes.
+    pub fn encode_into(&self, out: &mut [u8]) {
+        encode_response(&RESPONSE_MAGIC, self.status, &self.headers, self.body, out);
+    }
+
+    /// Encodes into a new vector.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an envelope, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let (status, headers, body) = decode_response(&RESPONSE_MAGIC, bytes)?;
+        Ok(ResponseEnvelope {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn response_len(headers: &[(&str, &[u8])], body: &[u8]) -> usize {
+    RESPONSE_MAGIC.len() + 2 + 2 + pairs_len(headers) + bytes_len(body)
+}
+
+/// The layout `EFS1` and `EHS1` share: magic, status, reserved, headers, body.
+fn encode_response(
+    magic: &[u8; 4],
+    status: u16,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+    out: &mut [u8],
+) {
+    assert_eq!(
+        out.len(),
+        response_len(headers, body),
+        "buffer must be encoded_len() bytes"
+    );
+    let mut w = Writer { out, at: 0 };
+    w.raw(magic);
+    w.raw(&status.to_le_bytes());
+    w.raw(&[0, 0]);
+    w.pairs(headers);
+    w.bytes(body);
+}
+
+type Headers<'a> = Vec<(&'a str, &'a [u8])>;
+
+fn decode_response<'a>(
+    magic: &[u8; 4],
+    bytes: &'a [u8],
+) -> Result<(u16, Headers<'a>, &'a [u8]), DecodeError> {
+    let mut r = Reader { rest: bytes };
+    r.magic(magic)?;
+    let status = r.u16()?;
+    if !(100..=999).contains(&status) {
+        return Err(DecodeError::BadStatus);
+    }
+    // Reserved; writers put zero, readers ignore it so a later minor revision can use it.
+    r.u16()?;
+    let headers = r.header_pairs()?;
+    let body = r.bytes()?;
+    r.finish()?;
+    Ok((status, headers, body))
+}
+
+/// The host imports of ABI v1 (`docs/abi.md`, "Host imports"): their module, names and results.
+pub mod imports {
+    /// The import module every edgefn capability import lives in.
+    pub const MODULE: &str = "edgefn_v1";
+    /// `(func (param i32 i32) (result i64))`: sends an [`HttpRequestEnvelope`](crate::HttpRequestEnvelope).
+    pub const HTTP_SEND: &str = "http_send";
+    /// `(func (param i32 i32) (result i32))`: copies the pending result into guest memory.
+    pub const RESULT_READ: &str = "result_read";
+    /// Every name this version of the ABI defines in [`MODULE`].
+    pub const ALL: &[&str] = &[HTTP_SEND, RESULT_READ];
+}
+
+/// The error codes an import returns (as a negative `i64`; `result_read` as a negative `i32`),
+/// with a UTF-8 message as the pending result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportError {
+    /// Not granted: the host is not allowed, its address is not public, the store not granted.
+    Denied,
+    /// The key does not exist (key-value).
+    NotFound,
+    /// Bad pointer or length, an envelope that does not decode, a bad URL or header.
+    Invalid,
+    /// A per-invocation limit: number of calls, body sizes.
+    Limit,
+    /// No complete answer within the call's timeout.
+    Timeout,
+    /// The service could not be reached or broke off.
+    Unavailable,
+    /// The backend throttled the call (key-value).
+    RateLimited,
+    /// Not available here: called while the module initializes.
+    Unsupported,
+}
+
+impl ImportError {
+    /// Every error, in code order.
+    pub const ALL: [ImportError; 8] = [
+        ImportError::Denied,
+        ImportError::NotFound,
+        ImportError::Invalid,
+        ImportError::Limit,
+        ImportError::Timeout,
+        ImportError::Unavailable,
+        ImportError::RateLimited,
+        ImportError::Unsupported,
+    ];
+
+    /// The negative code the import returns.
+    pub fn code(self) -> i32 {
+        match self {
+            ImportError::Denied => -1,
+            ImportError::NotFound => -2,
+            ImportError::Invalid => -3,
+            ImportError::Limit => -4,
+            ImportError::Timeout => -5,
+            ImportError::Unavailable => -6,
+            ImportError::RateLimited => -7,
+            ImportError::Unsupported => -8,
+        }
+    }
+
+    /// The error a code stands for; `None` for a code this version does not define.
+    pub fn from_code(code: i64) -> Option<ImportError> {
+        ImportError::ALL
+            .into_iter()
+            .find(|e| i64::from(e.code()) == code)
+    }
+
+    /// Stable short name, as in `docs/abi.md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportError::Denied => "denied",
+            ImportError::NotFound => "not-found",
+            ImportError::Invalid => "invalid",
+            ImportError::Limit => "limit",
+            ImportError::Timeout => "timeout",
+            ImportError::Unavailable => "unavailable",
+            ImportError::RateLimited => "rate-limited",
+            ImportError::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An outbound request as it crosses out of the guest (`http_send`). Borrowed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpRequestEnvelope<'a> {
+    /// The call's time limit in milliseconds; 0 = the function's default.
+    pub timeout_ms: u32,
+    /// HTTP method, e.g. `GET`.
+    pub method: &'a str,
+    /// Absolute `http` or `https` URL.
+    pub url: &'a str,
+    /// Header fields in order; a repeated header appears once per value.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// Body bytes.
+    pub body: &'a [u8],
+}
+
+impl<'a> HttpRequestEnvelope<'a> {
+    /// Size in bytes of the encoded envelope.
+    pub fn encoded_len(&self) -> usize {
+        HTTP_REQUEST_MAGIC.len()
+            + LEN
+            + bytes_len(self.method.as_bytes())
+            + bytes_len(self.url.as_bytes())
+            + pairs_len(&self.headers)
+            + bytes_len(self.body)
     }
 
     /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes.
@@ -344,9 +531,10 @@ impl<'a> ResponseEnvelope<'a> {
             "buffer must be encoded_len() bytes"
         );
         let mut w = Writer { out, at: 0 };
-        w.raw(&RESPONSE_MAGIC);
-        w.raw(&self.status.to_le_bytes());
-        w.raw(&[0, 0]);
+        w.raw(&HTTP_REQUEST_MAGIC);
+        w.raw(&self.timeout_ms.to_le_bytes());
+        w.bytes(self.method.as_bytes());
+        w.bytes(self.url.as_bytes());
         w.pairs(&self.headers);
         w.bytes(self.body);
     }
@@ -361,17 +549,63 @@ impl<'a> ResponseEnvelope<'a> {
     /// Decodes an envelope, borrowing from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader { rest: bytes };
-        r.magic(&RESPONSE_MAGIC)?;
-        let status = r.u16()?;
-        if !(100..=999).contains(&status) {
-            return Err(DecodeError::BadStatus);
-        }
-        // Reserved; writers put zero, readers ignore it so a later minor revision can use it.
-        r.u16()?;
+        r.magic(&HTTP_REQUEST_MAGIC)?;
+        let timeout_ms = r.u32()? as u32;
+        let method = r.str()?;
+        let url = r.str()?;
         let headers = r.header_pairs()?;
         let body = r.bytes()?;
         r.finish()?;
-        Ok(ResponseEnvelope {
+        Ok(HttpRequestEnvelope {
+            timeout_ms,
+            method,
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+/// An outbound response as it crosses into the guest (the result of `http_send`). Borrowed. The
+/// layout is [`ResponseEnvelope`]'s with its own magic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponseEnvelope<'a> {
+    /// HTTP status code.
+    pub status: u16,
+    /// Header fields in order, names lower-case; a repeated header appears once per value.
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    /// Body bytes.
+    pub body: &'a [u8],
+}
+
+impl<'a> HttpResponseEnvelope<'a> {
+    /// Size in bytes of the encoded envelope.
+    pub fn encoded_len(&self) -> usize {
+        response_len(&self.headers, self.body)
+    }
+
+    /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes.
+    pub fn encode_into(&self, out: &mut [u8]) {
+        encode_response(
+            &HTTP_RESPONSE_MAGIC,
+            self.status,
+            &self.headers,
+            self.body,
+            out,
+        );
+    }
+
+    /// Encodes into a new vector.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an envelope, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let (status, headers, body) = decode_response(&HTTP_RESPONSE_MAGIC, bytes)?;
+        Ok(HttpResponseEnvelope {
             status,
             headers,
             body,
