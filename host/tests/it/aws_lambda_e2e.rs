@@ -290,7 +290,9 @@ fn results_over_lambdas_payload_limits_are_errors_not_lost_invocations() {
     let pattern = |n: usize| (0..n).map(|i| i as u8).collect::<Vec<u8>>();
 
     // 4 MiB of binary travels base64 (5.6 MB of JSON): under the 6 MB limit, byte for byte.
-    let reply = emulator.url("big-response", "GET", "/?bytes=4194304", &[], b"");
+    let reply = emulator
+        .try_url("big-response", "GET", "/?bytes=4194304", &[], b"")
+        .unwrap_or_else(|e| panic!("{e}\nbootstrap log:\n{}", big.bootstrap.log()));
     assert_eq!(reply.status, 200, "{}", big.bootstrap.log());
     assert!(
         reply.body == pattern(4 << 20),

@@ -88,6 +88,18 @@ pub fn send_exact(
     headers: &[(&str, &[u8])],
     body: &[u8],
 ) -> Reply {
+    try_send_exact(addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path} to {addr}: {e}"))
+}
+
+/// [`send_exact`], with what went wrong as the error, so a caller can add the logs that explain it.
+pub fn try_send_exact(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<Reply, String> {
     const LIMIT: Duration = Duration::from_secs(60);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -96,11 +108,11 @@ pub fn send_exact(
     runtime.block_on(async {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
-            .expect("connect to edgefn");
+            .map_err(|e| format!("cannot connect: {e}"))?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await
-                .unwrap();
+                .map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(conn);
         let mut request = http::Request::builder().method(method).uri(path);
         for (k, v) in headers {
@@ -108,11 +120,11 @@ pub fn send_exact(
         }
         let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))
-            .unwrap();
+            .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = tokio::time::timeout(LIMIT, sender.send_request(request))
             .await
-            .expect("response within 60 s")
-            .expect("a response");
+            .map_err(|_| format!("no response within {LIMIT:?}"))?
+            .map_err(|e| format!("no response: {e}"))?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -121,15 +133,15 @@ pub fn send_exact(
             .collect();
         let body = tokio::time::timeout(LIMIT, response.into_body().collect())
             .await
-            .expect("body within 60 s")
-            .unwrap()
+            .map_err(|_| format!("the body did not end within {LIMIT:?}"))?
+            .map_err(|e| format!("reading the body: {e}"))?
             .to_bytes()
             .to_vec();
-        Reply {
+        Ok(Reply {
             status,
             headers,
             body,
-        }
+        })
     })
 }
 

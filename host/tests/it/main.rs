@@ -14,6 +14,8 @@ mod dx_support;
 mod lib_api;
 mod platforms;
 
+// `conformance!` is used by the cross-platform cases of other modules too (`outbound`).
+#[macro_use]
 mod conformance;
 
 mod abi_vectors;

@@ -4,7 +4,9 @@
 //! the headers the host adds) and invocation payloads (`POST /<FunctionName>`, the JSON the host
 //! builds).
 
-use super::{CLIENT_HOST, Case, Comparable, PER_RUN_HEADERS, Process, Target, free_port};
+use super::{
+    CLIENT_HOST, Case, Comparable, PER_RUN_HEADERS, Process, Target, free_port, split_settings,
+};
 use crate::common::{Reply, edgefn_bin, guest, send_exact, shared_cache_dir};
 use crate::lib_api::BODY_ENCODING_HEADER;
 use base64::Engine as _;
@@ -283,12 +285,15 @@ pub struct Azure {
 impl Target for Azure {
     const PLATFORM: &'static str = "azure-functions";
 
-    /// Variables are `EDGEFN_VAR_<NAME>` app settings; the rest of the environment
+    /// Variables are `EDGEFN_VAR_<NAME>` app settings, platform settings (`EDGEFN_OUTBOUND_*`)
+    /// app settings of their own name; the rest of the environment
     /// (FUNCTIONS_CUSTOMHANDLER_PORT, PATH, ...) stays out of the guest.
     fn start(guest: &str, env: &[(&str, &str)]) -> Azure {
-        let settings: Vec<(String, &str)> = env
+        let (platform, vars) = split_settings(env);
+        let settings: Vec<(String, &str)> = vars
             .iter()
             .map(|(k, v)| (format!("EDGEFN_VAR_{k}"), *v))
+            .chain(platform.iter().map(|(k, v)| (k.to_string(), *v)))
             .collect();
         let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let handler = Handler::start(guest, &["--name", guest], &settings);

@@ -6,7 +6,7 @@
 //! tests fail and say so rather than skip.
 
 use super::{Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target, free_port};
-use crate::common::{Reply, edgefn_bin, guest, send};
+use crate::common::{Reply, edgefn_bin, guest, send, try_send_exact};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ pub const FUNCTIONS: &[&str] = &[
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// `cargo-lambda lambda watch --only-lambda-apis` on a free loopback port.
 pub struct Emulator {
-    _process: Process,
+    process: Process,
     pub addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -98,7 +98,7 @@ impl Emulator {
                 )
             });
         Emulator {
-            _process: process,
+            process,
             addr,
             _dir: dir,
         }
@@ -129,13 +129,31 @@ impl Emulator {
         headers: &[(&str, &[u8])],
         body: &[u8],
     ) -> Reply {
-        send(
-            self.addr,
-            method,
-            &format!("/lambda-url/{function}{path}"),
-            headers,
-            body,
-        )
+        self.try_url(function, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Emulator::url`], failing with the emulator's log when no answer comes.
+    pub fn try_url(
+        &self,
+        function: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let host = self.addr.to_string();
+        let mut with_host: Vec<(&str, &[u8])> = vec![("host", host.as_bytes())];
+        with_host.extend_from_slice(headers);
+        let target = format!("/lambda-url/{function}{path}");
+        try_send_exact(self.addr, method, &target, &with_host, body).map_err(|e| {
+            format!(
+                "{method} {target} through cargo-lambda at {}: {e}\nemulator log:\n{}\n{}",
+                self.addr,
+                self.process.log(),
+                std::fs::read_to_string(self._dir.path().join("emulator.err")).unwrap_or_default()
+            )
+        })
     }
 }
 

@@ -1,7 +1,9 @@
 //! The local host (`edgefn serve`) as a [`Target`]: the reference the other platforms are compared
 //! with, and a platform in its own right.
 
-use super::{Case, Comparable, PER_RUN_HEADERS, Target, assert_names_the_invocation};
+use super::{
+    Case, Comparable, PER_RUN_HEADERS, Target, assert_names_the_invocation, split_settings,
+};
 use crate::common::{Host, Reply};
 
 /// `edgefn serve` with one function, at its default route `/<guest>`.
@@ -12,12 +14,23 @@ pub struct Local {
 impl Target for Local {
     const PLATFORM: &'static str = "local";
 
-    /// Variables are the manifest's `env`.
+    /// Variables are the manifest's `env`; platform settings (`EDGEFN_OUTBOUND_*`) are the
+    /// manifest keys docs/manifest.md maps them to.
     fn start(guest: &str, env: &[(&str, &str)]) -> Local {
-        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+        let (settings, vars) = split_settings(env);
+        let vars: Vec<String> = vars.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
+        let outbound: Vec<String> = settings
+            .iter()
+            .map(|(name, value)| outbound_key(name, value))
+            .collect();
+        let outbound = if outbound.is_empty() {
+            String::new()
+        } else {
+            format!("outbound = {{ {} }}\n", outbound.join(", "))
+        };
         Local {
             host: Host::with_manifest(&format!(
-                "[[function]]\nname = {guest:?}\nwasm = \"{{guests}}/{guest}.wasm\"\nenv = {{ {} }}\n",
+                "[[function]]\nname = {guest:?}\nwasm = \"{{guests}}/{guest}.wasm\"\nenv = {{ {} }}\n{outbound}",
                 vars.join(", ")
             )),
         }
@@ -43,5 +56,28 @@ impl Target for Local {
 
     fn log(&self) -> String {
         self.host.log()
+    }
+}
+
+/// The manifest's `outbound` key for one `EDGEFN_OUTBOUND_*` platform variable (the table in
+/// docs/manifest.md, "outbound").
+fn outbound_key(name: &str, value: &str) -> String {
+    let key = name
+        .strip_prefix("EDGEFN_OUTBOUND_")
+        .unwrap_or_else(|| panic!("{name} is not a setting the local host maps"))
+        .to_ascii_lowercase();
+    match key.as_str() {
+        "allowed_hosts" => {
+            let patterns: Vec<String> = value
+                .split([',', ' '])
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("{p:?}"))
+                .collect();
+            format!("allowed_hosts = [{}]", patterns.join(", "))
+        }
+        "allow_private_networks" | "timeout_ms" | "max_requests" | "max_response_bytes" => {
+            format!("{key} = {value}")
+        }
+        other => panic!("no manifest key for EDGEFN_OUTBOUND_{other}"),
     }
 }

@@ -23,7 +23,8 @@ use std::process::Child;
 pub const CLIENT_HOST: &str = "edgefn-test.azurewebsites.net";
 
 /// A platform serving one guest.
-pub trait Target: Sized {
+/// `Sync`, so a case can send requests to one deployment from several threads at once.
+pub trait Target: Sized + Sync {
     /// The platform name the guest reports (`Context::platform`, in hello's greeting).
     const PLATFORM: &'static str;
 
@@ -301,6 +302,15 @@ pub fn assert_names_the_invocation(case: &Case, reply: &Reply) {
         "{}: the platform names the invocation",
         case.what()
     );
+}
+
+/// `env` split into platform settings (`EDGEFN_*`: Lambda environment, Azure app settings and
+/// Worker vars the edgefn runtime reads, never the guest's) and the guest's own variables.
+pub fn split_settings<'a>(
+    env: &[(&'a str, &'a str)],
+) -> (Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>) {
+    env.iter()
+        .partition(|(name, _)| name.starts_with("EDGEFN_"))
 }
 
 /// A free loopback port (free when asked: callers that can, let the server pick its own).
