@@ -1,6 +1,7 @@
 // Package abi is the Go implementation of the edgefn guest ABI v1 envelopes: the bytes that carry a
 // request into a guest and its response back out. The Rust crate sdk/abi is the reference
-// implementation and docs/abi-v1-vectors.json holds the test vectors both run.
+// implementation and docs/abi-v1-vectors.json holds the test vectors both run; http.go adds the
+// envelopes of the outbound HTTP import (docs/abi-v1-http-vectors.json).
 //
 // Decoding never trusts a length: every count and size is checked against the bytes that are really
 // there before anything is allocated, so a hostile envelope costs at most its own size.
@@ -149,9 +150,13 @@ func (r *Request) Encode() []byte {
 }
 
 // Encode returns the encoded response envelope.
-func (r *Response) Encode() []byte {
+func (r *Response) Encode() []byte { return encodeResponse(ResponseMagic, r) }
+
+// encodeResponse writes the layout shared by the response envelope and the outbound one (EHS1),
+// which differ only in their magic.
+func encodeResponse(magic string, r *Response) []byte {
 	w := writer{make([]byte, 0, r.EncodedLen())}
-	w.out = append(w.out, ResponseMagic...)
+	w.out = append(w.out, magic...)
 	w.out = binary.LittleEndian.AppendUint16(w.out, r.Status)
 	w.out = append(w.out, 0, 0) // reserved
 	w.headers(r.Headers)
@@ -295,9 +300,12 @@ func DecodeRequest(b []byte) (*Request, error) {
 }
 
 // DecodeResponse decodes a response envelope. Header values and the body share memory with b.
-func DecodeResponse(b []byte) (*Response, error) {
+func DecodeResponse(b []byte) (*Response, error) { return decodeResponse(ResponseMagic, b) }
+
+// decodeResponse reads the layout shared by the response envelope and the outbound one (EHS1).
+func decodeResponse(magic string, b []byte) (*Response, error) {
 	r := reader{b}
-	if err := r.magic(ResponseMagic); err != nil {
+	if err := r.magic(magic); err != nil {
 		return nil, err
 	}
 	status, err := r.u16()
