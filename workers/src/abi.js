@@ -1,12 +1,15 @@
 // The edgefn guest ABI v1 envelope codec (docs/abi.md), the JavaScript twin of sdk/abi/src/lib.rs.
-// The Worker needs encodeRequest and decodeResponse; decodeRequest and encodeResponse exist so the
-// shared test vectors (docs/abi-v1-vectors.json) can check this codec in both directions.
+// The Worker needs encodeRequest and decodeResponse, and for outbound HTTP decodeHttpRequest and
+// encodeHttpResponse; the reverse of each exists so the shared test vectors (docs/abi-v1-vectors.json,
+// docs/abi-v1-http-vectors.json) can check this codec in both directions.
 //
 // Text fields (context keys and values, method, uri, header names) are JS strings, UTF-8 on the wire.
 // Header values and bodies are raw bytes (Uint8Array) and pass through untouched.
 
 export const REQUEST_MAGIC = Uint8Array.of(0x45, 0x46, 0x51, 0x31); // "EFQ1"
 export const RESPONSE_MAGIC = Uint8Array.of(0x45, 0x46, 0x53, 0x31); // "EFS1"
+export const HTTP_REQUEST_MAGIC = Uint8Array.of(0x45, 0x48, 0x51, 0x31); // "EHQ1"
+export const HTTP_RESPONSE_MAGIC = Uint8Array.of(0x45, 0x48, 0x53, 0x31); // "EHS1"
 export const ALLOC_EXPORT = "edgefn_v1_alloc";
 export const HANDLE_EXPORT = "edgefn_v1_handle";
 export const INIT_EXPORT = "edgefn_v1_init";
@@ -204,20 +207,29 @@ export function decodeRequest(bytes) {
 }
 
 /** Encodes a response envelope. */
-export function encodeResponse({ status, headers = [], body = new Uint8Array(0) }) {
-  const w = new Writer();
-  w.raw(RESPONSE_MAGIC);
-  w.u16(status);
-  w.u16(0);
-  w.pairs(headers);
-  w.bytes(body);
-  return w.finish();
+export function encodeResponse(response) {
+  return encodeStatusHeadersBody(RESPONSE_MAGIC, response);
 }
 
 /** Decodes a response envelope; header values and body are views into `bytes` (copy before reuse). */
 export function decodeResponse(bytes) {
+  return decodeStatusHeadersBody(bytes, RESPONSE_MAGIC);
+}
+
+// EFS1 and EHS1 share their layout after the magic: status, reserved, headers, body.
+function encodeStatusHeadersBody(magic, { status, headers = [], body = new Uint8Array(0) }, allocate) {
+  const w = new Writer();
+  w.raw(magic);
+  w.u16(status);
+  w.u16(0);
+  w.pairs(headers);
+  w.bytes(body);
+  return w.finish(allocate ? allocate(w.size) : undefined);
+}
+
+function decodeStatusHeadersBody(bytes, magic) {
   const r = new Reader(bytes);
-  r.magic(RESPONSE_MAGIC);
+  r.magic(magic);
   const status = r.u16();
   if (status < 100 || status > 999) fail("bad-status");
   r.u16(); // reserved: writers put zero, readers ignore it
@@ -225,6 +237,47 @@ export function decodeResponse(bytes) {
   const body = r.bytesField();
   r.finish();
   return { status, headers, body };
+}
+
+/**
+ * Encodes an outbound request envelope (EHQ1, what a guest passes to `http_send`). `timeoutMs` 0
+ * means the function's default.
+ */
+export function encodeHttpRequest({ timeoutMs = 0, method, url, headers = [], body = new Uint8Array(0) }) {
+  const w = new Writer();
+  w.raw(HTTP_REQUEST_MAGIC);
+  w.u32(timeoutMs);
+  w.bytes(method);
+  w.bytes(url);
+  w.pairs(headers);
+  w.bytes(body);
+  return w.finish();
+}
+
+/** Decodes an outbound request envelope; header values and body are views into `bytes`. */
+export function decodeHttpRequest(bytes) {
+  const r = new Reader(bytes);
+  r.magic(HTTP_REQUEST_MAGIC);
+  const timeoutMs = r.u32();
+  const method = r.text();
+  const url = r.text();
+  const headers = r.headerPairs();
+  const body = r.bytesField();
+  r.finish();
+  return { timeoutMs, method, url, headers, body };
+}
+
+/**
+ * Encodes an outbound response envelope (EHS1, the result of `http_send`). Pass
+ * `allocate(size) => Uint8Array` to write into memory you own.
+ */
+export function encodeHttpResponse(response, allocate) {
+  return encodeStatusHeadersBody(HTTP_RESPONSE_MAGIC, response, allocate);
+}
+
+/** Decodes an outbound response envelope; header values and body are views into `bytes`. */
+export function decodeHttpResponse(bytes) {
+  return decodeStatusHeadersBody(bytes, HTTP_RESPONSE_MAGIC);
 }
 
 /** Splits the i64 (a BigInt in JS) that `edgefn_v1_handle` returns into `[ptr, len]`. */
