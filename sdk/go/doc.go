@@ -31,4 +31,7 @@
 // into a function adds to its module size and to the initialization each fresh instance runs. In
 // particular it does not import fmt, encoding/json or net/http; JSON takes the output of
 // json.Marshal, so only functions that answer JSON link encoding/json.
+//
+// Outbound HTTP is in package edgefn.dev/sdk/go/edgefn/edgehttp, for the same reason: its
+// Transport is an http.RoundTripper, and only functions that import it link net/http.
 package edgefn
