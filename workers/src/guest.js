@@ -1,10 +1,14 @@
 // One invocation of a guest, the same sequence as the local host (host/src/runtime/guest/abi_v1.rs): a fresh
 // instance, `_initialize`, `edgefn_v1_alloc`, the request envelope written into guest memory,
 // `edgefn_v1_handle`, the response envelope read back and decoded. Nothing survives the call, so no
-// state leaks between requests, and a trap leaves nothing broken for the next one.
+// state leaks between requests, and a trap leaves nothing broken for the next one. A guest that
+// imports http_send is run with JSPI: its exports are called through WebAssembly.promising, so its
+// stack waits on the fetch while the isolate serves other requests.
 
 import { ALLOC_EXPORT, HANDLE_EXPORT, INIT_EXPORT, encodeRequest, decodeResponse, unpackPtrLen } from "./abi.js";
 import { CAPABILITIES } from "./capabilities/index.js";
+import { PendingResult } from "./capabilities/edgefn_v1.js";
+import { outboundConfig } from "./capabilities/outbound_config.js";
 import { LogCapture } from "./logs.js";
 
 /** Most response body bytes accepted from a guest, as on the local host (16 MiB). */
@@ -54,15 +58,51 @@ function exportedFunction(instance, name) {
 }
 
 /**
- * Runs `request` (the fields of a request envelope, see abi.js) on a fresh instance of `module`.
- * Returns `{ response, stdout, stderr }` where `response` is the decoded response envelope with
- * its bytes copied out of guest memory. Throws InvokeError; `error.logs` then holds the captured
- * `{ stdout, stderr }` so a crash's panic message still reaches the log.
+ * Whether this runtime has JavaScript Promise Integration (JSPI), which a guest that imports a
+ * suspending function (http_send) needs: workerd since 1.20250523.0 and Cloudflare Workers have it;
+ * node 20 does not.
  */
-export function invokeGuest(module, request, { env = {}, args = [] } = {}) {
-  const invocation = createInvocation({ env, args });
+export function hasJspi() {
+  return typeof WebAssembly.Suspending === "function" && typeof WebAssembly.promising === "function";
+}
+
+const suspendingImportsCache = new WeakMap();
+
+/** The imports of `module` that suspend (as "module.name"), known from CAPABILITIES; usually none. */
+export function suspendingImports(module) {
+  let names = suspendingImportsCache.get(module);
+  if (names === undefined) {
+    const suspending = new Set(CAPABILITIES.flatMap((c) => (c.suspending ?? []).map((name) => `${c.module}.${name}`)));
+    names = WebAssembly.Module.imports(module)
+      .map((i) => `${i.module}.${i.name}`)
+      .filter((name) => suspending.has(name));
+    suspendingImportsCache.set(module, names);
+  }
+  return names;
+}
+
+/**
+ * Runs `request` (the fields of a request envelope, see abi.js) on a fresh instance of `module`.
+ * Resolves to `{ response, stdout, stderr }` where `response` is the decoded response envelope with
+ * its bytes copied out of guest memory. Rejects with an InvokeError; `error.logs` then holds the
+ * captured `{ stdout, stderr }` so a crash's panic message still reaches the log. `outbound` is what
+ * http_send needs (see capabilities/outbound_http.js); without it nothing may be called.
+ */
+export async function invokeGuest(module, request, { env = {}, args = [], outbound } = {}) {
+  const suspending = suspendingImports(module);
+  const jspi = suspending.length > 0 && hasJspi();
+  const invocation = createInvocation({ env, args, outbound, suspend: jspi });
   try {
-    return { response: run(module, request, invocation), stdout: invocation.stdout, stderr: invocation.stderr };
+    if (suspending.length > 0 && !jspi) {
+      throw new InvokeError(
+        FAILURE.INSTANTIATE,
+        `the function imports ${suspending.join(", ")}, which needs JavaScript Promise Integration ` +
+          "(WebAssembly.Suspending and WebAssembly.promising), and this runtime has none: run it on Cloudflare " +
+          "Workers or workerd 1.20250523.0 or later (workers/package.json pins one)",
+      );
+    }
+    const response = await run(module, request, invocation, jspi);
+    return { response, stdout: invocation.stdout, stderr: invocation.stderr };
   } catch (error) {
     const failure = crashed(error);
     failure.logs = { stdout: invocation.stdout, stderr: invocation.stderr };
@@ -70,23 +110,42 @@ export function invokeGuest(module, request, { env = {}, args = [] } = {}) {
   }
 }
 
+/** What http_send may do when the caller says nothing: call nothing. */
+function noOutbound() {
+  return { config: outboundConfig({}), deadlineMs: Infinity, traceparent: undefined, maxRequestBytes: 0, fetch };
+}
+
 /**
  * The state of one invocation and the import object every capability (capabilities/index.js)
  * built from it. `env` is a plain object of string variables; `args` the guest's argv (its function
- * name, as on the local host). Call `bind(instance)` right after instantiation, before any export
- * runs; `stdout` and `stderr` are the captures of the guest's output.
+ * name, as on the local host); `outbound` what http_send needs. With `suspend`, imports that return
+ * promises are wrapped in WebAssembly.Suspending (JSPI; the exports must then be called through
+ * WebAssembly.promising). Call `bind(instance)` right after instantiation, before any export runs,
+ * and `enter("handle")` once the module's initialization is done; `stdout` and `stderr` are the
+ * captures of the guest's output.
  */
-export function createInvocation({ env = {}, args = [] } = {}) {
+export function createInvocation({ env = {}, args = [], outbound = noOutbound(), suspend = false } = {}) {
   const state = {
     env,
     args,
+    outbound,
     stdout: new LogCapture(),
     stderr: new LogCapture(),
+    pending: new PendingResult(),
+    phase: "init",
     instance: undefined,
     memory: () => state.instance.exports.memory,
   };
+  // Several capabilities may share an import module (edgefn_v1), never an import name.
   const imports = {};
-  for (const capability of CAPABILITIES) imports[capability.module] = capability.imports(state);
+  for (const capability of CAPABILITIES) {
+    const functions = capability.imports(state);
+    const target = (imports[capability.module] ??= {});
+    for (const [name, f] of Object.entries(functions)) {
+      if (name in target) throw new Error(`two capabilities provide ${capability.module}.${name}`);
+      target[name] = suspend && capability.suspending?.includes(name) ? new WebAssembly.Suspending(f) : f;
+    }
+  }
   return {
     imports,
     stdout: state.stdout,
@@ -94,10 +153,19 @@ export function createInvocation({ env = {}, args = [] } = {}) {
     bind(instance) {
       state.instance = instance;
     },
+    enter(phase) {
+      state.phase = phase;
+    },
   };
 }
 
-function run(module, request, invocation) {
+/**
+ * The call sequence. With `suspending`, every export is called through WebAssembly.promising, the
+ * module's initialization too: workerd throws a SuspendError when a Suspending import is reached
+ * outside it, even one that answers at once, and http_send must answer `unsupported` there instead.
+ */
+async function run(module, request, invocation, suspending) {
+  const call = suspending ? (f, ...args) => WebAssembly.promising(f)(...args) : (f, ...args) => f(...args);
   let instance;
   try {
     instance = new WebAssembly.Instance(module, invocation.imports);
@@ -111,30 +179,43 @@ function run(module, request, invocation) {
   }
   const alloc = exportedFunction(instance, ALLOC_EXPORT);
   const handle = exportedFunction(instance, HANDLE_EXPORT);
-  if (typeof instance.exports._initialize === "function") instance.exports._initialize();
+  if (typeof instance.exports._initialize === "function") await call(instance.exports._initialize);
   // ABI v1: the guest's own init runs once per instance before its first request (the edgefn
   // host snapshots it at deploy instead; here each request has a fresh instance).
   const init = instance.exports[INIT_EXPORT];
   if (typeof init === "function") {
     try {
-      init();
+      await call(init);
     } catch (error) {
       throw new InvokeError(FAILURE.INSTANTIATE, `${INIT_EXPORT} failed: ${error.message}`, { cause: error });
     }
   }
+  invocation.enter("handle");
 
-  let ptr = 0;
-  const envelope = encodeRequest(request, (len) => {
-    ptr = alloc(len) >>> 0;
+  const placed = (ptr, len) => {
     if (ptr === 0) throw new InvokeError(FAILURE.BAD_RESPONSE, `${ALLOC_EXPORT} could not allocate ${len} bytes`);
     // Read memory.buffer only after alloc: growing memory detaches the old ArrayBuffer.
     if (ptr + len > memory.buffer.byteLength) {
       throw new InvokeError(FAILURE.BAD_RESPONSE, `${ALLOC_EXPORT} returned an out-of-bounds pointer`);
     }
     return new Uint8Array(memory.buffer, ptr, len);
-  });
+  };
+  let ptr = 0;
+  let length;
+  if (suspending) {
+    // alloc returns a promise here, so the envelope is encoded first and copied in.
+    const envelope = encodeRequest(request);
+    ptr = (await call(alloc, envelope.length)) >>> 0;
+    placed(ptr, envelope.length).set(envelope);
+    length = envelope.length;
+  } else {
+    length = encodeRequest(request, (len) => {
+      ptr = alloc(len) >>> 0;
+      return placed(ptr, len);
+    }).length;
+  }
 
-  const [outPtr, outLen] = unpackPtrLen(handle(ptr, envelope.length));
+  const [outPtr, outLen] = unpackPtrLen(await call(handle, ptr, length));
   // Envelope overhead aside, the body cannot exceed the envelope, so this bounds the copy below.
   if (outLen > MAX_RESPONSE_BYTES + (1 << 20)) {
     throw new InvokeError(FAILURE.RESPONSE_TOO_LARGE, `function returned a ${outLen}-byte envelope`);

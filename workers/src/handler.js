@@ -4,6 +4,7 @@
 // drive it with any compiled module.
 
 import { CONTEXT_KEY } from "./abi.js";
+import { outboundConfig } from "./capabilities/outbound_config.js";
 import { FAILURE, invokeGuest } from "./guest.js";
 
 /** Platform name the guest sees (`Context::platform`). */
@@ -126,6 +127,14 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
   return async function fetch(request, env = {}) {
     const requestId = requestIdOf(request);
     const functionName = env.EDGEFN_FUNCTION_NAME || DEFAULT_FUNCTION_NAME;
+    let config;
+    try {
+      config = outboundConfig(env);
+    } catch (error) {
+      // A setting nobody can have meant: refuse to run rather than guess a policy.
+      console.error(`${tag(functionName, requestId, "host")} ${error.message}`);
+      return text(500, `the function is misconfigured (request id ${requestId})`, requestId);
+    }
     const declared = Number(request.headers.get("content-length") ?? 0);
     const body = declared > MAX_REQUEST_BYTES ? null : new Uint8Array(await request.arrayBuffer());
     if (body === null || body.length > MAX_REQUEST_BYTES) {
@@ -135,11 +144,12 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
         requestId,
       );
     }
+    const deadlineMs = Date.now() + deadlineBudgetMs(env);
     const context = [
       [CONTEXT_KEY.REQUEST_ID, requestId],
       [CONTEXT_KEY.FUNCTION_NAME, functionName],
       [CONTEXT_KEY.PLATFORM, PLATFORM],
-      [CONTEXT_KEY.DEADLINE_MS, String(Date.now() + deadlineBudgetMs(env))],
+      [CONTEXT_KEY.DEADLINE_MS, String(deadlineMs)],
       [CONTEXT_KEY.COLD_START, String(coldStart)],
     ];
     coldStart = false;
@@ -153,9 +163,18 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
       body,
     };
 
+    // What http_send needs: the policy, the deadline its timeouts stop at, the trace to propagate.
+    const outbound = {
+      config,
+      deadlineMs,
+      traceparent: traceparent ?? undefined,
+      maxRequestBytes: MAX_REQUEST_BYTES,
+      fetch,
+    };
+
     let response;
     try {
-      const result = invoke(module, envelope, { env: guestEnvironment(env), args: [functionName] });
+      const result = await invoke(module, envelope, { env: guestEnvironment(env), args: [functionName], outbound });
       emitLogs(result, functionName, requestId);
       response = toResponse(result.response);
     } catch (error) {

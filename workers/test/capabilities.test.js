@@ -6,21 +6,40 @@ import { readFileSync } from "node:fs";
 import { CAPABILITIES } from "../src/capabilities/index.js";
 import { createInvocation } from "../src/guest.js";
 
-test("every capability names one import module and builds its imports", () => {
+test("every capability names its import module and builds its imports, no import twice", () => {
   assert.ok(Object.isFrozen(CAPABILITIES));
   assert.ok(CAPABILITIES.length >= 1);
-  const modules = CAPABILITIES.map((c) => c.module);
-  assert.equal(new Set(modules).size, modules.length, `no import module twice: ${modules}`);
+  const provided = [];
   for (const capability of CAPABILITIES) {
     assert.equal(typeof capability.module, "string");
     assert.equal(typeof capability.imports, "function", `${capability.module}.imports`);
     assert.ok(capability.failure === undefined || typeof capability.failure === "function");
+    const names = Object.keys(capability.imports(createInvocationState()));
+    for (const name of capability.suspending ?? []) assert.ok(names.includes(name), `${name} is one of its imports`);
+    provided.push(...names.map((name) => `${capability.module}.${name}`));
   }
-  assert.deepEqual(Object.keys(createInvocation().imports), modules);
+  assert.equal(new Set(provided).size, provided.length, `no import twice: ${provided}`);
+  const built = createInvocation().imports;
+  assert.deepEqual(Object.keys(built), [...new Set(CAPABILITIES.map((c) => c.module))]);
+  assert.deepEqual(
+    Object.entries(built)
+      .flatMap(([module, functions]) => Object.keys(functions).map((name) => `${module}.${name}`))
+      .sort(),
+    [...provided].sort(),
+  );
 });
 
-test("WASI preview 1 is a capability", () => {
+// Enough of an invocation's state for a capability to build its imports (none is called here).
+function createInvocationState() {
+  return { env: {}, args: [], stdout: null, stderr: null, pending: null, phase: "init", memory: () => null };
+}
+
+test("WASI preview 1 and the edgefn_v1 imports of docs/abi.md are capabilities", () => {
   assert.ok(CAPABILITIES.some((c) => c.module === "wasi_snapshot_preview1"));
+  const v1 = Object.keys(createInvocation().imports.edgefn_v1).sort();
+  assert.deepEqual(v1, ["http_send", "result_read"]);
+  const suspending = CAPABILITIES.flatMap((c) => (c.suspending ?? []).map((name) => `${c.module}.${name}`));
+  assert.deepEqual(suspending, ["edgefn_v1.http_send"], "only http_send returns a promise");
 });
 
 // The modules `source` imports or re-exports statically, as paths relative to workers/src/.
