@@ -7,7 +7,10 @@ mod config;
 mod sources;
 mod wasm;
 
-pub use config::{CAPNP_VARS_MARKER, LOCAL_ADDRESS, SOCKET_NAME, worker_name};
+pub use config::{
+    CAPNP_VARS_MARKER, LOCAL_ADDRESS, PRIVATE_NETWORK_BINDING, PRIVATE_NETWORK_SERVICE,
+    PUBLIC_NETWORK_SERVICE, SOCKET_NAME, worker_name,
+};
 pub use wasm::WASI_PREVIEW1_FUNCTIONS;
 
 use super::{PackageReport, PackageRequest};
@@ -180,6 +183,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_adapter_uses_the_private_network_binding_config_capnp_declares() {
+        let outbound_config = sources::MODULES
+            .iter()
+            .find(|f| f.path == "capabilities/outbound_config.js")
+            .expect("outbound_config.js is bundled");
+        assert!(
+            outbound_config
+                .contents
+                .contains(&format!("PRIVATE_NETWORK: \"{PRIVATE_NETWORK_BINDING}\"")),
+            "workers/src/capabilities/outbound_config.js names the binding {PRIVATE_NETWORK_BINDING}"
+        );
     }
 
     fn relative_imports(source: &str) -> Vec<&str> {

@@ -9,6 +9,29 @@ pub const LOCAL_ADDRESS: &str = "127.0.0.1:8787";
 pub const SOCKET_NAME: &str = "http";
 /// Line of `config.capnp` under which a user adds variables (and the tests add theirs).
 pub const CAPNP_VARS_MARKER: &str = "# Your variables (as in wrangler.toml's [vars]), e.g. (name = \"GREETING\", text = \"hello\"),";
+/// `config.capnp`'s network for the Worker's `globalOutbound`: public addresses only, like
+/// Cloudflare's fetch, so a function's outbound calls behave locally as deployed.
+pub const PUBLIC_NETWORK_SERVICE: &str = "public-network";
+/// `config.capnp`'s network that also reaches private and loopback addresses. The Worker reaches it
+/// only through [`PRIVATE_NETWORK_BINDING`], which the adapter uses only when the function allows
+/// private networks (`EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS = "true"`): a text binding cannot
+/// change the static `globalOutbound`, a service binding beside it can be chosen per call.
+pub const PRIVATE_NETWORK_SERVICE: &str = "private-network";
+/// The service binding to [`PRIVATE_NETWORK_SERVICE`] (`BINDING.PRIVATE_NETWORK` in
+/// `workers/src/capabilities/outbound_config.js`). Only local workerd has it; Cloudflare's fetch
+/// cannot reach a private network.
+pub const PRIVATE_NETWORK_BINDING: &str = "EDGEFN_OUTBOUND_PRIVATE_NETWORK";
+/// The outbound variables (`docs/manifest.md`, "outbound"), shown commented out in both files.
+const OUTBOUND_VAR_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "EDGEFN_OUTBOUND_ALLOWED_HOSTS",
+        "https://api.example.com, https://*.example.org",
+    ),
+    ("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "false"),
+    ("EDGEFN_OUTBOUND_TIMEOUT_MS", "10000"),
+    ("EDGEFN_OUTBOUND_MAX_REQUESTS", "50"),
+    ("EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES", "16777216"),
+];
 
 /// What both configurations describe.
 #[derive(Debug, Clone)]
@@ -106,6 +129,12 @@ fallthrough = false
         let _ = writeln!(out, "{name} = {}", toml_string(value));
     }
     out.push_str(
+        "# Outbound HTTP: the function calls nothing until allowed (docs/manifest.md, \"outbound\").\n",
+    );
+    for (name, value) in OUTBOUND_VAR_EXAMPLES {
+        let _ = writeln!(out, "# {name} = {}", toml_string(value));
+    }
+    out.push_str(
         r#"
 # Paid plan only: the CPU time a request may use (default 30 000 ms, at most 300 000). This limit,
 # not EDGEFN_DEADLINE_MS, is what stops a guest that never returns; keep the two in step.
@@ -127,7 +156,16 @@ pub(super) fn workerd_capnp(config: &WorkerConfig<'_>) -> String {
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
-  services = [(name = "main", worker = .worker)],
+  services = [
+    (name = "main", worker = .worker),
+    # The function's outbound HTTP. The Worker's globalOutbound: public addresses only, as on
+    # Cloudflare.
+    (name = {public}, network = (allow = ["public"], tlsOptions = (trustBrowserCas = true))),
+    # Public, private and loopback addresses, for calling a local upstream. The Worker reaches it
+    # through the {binding} binding only, which the adapter uses only when
+    # EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS is "true" (add it below).
+    (name = {private}, network = (allow = ["public", "private", "local"], tlsOptions = (trustBrowserCas = true))),
+  ],
   sockets = [(name = {socket}, address = {address}, http = (), service = "main")],
 );
 
@@ -136,6 +174,9 @@ const worker :Workerd.Worker = (
 "#,
         socket = capnp_string(SOCKET_NAME),
         address = capnp_string(LOCAL_ADDRESS),
+        public = capnp_string(PUBLIC_NETWORK_SERVICE),
+        private = capnp_string(PRIVATE_NETWORK_SERVICE),
+        binding = PRIVATE_NETWORK_BINDING,
     );
     for module in std::iter::once(&config.main).chain(&config.modules) {
         let path = capnp_string(module);
@@ -152,10 +193,28 @@ const worker :Workerd.Worker = (
             capnp_string(value)
         );
     }
+    let _ = writeln!(
+        out,
+        "    (name = {}, service = {}),",
+        capnp_string(PRIVATE_NETWORK_BINDING),
+        capnp_string(PRIVATE_NETWORK_SERVICE)
+    );
+    out.push_str(
+        "    # Outbound HTTP: the function calls nothing until allowed (docs/manifest.md, \"outbound\").\n",
+    );
+    for (name, value) in OUTBOUND_VAR_EXAMPLES {
+        let _ = writeln!(
+            out,
+            "    # (name = {}, text = {}),",
+            capnp_string(name),
+            capnp_string(value)
+        );
+    }
     let _ = writeln!(out, "    {CAPNP_VARS_MARKER}");
     let _ = write!(
         out,
-        "  ],\n  compatibilityDate = {},\n);\n",
+        "  ],\n  globalOutbound = {},\n  compatibilityDate = {},\n);\n",
+        capnp_string(PUBLIC_NETWORK_SERVICE),
         capnp_string(config.compatibility_date)
     );
     out
@@ -171,6 +230,68 @@ mod tests {
         assert_eq!(worker_name("Big_Response"), "big-response");
         assert_eq!(worker_name("__"), "edgefn-function");
         assert_eq!(worker_name(&"x".repeat(80)).len(), 63);
+    }
+
+    fn settings() -> WorkerConfig<'static> {
+        WorkerConfig {
+            worker_name: "fetcher",
+            main: "worker.js",
+            modules: vec!["handler.js"],
+            wasm: "function.wasm",
+            compatibility_date: "2026-11-01",
+            vars: vec![("EDGEFN_FUNCTION_NAME", "fetcher".to_owned())],
+        }
+    }
+
+    #[test]
+    fn config_capnp_is_public_only_by_default_with_a_private_network_beside_it() {
+        let capnp = workerd_capnp(&settings());
+        assert!(
+            capnp.contains(r#"globalOutbound = "public-network","#),
+            "{capnp}"
+        );
+        assert!(
+            capnp.contains(r#"(name = "public-network", network = (allow = ["public"],"#),
+            "{capnp}"
+        );
+        assert!(
+            capnp.contains(
+                r#"(name = "private-network", network = (allow = ["public", "private", "local"],"#
+            ),
+            "{capnp}"
+        );
+        assert!(
+            capnp.contains(
+                r#"(name = "EDGEFN_OUTBOUND_PRIVATE_NETWORK", service = "private-network"),"#
+            ),
+            "{capnp}"
+        );
+        // The marker stays the last line of the bindings, so what is added there is a binding.
+        let marker = capnp.find(CAPNP_VARS_MARKER).unwrap();
+        assert!(
+            capnp[marker..]
+                .trim_start_matches(CAPNP_VARS_MARKER)
+                .trim_start()
+                .starts_with("],")
+        );
+    }
+
+    #[test]
+    fn both_files_show_the_outbound_variables_commented_out() {
+        let wrangler = wrangler_toml(&settings());
+        let parsed: toml::Value = toml::from_str(&wrangler).unwrap();
+        let capnp = workerd_capnp(&settings());
+        for (name, _) in OUTBOUND_VAR_EXAMPLES {
+            assert!(wrangler.contains(&format!("# {name} = ")), "{wrangler}");
+            assert!(
+                parsed["vars"].get(name).is_none(),
+                "{name} is only an example"
+            );
+            assert!(
+                capnp.contains(&format!("# (name = \"{name}\", text = ")),
+                "{capnp}"
+            );
+        }
     }
 
     #[test]

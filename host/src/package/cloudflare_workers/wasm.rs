@@ -1,11 +1,12 @@
 //! The function's module as it goes into a Worker: checked at package time (ABI v1 exports, WASI
-//! preview 1 imports only), so a bad module fails here rather than at the first request after a
-//! deploy, and with its linear memory capped so a runaway guest traps instead of growing the
-//! isolate past the platform's limit.
+//! preview 1 and `edgefn_v1` imports only), so a bad module fails here rather than at the first
+//! request after a deploy, and with its linear memory capped so a runaway guest traps instead of
+//! growing the isolate past the platform's limit.
 
 use crate::runtime::guest::abi_v1::check_abi;
 use anyhow::{Context as _, bail};
-use wasmtime::{Engine, ExternType, Module};
+use edgefn_abi::imports as edgefn_v1;
+use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
 
 /// Bytes of one WebAssembly page.
 const PAGE_BYTES: u64 = 64 << 10;
@@ -60,6 +61,23 @@ pub const WASI_PREVIEW1_FUNCTIONS: &[&str] = &[
     "sock_shutdown",
 ];
 
+/// The `edgefn_v1` imports the Worker provides (`workers/src/capabilities/`), with their types
+/// (`docs/abi.md`, "Host imports").
+fn edgefn_v1_type(name: &str) -> Option<([ValType; 2], ValType)> {
+    match name {
+        edgefn_v1::HTTP_SEND => Some(([ValType::I32, ValType::I32], ValType::I64)),
+        edgefn_v1::RESULT_READ => Some(([ValType::I32, ValType::I32], ValType::I32)),
+        _ => None,
+    }
+}
+
+fn has_type(ty: &FuncType, (params, result): &([ValType; 2], ValType)) -> bool {
+    ty.params().len() == params.len()
+        && ty.params().zip(params).all(|(a, b)| ValType::eq(&a, b))
+        && ty.results().len() == 1
+        && ty.results().all(|r| ValType::eq(&r, result))
+}
+
 /// Checks that `wasm` is an edgefn ABI v1 module whose imports the Worker provides, with at most
 /// `memory_cap` bytes of initial memory. Errors name the function and say what to change.
 pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::Result<()> {
@@ -68,18 +86,44 @@ pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::
     })?;
     check_abi(name, &module, memory_cap)?;
     for import in module.imports() {
-        let provided = import.module() == "wasi_snapshot_preview1"
-            && WASI_PREVIEW1_FUNCTIONS.contains(&import.name())
-            && matches!(import.ty(), ExternType::Func(_));
+        let (module_name, import_name) = (import.module(), import.name());
+        let ExternType::Func(ty) = import.ty() else {
+            bail!(
+                "function {name:?} imports {module_name}.{import_name}, which is not a function: a Worker provides only functions"
+            );
+        };
+        let provided = match module_name {
+            "wasi_snapshot_preview1" => WASI_PREVIEW1_FUNCTIONS.contains(&import_name),
+            edgefn_v1::MODULE => {
+                let Some(expected) = edgefn_v1_type(import_name) else {
+                    bail!(
+                        "function {name:?} imports {module_name}.{import_name}, which this edgefn ({}) does not provide: upgrade edgefn (it provides {})",
+                        env!("CARGO_PKG_VERSION"),
+                        edgefn_v1::ALL.join(", ")
+                    );
+                };
+                if !has_type(&ty, &expected) {
+                    bail!(
+                        "function {name:?} imports {module_name}.{import_name} with the type {ty}, but it is {}: rebuild it against an edgefn SDK",
+                        describe(&expected)
+                    );
+                }
+                true
+            }
+            _ => false,
+        };
         if !provided {
             bail!(
-                "function {name:?} imports {}.{}, which a Worker cannot provide: edgefn functions may import only WASI preview 1 functions (wasi_snapshot_preview1)",
-                import.module(),
-                import.name()
+                "function {name:?} imports {module_name}.{import_name}, which a Worker cannot provide: edgefn functions may import only WASI preview 1 (wasi_snapshot_preview1) and edgefn_v1 functions"
             );
         }
     }
     Ok(())
+}
+
+fn describe((params, result): &([ValType; 2], ValType)) -> String {
+    let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+    format!("(func (param {}) (result {result}))", params.join(" "))
 }
 
 /// Returns `wasm` with the maximum of its (single, 32-bit) linear memory lowered to `cap` bytes.
@@ -217,6 +261,58 @@ mod tests {
     fn refuses_initial_memory_over_the_cap() {
         let error = cap_memory(&module("4000"), 128 << 20).unwrap_err();
         assert!(error.to_string().contains("initial memory"), "{error}");
+    }
+
+    fn importing(imports: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(module {imports}
+                 (memory (export "memory") 1)
+                 (func (export "edgefn_v1_alloc") (param i32) (result i32) i32.const 0)
+                 (func (export "edgefn_v1_handle") (param i32 i32) (result i64) i64.const 0))"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_the_edgefn_v1_imports_the_worker_provides() {
+        let wasm = importing(
+            r#"(import "edgefn_v1" "http_send" (func (param i32 i32) (result i64)))
+               (import "edgefn_v1" "result_read" (func (param i32 i32) (result i32)))
+               (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))"#,
+        );
+        check_module("fetcher", &wasm, 128 << 20).unwrap();
+    }
+
+    #[test]
+    fn refuses_an_unknown_edgefn_v1_import_naming_it() {
+        let wasm =
+            importing(r#"(import "edgefn_v1" "kv_get" (func (param i32 i32) (result i64)))"#);
+        let error = check_module("kv", &wasm, 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("edgefn_v1.kv_get"), "{error}");
+        assert!(error.contains("upgrade edgefn"), "{error}");
+    }
+
+    #[test]
+    fn refuses_an_edgefn_v1_import_of_the_wrong_type() {
+        let wasm =
+            importing(r#"(import "edgefn_v1" "http_send" (func (param i32 i32) (result i32)))"#);
+        let error = check_module("typo", &wasm, 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("edgefn_v1.http_send"), "{error}");
+        assert!(error.contains("(result i64)"), "{error}");
+    }
+
+    #[test]
+    fn refuses_imports_from_other_modules() {
+        let wasm = importing(r#"(import "env" "now" (func (result i64)))"#);
+        let error = check_module("env", &wasm, 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("env.now"), "{error}");
+        assert!(error.contains("a Worker cannot provide"), "{error}");
     }
 
     #[test]
