@@ -29,6 +29,8 @@
 //!   with `param("id")`, and `json::<T>()`, which answers 400 with the reason on bad JSON.
 //! - A [`Router`] for several routes in one function, with `:param` and `*rest` patterns and 404/405
 //!   answers.
+//! - Calling other services: [`http::send`] sends a request and returns the whole response, to the
+//!   hosts the function's `outbound` configuration allows (the [`http`] module says how).
 //!
 //! A handler with the wrong signature is refused at compile time, at the `export!` line and
 //! natively too, so `cargo test` and `cargo check` say so, not only the Wasm build:
@@ -59,26 +61,28 @@
 //! edgefn::export!(handle);
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the host imports of `http` (`src/http/imports.rs`) are the one place
+// that allows unsafe code, scoped to their extern block.
+#![deny(unsafe_code)]
 
 mod context;
+pub mod http;
 mod request;
 mod response;
 mod router;
 mod wire;
 
+pub use ::http::{Method, StatusCode};
 pub use bytes::Bytes;
 pub use context::{Context, ContextBuilder, Platform};
-pub use http;
-pub use http::{Method, StatusCode};
 pub use request::{HttpError, PathParams, RequestExt};
 pub use response::{IntoErrorResponse, IntoResponse, Json};
 pub use router::Router;
 
 /// The request a handler receives: method, URI (path and query), headers and the whole body.
-pub type Request = http::Request<Bytes>;
+pub type Request = ::http::Request<Bytes>;
 /// The response a handler produces.
-pub type Response = http::Response<Bytes>;
+pub type Response = ::http::Response<Bytes>;
 
 /// A function that can serve requests: any `Fn(Request, &Context) -> impl IntoResponse`.
 #[diagnostic::on_unimplemented(
