@@ -24,6 +24,15 @@ pub const DEFAULT_WARM_MAX_INSTANCES: usize = 4;
 pub const DEFAULT_WARM_MAX_USES: u32 = 10_000;
 /// Warm mode: an instance idle this long is retired instead of reused.
 pub const DEFAULT_WARM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Outbound HTTP: one call's time limit when the guest gives none (never past the deadline).
+pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Outbound HTTP: calls per invocation (Workers' free plan allows 50 subrequests).
+pub const DEFAULT_OUTBOUND_MAX_REQUESTS: u32 = 50;
+/// Outbound HTTP: largest upstream response body handed to the guest (`limit` beyond).
+pub const DEFAULT_OUTBOUND_MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Hard ceiling on `outbound.max_response_bytes`: a result must fit the guest's 32-bit memory
+/// and `result_read`'s `i32` count with room to spare.
+pub const MAX_OUTBOUND_RESPONSE_BYTES: usize = 1 << 30;
 /// Hard ceiling on any function's memory limit: the pooling allocator reserves this per slot.
 pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
 

@@ -5,6 +5,7 @@
 //! when it keeps per-instance state, and a field of [`Backends`] when each platform backs it with
 //! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
 
+pub mod outbound_http;
 pub(crate) mod wasi;
 
 use super::sandbox::HostState;

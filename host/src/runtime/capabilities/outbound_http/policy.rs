@@ -1,0 +1,504 @@
+//! What a function may call: its `outbound` settings (`docs/manifest.md`, "outbound"), read from a
+//! manifest or a platform's `EDGEFN_OUTBOUND_*` variables, and the allow-list check of a request
+//! URL. URLs are parsed by WHATWG rules (the `url` crate), as the Workers shim's `URL` parses them,
+//! so both hosts agree on what `http://127.1/` or `https://API.Example.COM:443` names. Whether the
+//! addresses a name resolves to are public is decided later, after resolution (`address.rs`).
+
+use crate::runtime::limits::{
+    DEFAULT_OUTBOUND_MAX_REQUESTS, DEFAULT_OUTBOUND_MAX_RESPONSE_BYTES, DEFAULT_OUTBOUND_TIMEOUT,
+    MAX_OUTBOUND_RESPONSE_BYTES,
+};
+use anyhow::{anyhow, bail};
+use std::fmt;
+use std::time::Duration;
+use url::{Host, Url};
+
+/// Platform variable: `allowed_hosts`, patterns separated by commas or spaces.
+pub const ALLOWED_HOSTS_VAR: &str = "EDGEFN_OUTBOUND_ALLOWED_HOSTS";
+/// Platform variable: `allow_private_networks`, `true` or `false`.
+pub const ALLOW_PRIVATE_NETWORKS_VAR: &str = "EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS";
+/// Platform variable: `timeout_ms`.
+pub const TIMEOUT_MS_VAR: &str = "EDGEFN_OUTBOUND_TIMEOUT_MS";
+/// Platform variable: `max_requests`.
+pub const MAX_REQUESTS_VAR: &str = "EDGEFN_OUTBOUND_MAX_REQUESTS";
+/// Platform variable: `max_response_bytes`.
+pub const MAX_RESPONSE_BYTES_VAR: &str = "EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES";
+
+/// A function's outbound HTTP settings. The default grants nothing: no host is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundPolicy {
+    allowed_hosts: Vec<HostPattern>,
+    /// Whether addresses that are not public (loopback, private, link-local, ...) may be reached:
+    /// for local development and tests only.
+    pub allow_private_networks: bool,
+    /// One call's time limit when the guest gives none; never past the invocation's deadline.
+    pub timeout: Duration,
+    /// Calls per invocation.
+    pub max_requests: u32,
+    /// Largest upstream response body handed to the guest.
+    pub max_response_bytes: usize,
+}
+
+impl Default for OutboundPolicy {
+    fn default() -> Self {
+        OutboundPolicy {
+            allowed_hosts: Vec::new(),
+            allow_private_networks: false,
+            timeout: DEFAULT_OUTBOUND_TIMEOUT,
+            max_requests: DEFAULT_OUTBOUND_MAX_REQUESTS,
+            max_response_bytes: DEFAULT_OUTBOUND_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+impl OutboundPolicy {
+    /// Allows exactly these patterns (`scheme://host[:port]`); an invalid one is an error naming
+    /// it and the rule it breaks.
+    pub fn with_allowed_hosts(
+        mut self,
+        patterns: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> anyhow::Result<OutboundPolicy> {
+        self.allowed_hosts = patterns
+            .into_iter()
+            .map(|p| HostPattern::parse(p.as_ref()))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(self)
+    }
+
+    /// The allowed patterns, as written.
+    pub fn allowed_hosts(&self) -> impl Iterator<Item = &str> {
+        self.allowed_hosts.iter().map(|p| p.text.as_str())
+    }
+
+    /// Refuses settings no function may have; `who` names the function or the variables.
+    pub fn check(&self, who: &str) -> anyhow::Result<()> {
+        if self.timeout.is_zero() {
+            bail!("{who}: outbound.timeout_ms must be at least 1");
+        }
+        if self.max_requests == 0 {
+            bail!(
+                "{who}: outbound.max_requests must be at least 1 (leave out allowed_hosts to allow no call)"
+            );
+        }
+        if self.max_response_bytes > MAX_OUTBOUND_RESPONSE_BYTES {
+            bail!(
+                "{who}: outbound.max_response_bytes must be at most {MAX_OUTBOUND_RESPONSE_BYTES} (1 GiB)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The settings a platform gives as `EDGEFN_OUTBOUND_*` variables (Lambda's environment,
+    /// Azure's app settings); `get` looks one up. Unset or empty variables keep the defaults. An
+    /// invalid value is an error naming the variable, so the runtime does not start with a
+    /// policy other than the one configured.
+    pub fn from_variables(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<OutboundPolicy> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut policy = OutboundPolicy::default();
+        if let Some(list) = get(ALLOWED_HOSTS_VAR) {
+            policy = policy
+                .with_allowed_hosts(list.split([',', ' ', '\t', '\n']).filter(|p| !p.is_empty()))
+                .map_err(|e| anyhow!("{ALLOWED_HOSTS_VAR}: {e:#}"))?;
+        }
+        if let Some(value) = get(ALLOW_PRIVATE_NETWORKS_VAR) {
+            policy.allow_private_networks = match value.trim() {
+                "true" => true,
+                "false" => false,
+                other => bail!("{ALLOW_PRIVATE_NETWORKS_VAR}={other:?}: write true or false"),
+            };
+        }
+        let number = |name: &str, value: String| -> anyhow::Result<u64> {
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| anyhow!("{name}={value:?} is not a whole number"))
+        };
+        if let Some(value) = get(TIMEOUT_MS_VAR) {
+            policy.timeout = Duration::from_millis(number(TIMEOUT_MS_VAR, value)?);
+        }
+        if let Some(value) = get(MAX_REQUESTS_VAR) {
+            let n = number(MAX_REQUESTS_VAR, value)?;
+            policy.max_requests = u32::try_from(n)
+                .map_err(|_| anyhow!("{MAX_REQUESTS_VAR}={n} is larger than {}", u32::MAX))?;
+        }
+        if let Some(value) = get(MAX_RESPONSE_BYTES_VAR) {
+            let n = number(MAX_RESPONSE_BYTES_VAR, value)?;
+            policy.max_response_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        policy.check(&format!("the {ALLOWED_HOSTS_VAR} and related variables"))?;
+        Ok(policy)
+    }
+
+    /// Checks a request URL against the allow-list. Returns it parsed, its fragment dropped, or
+    /// why it may not be called.
+    pub(crate) fn check_url(&self, url: &str) -> Result<Url, Refusal> {
+        let mut url = Url::parse(url)
+            .map_err(|e| Refusal::Invalid(format!("{url:?} is not an absolute URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Refusal::Invalid(format!(
+                "{:?}: only http and https URLs can be called, not {}",
+                url.as_str(),
+                url.scheme()
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Refusal::Invalid(
+                "a URL with credentials (user:password@) is refused: send them in a header such as authorization".into(),
+            ));
+        }
+        if url.host().is_none() {
+            return Err(Refusal::Invalid(format!("{:?} has no host", url.as_str())));
+        }
+        url.set_fragment(None);
+        if self.allowed_hosts.iter().any(|p| p.matches(&url)) {
+            Ok(url)
+        } else {
+            let origin = url.origin().ascii_serialization();
+            Err(Refusal::Denied(if self.allowed_hosts.is_empty() {
+                format!(
+                    "{origin} is not allowed: this function may call no host (set outbound.allowed_hosts, or {ALLOWED_HOSTS_VAR} on a platform)"
+                )
+            } else {
+                format!(
+                    "{origin} is not allowed: it matches none of outbound.allowed_hosts ({})",
+                    self.allowed_hosts().collect::<Vec<_>>().join(", ")
+                )
+            }))
+        }
+    }
+}
+
+/// Why a URL may not be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The URL itself is unusable (`invalid`).
+    Invalid(String),
+    /// A fine URL the function is not granted (`denied`).
+    Denied(String),
+}
+
+/// One `allowed_hosts` entry: `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostPattern {
+    text: String,
+    scheme: SchemePattern,
+    host: HostMatch,
+    port: PortPattern,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SchemePattern {
+    Http,
+    Https,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostMatch {
+    /// `*`: every host.
+    Any,
+    /// `*.example.com`: every name below `example.com`, at any depth.
+    Below(String),
+    /// One host: a name (ASCII, lower-case) or an IP address, as WHATWG URL parsing spells it.
+    Exact(Host<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortPattern {
+    /// Omitted: the URL's scheme's default port (80, 443).
+    Default,
+    Any,
+    Exact(u16),
+}
+
+/// Why a pattern is refused, for the error message.
+struct PatternError(&'static str);
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl HostPattern {
+    fn parse(text: &str) -> anyhow::Result<HostPattern> {
+        HostPattern::parse_rules(text).map_err(|rule| {
+            anyhow!(
+                "outbound.allowed_hosts: {text:?} is not a valid pattern: {rule}; write scheme://host[:port], for example \"https://api.example.com\" or \"https://*.example.com:*\""
+            )
+        })
+    }
+
+    fn parse_rules(text: &str) -> Result<HostPattern, PatternError> {
+        if text.is_empty() {
+            return Err(PatternError("it is empty"));
+        }
+        let (scheme, rest) = text.split_once("://").ok_or(PatternError(
+            "a scheme is required (http://, https:// or *://)",
+        ))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => SchemePattern::Http,
+            "https" => SchemePattern::Https,
+            "*" => SchemePattern::Any,
+            _ => return Err(PatternError("the scheme must be http, https or *")),
+        };
+        if rest.contains('/') {
+            return Err(PatternError("a pattern has no path"));
+        }
+        if rest.contains(['?', '#']) {
+            return Err(PatternError("a pattern has no query or fragment"));
+        }
+        if rest.contains('@') {
+            return Err(PatternError("a pattern has no credentials"));
+        }
+        // An IPv6 host is bracketed, so its colons are not the port's.
+        let (host, port) = match rest.rfind(':') {
+            Some(colon) if !rest[colon..].contains(']') => {
+                (&rest[..colon], Some(&rest[colon + 1..]))
+            }
+            _ => (rest, None),
+        };
+        if host.is_empty() {
+            return Err(PatternError("a host is required"));
+        }
+        let port = match port {
+            None => PortPattern::Default,
+            Some("") => {
+                return Err(PatternError(
+                    "the port is empty (leave out the colon for the default port)",
+                ));
+            }
+            Some("*") => PortPattern::Any,
+            Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => {
+                match digits.parse::<u16>() {
+                    Ok(port) if port > 0 => PortPattern::Exact(port),
+                    _ => return Err(PatternError("the port must be from 1 to 65535")),
+                }
+            }
+            Some(_) => {
+                return Err(PatternError(
+                    "the port must be a number from 1 to 65535 or * (port ranges are not supported)",
+                ));
+            }
+        };
+        let host = if host == "*" {
+            HostMatch::Any
+        } else if let Some(domain) = host.strip_prefix("*.") {
+            if domain.is_empty() {
+                return Err(PatternError(
+                    "a wildcard needs a domain after it, as in *.example.com",
+                ));
+            }
+            match parse_host(domain)? {
+                Host::Domain(domain) => HostMatch::Below(domain),
+                _ => return Err(PatternError("a wildcard covers names, not IP addresses")),
+            }
+        } else {
+            HostMatch::Exact(parse_host(host)?)
+        };
+        Ok(HostPattern {
+            text: text.to_owned(),
+            scheme,
+            host,
+            port,
+        })
+    }
+
+    fn matches(&self, url: &Url) -> bool {
+        let scheme_ok = match self.scheme {
+            SchemePattern::Http => url.scheme() == "http",
+            SchemePattern::Https => url.scheme() == "https",
+            SchemePattern::Any => true,
+        };
+        let Some(host) = url.host() else { return false };
+        let host_ok = match &self.host {
+            HostMatch::Any => true,
+            HostMatch::Below(domain) => match host {
+                Host::Domain(name) => name
+                    .strip_suffix(domain.as_str())
+                    .is_some_and(|label| label.len() > 1 && label.ends_with('.')),
+                _ => false,
+            },
+            HostMatch::Exact(exact) => match (exact, host) {
+                (Host::Domain(a), Host::Domain(b)) => a == b,
+                (Host::Ipv4(a), Host::Ipv4(b)) => *a == b,
+                (Host::Ipv6(a), Host::Ipv6(b)) => *a == b,
+                _ => false,
+            },
+        };
+        // `url` leaves the port out when it is the scheme's default, so `None` means "default".
+        let port_ok = match self.port {
+            PortPattern::Default => url.port().is_none(),
+            PortPattern::Any => true,
+            PortPattern::Exact(port) => url.port_or_known_default() == Some(port),
+        };
+        scheme_ok && host_ok && port_ok
+    }
+}
+
+/// A pattern's host as a URL's host would parse (lower-case, IDNA, IPv4 in any WHATWG spelling),
+/// refusing what a URL host may hold but a pattern may not (a `*` anywhere but the first label).
+fn parse_host(host: &str) -> Result<Host<String>, PatternError> {
+    if host.contains('*') {
+        return Err(PatternError(
+            "a wildcard may only be the whole first label, as in *.example.com",
+        ));
+    }
+    Host::parse(host).map_err(|_| PatternError("the host is not a valid name or IP address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Vectors {
+        cases: Vec<Case>,
+        invalid_patterns: Vec<InvalidPattern>,
+    }
+
+    #[derive(Deserialize)]
+    struct Case {
+        allowed_hosts: Vec<String>,
+        url: String,
+        result: String,
+        why: String,
+    }
+
+    #[derive(Deserialize)]
+    struct InvalidPattern {
+        pattern: String,
+        why: String,
+    }
+
+    fn vectors() -> Vectors {
+        serde_json::from_str(include_str!("../../../../../docs/outbound-vectors.json"))
+            .expect("docs/outbound-vectors.json is valid")
+    }
+
+    #[test]
+    fn every_case_vector_is_decided_as_written() {
+        let vectors = vectors();
+        assert!(vectors.cases.len() > 30, "the vectors went missing");
+        for case in &vectors.cases {
+            let policy = OutboundPolicy::default()
+                .with_allowed_hosts(&case.allowed_hosts)
+                .unwrap_or_else(|e| panic!("{:?} ({}): {e:#}", case.allowed_hosts, case.why));
+            let got = match policy.check_url(&case.url) {
+                Ok(_) => "allowed",
+                Err(Refusal::Denied(_)) => "denied",
+                Err(Refusal::Invalid(_)) => "invalid",
+            };
+            assert_eq!(
+                got, case.result,
+                "{} with {:?}: {}",
+                case.url, case.allowed_hosts, case.why
+            );
+        }
+    }
+
+    #[test]
+    fn every_invalid_pattern_vector_is_refused_by_name() {
+        let vectors = vectors();
+        assert!(!vectors.invalid_patterns.is_empty());
+        for case in &vectors.invalid_patterns {
+            let error = OutboundPolicy::default()
+                .with_allowed_hosts([&case.pattern])
+                .expect_err(&format!(
+                    "{:?} should be refused: {}",
+                    case.pattern, case.why
+                ));
+            let message = format!("{error:#}");
+            assert!(
+                message.contains(&format!("{:?}", case.pattern)),
+                "the error names the pattern: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fragment_is_dropped_and_messages_say_what_to_do() {
+        let policy = OutboundPolicy::default()
+            .with_allowed_hosts(["https://api.example.com"])
+            .unwrap();
+        let url = policy
+            .check_url("https://api.example.com/a?b=1#frag")
+            .unwrap();
+        assert_eq!(url.as_str(), "https://api.example.com/a?b=1");
+        let Err(Refusal::Denied(message)) = policy.check_url("https://other.test/") else {
+            panic!("other.test is not allowed")
+        };
+        assert!(message.contains("https://other.test"), "{message}");
+        assert!(message.contains("https://api.example.com"), "{message}");
+        let Err(Refusal::Denied(message)) = OutboundPolicy::default().check_url("https://a.test/")
+        else {
+            panic!("nothing is allowed by default")
+        };
+        assert!(message.contains("outbound.allowed_hosts"), "{message}");
+    }
+
+    #[test]
+    fn platform_variables_set_the_policy_and_bad_values_name_the_variable() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            OutboundPolicy::from_variables(vars(&[])).unwrap(),
+            OutboundPolicy::default()
+        );
+        let policy = OutboundPolicy::from_variables(vars(&[
+            (
+                ALLOWED_HOSTS_VAR,
+                "https://api.example.com, http://127.0.0.1:*  https://*.b.test",
+            ),
+            (ALLOW_PRIVATE_NETWORKS_VAR, "true"),
+            (TIMEOUT_MS_VAR, "2500"),
+            (MAX_REQUESTS_VAR, "3"),
+            (MAX_RESPONSE_BYTES_VAR, "1024"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            policy.allowed_hosts().collect::<Vec<_>>(),
+            [
+                "https://api.example.com",
+                "http://127.0.0.1:*",
+                "https://*.b.test"
+            ]
+        );
+        assert!(policy.allow_private_networks);
+        assert_eq!(policy.timeout, Duration::from_millis(2500));
+        assert_eq!(policy.max_requests, 3);
+        assert_eq!(policy.max_response_bytes, 1024);
+        for (bad, variable) in [
+            (
+                &[(ALLOWED_HOSTS_VAR, "api.example.com")][..],
+                ALLOWED_HOSTS_VAR,
+            ),
+            (
+                &[(ALLOW_PRIVATE_NETWORKS_VAR, "yes")][..],
+                ALLOW_PRIVATE_NETWORKS_VAR,
+            ),
+            (&[(TIMEOUT_MS_VAR, "10s")][..], TIMEOUT_MS_VAR),
+            (&[(TIMEOUT_MS_VAR, "0")][..], "timeout_ms"),
+            (&[(MAX_REQUESTS_VAR, "-1")][..], MAX_REQUESTS_VAR),
+            (&[(MAX_REQUESTS_VAR, "0")][..], "max_requests"),
+            (
+                &[(MAX_RESPONSE_BYTES_VAR, "99999999999")][..],
+                "max_response_bytes",
+            ),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = bad;
+            let error = format!(
+                "{:#}",
+                OutboundPolicy::from_variables(vars(pairs)).unwrap_err()
+            );
+            assert!(error.contains(variable), "{pairs:?}: {error}");
+        }
+    }
+}
