@@ -12,7 +12,7 @@ WASM_TARGET  := wasm32-wasip1
 # Rust guests by package name: the examples (guests/examples/NAME) and the test fixtures
 # (guests/fixtures/NAME, see guests/fixtures/README.md). Each builds to $(GUEST_OUT)/NAME.wasm.
 EXAMPLES     := hello echo json config fetch-json
-FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init
+FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init outbound
 GUESTS       := $(EXAMPLES) $(FIXTURES)
 # Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
 GO_GUESTS    := hello echo fetch
