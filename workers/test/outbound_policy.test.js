@@ -113,3 +113,12 @@ test("isGlobalAddress refuses what is not an address", () => {
   assert.throws(() => isGlobalAddress("1.2.3.256"), TypeError);
   assert.throws(() => isGlobalAddress("::g"), TypeError);
 });
+
+test("beyond the vectors, addresses are judged as the host judges them", () => {
+  // host/src/runtime/capabilities/outbound_http/address.rs: only 2000::/3 is public IPv6, and the
+  // deprecated 6to4 relay block is not public IPv4.
+  for (const ip of ["4000::1", "fec0::1", "100::1", "64:ff9b:1::1", "::ffff:0:808:808", "192.88.99.1", "3fff::1"]) {
+    assert.equal(isGlobalAddress(ip), false, ip);
+  }
+  for (const ip of ["2a00:1450::1", "2001:200::1", "192.88.98.1"]) assert.equal(isGlobalAddress(ip), true, ip);
+});

@@ -1,6 +1,7 @@
 // What a guest may call with http_send, decided before anything is sent: the allow-list patterns
 // (docs/manifest.md, "outbound"), the URL checked against them, and the address classification
-// (docs/abi.md, "Outbound HTTP"). The same rules as the Rust host; both run docs/outbound-vectors.json.
+// (docs/abi.md, "Outbound HTTP"). The same rules as the Rust host
+// (host/src/runtime/capabilities/outbound_http/{policy,address}.rs); both run docs/outbound-vectors.json.
 // URLs and hosts are read as WHATWG URL reads them (fetch does too), so `127.1` is `127.0.0.1` and
 // IPv6 literals compare in canonical form.
 
@@ -158,6 +159,7 @@ function isGlobalIpv4([a, b, c]) {
     (a === 172 && b >= 16 && b <= 31) || // private
     (a === 192 && b === 0 && c === 0) || // IETF protocol assignments
     (a === 192 && b === 0 && c === 2) || // documentation
+    (a === 192 && b === 88 && c === 99) || // deprecated 6to4 relays
     (a === 192 && b === 168) || // private
     (a === 198 && (b === 18 || b === 19)) || // benchmarking
     (a === 198 && b === 51 && c === 100) || // documentation
@@ -182,28 +184,19 @@ function ipv6Groups(text) {
 const embeddedIpv4 = (hi, lo) => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
 
 function isGlobalIpv6(g) {
-  const prefix96Zero = g.slice(0, 6).every((x) => x === 0);
-  // IPv4-compatible (::a.b.c.d, including :: and ::1), IPv4-mapped (::ffff:a.b.c.d) and
-  // IPv4-translated (::ffff:0:a.b.c.d): the IPv4's.
-  const mapped = g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff;
-  const translated = g.slice(0, 4).every((x) => x === 0) && g[4] === 0xffff && g[5] === 0;
-  if (prefix96Zero || mapped || translated) {
-    return isGlobalIpv4(embeddedIpv4(g[6], g[7]));
-  }
-  // NAT64 well-known prefix 64:ff9b::/96: the IPv4 it translates to.
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) {
-    return isGlobalIpv4(embeddedIpv4(g[6], g[7]));
-  }
-  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return false; // local-use NAT64 64:ff9b:1::/48
-  if (g[0] === 0x2002) return isGlobalIpv4(embeddedIpv4(g[1], g[2])); // 6to4 carries its IPv4
-  if (g[0] === 0x100 && g.slice(1, 4).every((x) => x === 0)) return false; // discard-only 100::/64
-  if (g[0] === 0x2001 && g[1] < 0x200) return false; // IETF protocol assignments 2001::/23 (Teredo, ...)
-  if (g[0] === 0x2001 && g[1] === 0xdb8) return false; // documentation
-  if ((g[0] & 0xfff0) === 0x3ff0) return false; // documentation 3fff::/20
-  if ((g[0] & 0xfe00) === 0xfc00) return false; // unique-local fc00::/7
-  if ((g[0] & 0xffc0) === 0xfe80 || (g[0] & 0xffc0) === 0xfec0) return false; // link-local, site-local
-  if ((g[0] & 0xff00) === 0xff00) return false; // multicast
-  return true;
+  // Forms that carry an IPv4 address are judged by it: IPv4-mapped (::ffff:a.b.c.d),
+  // IPv4-compatible (::a.b.c.d, including :: and ::1), NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:AABB:CCDD::).
+  const zeros = (from, to) => g.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 5) && (g[5] === 0xffff || g[5] === 0)) return isGlobalIpv4(embeddedIpv4(g[6], g[7]));
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return isGlobalIpv4(embeddedIpv4(g[6], g[7]));
+  if (g[0] === 0x2002) return isGlobalIpv4(embeddedIpv4(g[1], g[2]));
+  // Only global unicast (2000::/3) is public: unique-local, link-local, multicast, the discard
+  // prefix and the rest lie outside it. Inside it: IETF protocol assignments (2001::/23, Teredo
+  // among them) and documentation (2001:db8::/32, 3fff::/20).
+  if ((g[0] & 0xe000) !== 0x2000) return false;
+  if (g[0] === 0x2001 && g[1] < 0x200) return false;
+  if (g[0] === 0x2001 && g[1] === 0xdb8) return false;
+  return (g[0] & 0xfff0) !== 0x3ff0;
 }
 
 /**
