@@ -2,7 +2,7 @@
 //! validated [`FunctionSpec`]s, and the [`FunctionSource`] a host re-reads on every reload.
 
 use crate::runtime::limits::{Limits, ReadOnlyDir, WarmConfig};
-use crate::runtime::spec::FunctionSpec;
+use crate::runtime::spec::{FunctionSpec, OutboundPolicy};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -71,6 +71,39 @@ impl WarmToml {
     }
 }
 
+/// `outbound = { ... }` as written; every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboundToml {
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    allow_private_networks: Option<bool>,
+    timeout_ms: Option<u64>,
+    max_requests: Option<u32>,
+    max_response_bytes: Option<usize>,
+}
+
+impl OutboundToml {
+    fn resolve(self, who: &str) -> anyhow::Result<OutboundPolicy> {
+        let mut policy = OutboundPolicy::default()
+            .with_allowed_hosts(&self.allowed_hosts)
+            .with_context(|| who.to_owned())?;
+        if let Some(allow) = self.allow_private_networks {
+            policy.allow_private_networks = allow;
+        }
+        if let Some(ms) = self.timeout_ms {
+            policy.timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.max_requests {
+            policy.max_requests = n;
+        }
+        if let Some(n) = self.max_response_bytes {
+            policy.max_response_bytes = n;
+        }
+        Ok(policy)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirToml {
@@ -91,6 +124,7 @@ struct FunctionToml {
     limits: LimitsToml,
     dir: Option<DirToml>,
     warm: Option<WarmToml>,
+    outbound: Option<OutboundToml>,
     #[serde(default = "default_preinit")]
     preinit: bool,
 }
@@ -188,12 +222,17 @@ impl Manifest {
                 guest: d.guest,
             });
             let warm = f.warm.map(|w| w.resolve(&who)).transpose()?;
+            let outbound = match f.outbound {
+                Some(outbound) => outbound.resolve(&who)?,
+                None => OutboundPolicy::default(),
+            };
             let spec = FunctionSpec::new(f.name, base.join(f.wasm))?
                 .with_routes(routes)?
                 .with_limits(f.limits.apply(&defaults, &who)?)?
                 .with_env(f.env.into_iter().collect())
                 .with_dir(dir)?
                 .with_warm(warm)?
+                .with_outbound(outbound)?
                 .with_preinit(f.preinit);
             for route in spec.routes() {
                 if let Some(other) = seen_routes.insert(route.clone(), spec.name().to_owned()) {
@@ -263,5 +302,43 @@ mod tests {
             err("[[function]]\nname='a'\nwasm='x'\nlimits={memory_mb=0}").contains("memory_mb")
         );
         assert!(err("").contains("no [[function]]"));
+    }
+
+    #[test]
+    fn outbound_is_read_and_checked() {
+        let m = Manifest::parse(
+            r#"
+            [[function]]
+            name = "a"
+            wasm = "a.wasm"
+            outbound = { allowed_hosts = ["https://api.example.com", "http://127.0.0.1:*"], allow_private_networks = true, timeout_ms = 250, max_requests = 3, max_response_bytes = 100 }
+            [[function]]
+            name = "b"
+            wasm = "b.wasm"
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        let a = m.functions[0].outbound();
+        assert_eq!(
+            a.allowed_hosts().collect::<Vec<_>>(),
+            ["https://api.example.com", "http://127.0.0.1:*"]
+        );
+        assert!(a.allow_private_networks);
+        assert_eq!(a.timeout, Duration::from_millis(250));
+        assert_eq!((a.max_requests, a.max_response_bytes), (3, 100));
+        assert_eq!(m.functions[1].outbound(), &OutboundPolicy::default());
+
+        let err = |outbound: &str| {
+            let text = format!("[[function]]\nname='a'\nwasm='x'\noutbound = {outbound}");
+            format!("{:#}", Manifest::parse(&text, Path::new(".")).unwrap_err())
+        };
+        let bad_pattern = err("{ allowed_hosts = ['api.example.com'] }");
+        assert!(bad_pattern.contains("\"api.example.com\""), "{bad_pattern}");
+        assert!(bad_pattern.contains("scheme"), "{bad_pattern}");
+        assert!(bad_pattern.contains("function \"a\""), "{bad_pattern}");
+        assert!(err("{ allowed_host = [] }").contains("allowed_host"));
+        assert!(err("{ timeout_ms = 0 }").contains("timeout_ms"));
+        assert!(err("{ max_requests = 0 }").contains("max_requests"));
     }
 }

@@ -1,7 +1,9 @@
 //! Prometheus metrics: per-function invocations, failures by kind, latency and instantiation time,
-//! plus artifact cache and loaded-function counters. Served as text on the admin listener.
+//! outbound HTTP calls by outcome, plus artifact cache and loaded-function counters. Served as text
+//! on the admin listener.
 
 use super::error::FailureKind;
+use edgefn_abi::ImportError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -18,6 +20,22 @@ pub const OK_OUTCOME: &str = "ok";
 /// kind, so no outcome can go uncounted or be counted under another's name.
 fn outcomes() -> impl Iterator<Item = &'static str> {
     std::iter::once(OK_OUTCOME).chain(FailureKind::ALL.iter().map(|kind| kind.as_str()))
+}
+
+/// Outcome label values of outbound calls, in the order of [`FunctionMetrics`]' outbound
+/// counters: `ok`, then the errors `http_send` returns.
+const OUTBOUND_OUTCOMES: [Option<ImportError>; 7] = [
+    None,
+    Some(ImportError::Denied),
+    Some(ImportError::Invalid),
+    Some(ImportError::Limit),
+    Some(ImportError::Timeout),
+    Some(ImportError::Unavailable),
+    Some(ImportError::Unsupported),
+];
+
+fn outbound_outcome(outcome: Option<ImportError>) -> &'static str {
+    outcome.map_or(OK_OUTCOME, ImportError::as_str)
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +65,7 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: PromRegistry,
     invocations: Family<OutcomeLabels, Counter>,
+    outbound: Family<OutcomeLabels, Counter>,
     duration: HistogramFamily<FunctionLabels>,
     instantiation: HistogramFamily<FunctionLabels>,
     cache: Family<CacheLabels, Counter>,
@@ -61,6 +80,7 @@ pub struct Metrics {
 /// Pre-resolved handles for one function, so recording an invocation allocates nothing.
 pub struct FunctionMetrics {
     outcomes: Vec<Counter>,
+    outbound: Vec<Counter>,
     duration: Histogram,
     instantiation: Histogram,
 }
@@ -77,6 +97,13 @@ impl FunctionMetrics {
         self.duration.observe(took.as_secs_f64());
     }
 
+    /// Counts one outbound call by its outcome (`None` for a response, whatever its status).
+    pub fn record_outbound(&self, outcome: Option<ImportError>) {
+        if let Some(index) = OUTBOUND_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.outbound[index].inc();
+        }
+    }
+
     /// Records the time to create and initialise an instance.
     pub fn record_instantiation(&self, took: Duration) {
         self.instantiation.observe(took.as_secs_f64());
@@ -91,6 +118,12 @@ impl Default for Metrics {
             "invocations",
             "Invocations by function and outcome",
             invocations.clone(),
+        );
+        let outbound = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "outbound_requests",
+            "Outbound HTTP calls by function and outcome",
+            outbound.clone(),
         );
         let duration: HistogramFamily<FunctionLabels> =
             Family::new_with_constructor(latency_histogram);
@@ -129,6 +162,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             invocations,
+            outbound,
             duration,
             instantiation,
             cache,
@@ -152,6 +186,17 @@ impl Metrics {
                         .get_or_create(&OutcomeLabels {
                             function: function.to_owned(),
                             outcome,
+                        })
+                        .clone()
+                })
+                .collect(),
+            outbound: OUTBOUND_OUTCOMES
+                .iter()
+                .map(|&outcome| {
+                    self.outbound
+                        .get_or_create(&OutcomeLabels {
+                            function: function.to_owned(),
+                            outcome: outbound_outcome(outcome),
                         })
                         .clone()
                 })
@@ -210,5 +255,19 @@ mod tests {
             text.contains(r#"edgefn_invocations_total{function="hello",outcome="overload"} 1"#)
         );
         assert!(text.contains("edgefn_invocation_duration_seconds_count{function=\"hello\"} 3"));
+        f.record_outbound(None);
+        f.record_outbound(Some(ImportError::Denied));
+        f.record_outbound(Some(ImportError::Denied));
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"edgefn_outbound_requests_total{function="hello",outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"edgefn_outbound_requests_total{function="hello",outcome="denied"} 2"#)
+        );
+        assert!(text.contains(
+            r#"edgefn_outbound_requests_total{function="hello",outcome="unsupported"} 0"#
+        ));
     }
 }

@@ -3,10 +3,13 @@
 //! so other requests on the thread progress), guest output captured. The only place a store is
 //! made, for requests and for pre-initialization alike.
 
+use super::capabilities::outbound_http::client::FunctionClient;
+use super::capabilities::state::ImportState;
 use super::error::InvokeError;
 use super::guest_log::LogCapture;
 use super::limits::{GuestLimiter, ReadOnlyDir};
 use super::spec::FunctionSpec;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -16,6 +19,8 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 /// deadline and output capture every instance has.
 pub struct HostState {
     wasi: WasiP1Ctx,
+    /// The `edgefn_v1` imports' state: outbound client, invocation scope, pending result.
+    pub(crate) imports: ImportState,
     pub(crate) limiter: GuestLimiter,
     pub(crate) deadline: Instant,
     pub(crate) stdout: LogCapture,
@@ -29,31 +34,36 @@ impl HostState {
     }
 }
 
-/// What an instance is granted: the guest's environment and directory, and its `argv[0]`.
+/// What an instance is granted: the guest's environment and directory, its `argv[0]`, and the
+/// function's outbound HTTP.
 pub(crate) struct Grants<'a> {
     name: &'a str,
     env: &'a [(String, String)],
     dir: Option<&'a ReadOnlyDir>,
+    outbound: Option<&'a Arc<FunctionClient>>,
 }
 
 impl<'a> Grants<'a> {
-    /// Everything the function's configuration grants.
-    pub(crate) fn of(spec: &'a FunctionSpec) -> Grants<'a> {
+    /// Everything the function's configuration grants, calling out through `outbound` (the
+    /// client made for its policy).
+    pub(crate) fn of(spec: &'a FunctionSpec, outbound: &'a Arc<FunctionClient>) -> Grants<'a> {
         Grants {
             name: spec.name(),
             env: spec.env(),
             dir: spec.dir(),
+            outbound: Some(outbound),
         }
     }
 
     /// Nothing but a name: what an init run at deploy gets, so its snapshot depends on the module
-    /// alone.
+    /// alone (and its outbound calls are `unsupported`).
     #[cfg(feature = "compiler")]
     pub(crate) fn none(name: &'a str) -> Grants<'a> {
         Grants {
             name,
             env: &[],
             dir: None,
+            outbound: None,
         }
     }
 }
@@ -87,6 +97,7 @@ pub(crate) fn new_store(
     }
     let state = HostState {
         wasi: wasi.build_p1(),
+        imports: ImportState::new(grants.outbound.cloned()),
         limiter: GuestLimiter::new(bounds.memory_cap),
         deadline: bounds.deadline,
         stdout: bounds.stdout.clone(),

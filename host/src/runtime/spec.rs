@@ -2,6 +2,7 @@
 //! platform's environment) goes through these constructors, so a name, route or limit that passed
 //! nowhere's validation cannot reach the runtime.
 
+pub use super::capabilities::outbound_http::policy::OutboundPolicy;
 use super::limits::{Limits, ReadOnlyDir, WarmConfig};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub struct FunctionSpec {
     dir: Option<ReadOnlyDir>,
     warm: Option<WarmConfig>,
     preinit: bool,
+    outbound: OutboundPolicy,
 }
 
 impl FunctionSpec {
@@ -34,6 +36,7 @@ impl FunctionSpec {
             dir: None,
             warm: None,
             preinit: true,
+            outbound: OutboundPolicy::default(),
         })
     }
 
@@ -102,6 +105,14 @@ impl FunctionSpec {
         self
     }
 
+    /// Lets the guest call out over HTTP as `outbound` allows (refused when out of range). The
+    /// default allows no host.
+    pub fn with_outbound(mut self, outbound: OutboundPolicy) -> anyhow::Result<FunctionSpec> {
+        outbound.check(&format!("function {:?}", self.name))?;
+        self.outbound = outbound;
+        Ok(self)
+    }
+
     /// Unique name; shown in logs and passed to the guest.
     pub fn name(&self) -> &str {
         &self.name
@@ -141,6 +152,11 @@ impl FunctionSpec {
     /// one); `false` runs the init in every new instance instead.
     pub fn preinit(&self) -> bool {
         self.preinit
+    }
+
+    /// What the guest may call with `edgefn_v1.http_send`.
+    pub fn outbound(&self) -> &OutboundPolicy {
+        &self.outbound
     }
 }
 
@@ -193,6 +209,9 @@ mod tests {
             host: "static".into(),
             guest: "static".into(),
         };
-        assert!(spec.with_dir(Some(relative)).is_err());
+        assert!(spec.clone().with_dir(Some(relative)).is_err());
+        let mut no_calls = OutboundPolicy::default();
+        no_calls.max_requests = 0;
+        assert!(spec.with_outbound(no_calls).is_err());
     }
 }

@@ -20,7 +20,7 @@ use crate::deploy::invoker::FunctionInvoker;
 use crate::runtime::artifact::ARTIFACTS_DIR;
 use crate::runtime::capabilities::Backends;
 use crate::runtime::limits::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Limits, MAX_MEMORY_BYTES};
-use crate::runtime::spec::FunctionSpec;
+use crate::runtime::spec::{FunctionSpec, OutboundPolicy};
 use anyhow::Context as _;
 use edgefn_abi::Platform;
 use errors::{ErrorReport, error_type};
@@ -114,6 +114,8 @@ pub struct LambdaEnvironment {
     pub memory_mb: Option<u64>,
     /// The variables the guest sees: the function's own, without Lambda's and the runtime's.
     pub guest_env: Vec<(String, String)>,
+    /// What the guest may call, from the `EDGEFN_OUTBOUND_*` variables (which it does not see).
+    pub outbound: OutboundPolicy,
 }
 
 impl LambdaEnvironment {
@@ -152,12 +154,16 @@ impl LambdaEnvironment {
             .filter(|(k, _)| !is_runtime_variable(k))
             .cloned()
             .collect();
+        let outbound = OutboundPolicy::from_variables(get).context(
+            "the function's outbound HTTP settings (Lambda environment variables) are invalid",
+        )?;
         Ok(LambdaEnvironment {
             task_root,
             handler,
             function_name: get("AWS_LAMBDA_FUNCTION_NAME"),
             memory_mb: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
             guest_env,
+            outbound,
         })
     }
 
@@ -246,7 +252,8 @@ pub fn function_spec(args: &Args, environment: &LambdaEnvironment) -> anyhow::Re
             deadline,
             memory_bytes: guest_memory_bytes(args.memory_mb, environment.memory_mb)?,
             ..Limits::default()
-        })?;
+        })?
+        .with_outbound(environment.outbound.clone())?;
     Ok(spec)
 }
 
@@ -299,6 +306,50 @@ mod tests {
         assert_eq!(e.guest_env, [("GREETING".to_owned(), "hi".to_owned())]);
         let missing = LambdaEnvironment::from_vars(Vec::new()).unwrap_err();
         assert!(missing.to_string().contains("_HANDLER"));
+    }
+
+    #[test]
+    fn outbound_settings_come_from_edgefn_outbound_variables_the_guest_never_sees() {
+        let e = env(&[
+            ("_HANDLER", "hello.wasm"),
+            (
+                "EDGEFN_OUTBOUND_ALLOWED_HOSTS",
+                "https://api.example.com,https://*.s3.amazonaws.com",
+            ),
+            ("EDGEFN_OUTBOUND_TIMEOUT_MS", "1500"),
+            ("EDGEFN_OUTBOUND_MAX_REQUESTS", "7"),
+            ("GREETING", "hi"),
+        ]);
+        assert_eq!(
+            e.outbound.allowed_hosts().collect::<Vec<_>>(),
+            ["https://api.example.com", "https://*.s3.amazonaws.com"]
+        );
+        assert_eq!(e.outbound.timeout, Duration::from_millis(1500));
+        assert_eq!(e.outbound.max_requests, 7);
+        assert!(!e.outbound.allow_private_networks);
+        assert_eq!(e.guest_env, [("GREETING".to_owned(), "hi".to_owned())]);
+        let args = Args {
+            deadline_ms: None,
+            memory_mb: None,
+            pool_slots: 0,
+        };
+        assert_eq!(function_spec(&args, &e).unwrap().outbound(), &e.outbound);
+        // Without the variables nothing is allowed.
+        let plain = env(&[("_HANDLER", "hello.wasm")]);
+        assert_eq!(plain.outbound, OutboundPolicy::default());
+
+        let invalid = LambdaEnvironment::from_vars(
+            [
+                ("_HANDLER", "hello.wasm"),
+                ("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "maybe"),
+            ]
+            .map(|(k, v)| (k.into(), v.into())),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{invalid:#}").contains("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
+            "{invalid:#}"
+        );
     }
 
     #[test]

@@ -173,7 +173,8 @@ fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionInvoker> {
         .with_limits(Limits {
             deadline: budget,
             ..Limits::default()
-        })?;
+        })?
+        .with_outbound(settings::outbound_policy(std::env::vars())?)?;
     let artifacts = args.artifacts.clone().unwrap_or_else(|| {
         args.wasm
             .parent()

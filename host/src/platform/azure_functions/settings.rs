@@ -1,8 +1,10 @@
 //! The handler's settings: command-line flags first, then the app's `host.json` (the very file the
 //! Functions host reads, so the two never disagree), then the platform's defaults. Also the guest's
-//! variables, which come from prefixed app settings only, never from the whole process environment.
+//! variables, which come from prefixed app settings only, never from the whole process environment,
+//! and its outbound HTTP policy, from the `EDGEFN_OUTBOUND_*` app settings (which it never sees).
 
 use super::contract::{GUEST_VARIABLE_PREFIX, HOST_JSON};
+use crate::runtime::spec::OutboundPolicy;
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -131,6 +133,19 @@ pub(crate) fn guest_variables(
     variables.into_iter().collect()
 }
 
+/// The function's outbound HTTP policy from the `EDGEFN_OUTBOUND_*` app settings of
+/// `environment`; an invalid one fails startup, naming the setting.
+pub(crate) fn outbound_policy(
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<OutboundPolicy> {
+    let settings: BTreeMap<String, String> = environment
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("EDGEFN_OUTBOUND_"))
+        .collect();
+    OutboundPolicy::from_variables(|name| settings.get(name).cloned())
+        .context("the function's outbound HTTP settings (app settings) are invalid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +197,43 @@ mod tests {
         );
         assert!(HostJson::parse(r#"{"functionTimeout":300}"#).is_err());
         assert!(HostJson::parse("{not json").is_err());
+    }
+
+    #[test]
+    fn outbound_policy_comes_from_its_app_settings() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let policy = outbound_policy(env(&[
+            (
+                "EDGEFN_OUTBOUND_ALLOWED_HOSTS",
+                "https://api.example.com https://*.blob.core.windows.net",
+            ),
+            ("EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES", "4096"),
+            ("EDGEFN_VAR_GREETING", "hi"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            policy.allowed_hosts().collect::<Vec<_>>(),
+            ["https://api.example.com", "https://*.blob.core.windows.net"]
+        );
+        assert_eq!(policy.max_response_bytes, 4096);
+        assert_eq!(
+            outbound_policy(env(&[])).unwrap(),
+            OutboundPolicy::default()
+        );
+        let error = outbound_policy(env(&[("EDGEFN_OUTBOUND_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("EDGEFN_OUTBOUND_TIMEOUT_MS"),
+            "{error:#}"
+        );
+        // Outbound settings are the runtime's, not the guest's.
+        assert!(
+            guest_variables(env(&[("EDGEFN_OUTBOUND_ALLOWED_HOSTS", "https://a.test")])).is_empty()
+        );
     }
 
     #[test]

@@ -4,19 +4,31 @@
 //! an entry in [`link_all`] and [`IMPORT_MODULES`], a field of `crate::runtime::sandbox::HostState`
 //! when it keeps per-instance state, and a field of [`Backends`] when each platform backs it with
 //! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
+//!
+//! Two import modules: WASI preview 1 (`wasi.rs`), and `edgefn_v1` (`docs/abi.md`, "Host
+//! imports"): `http_send` (`outbound_http/`) and `result_read` (`pending.rs`), with their
+//! per-instance state in `state.rs`.
 
 pub mod outbound_http;
+pub(crate) mod pending;
+pub(crate) mod state;
 pub(crate) mod wasi;
 
 use super::sandbox::HostState;
+use edgefn_abi::imports;
 use wasmtime::Linker;
 
 /// Import modules a guest may import from, across all capabilities.
-pub const IMPORT_MODULES: &[&str] = &[wasi::IMPORT_MODULE];
+pub const IMPORT_MODULES: &[&str] = &[wasi::IMPORT_MODULE, imports::MODULE];
+
+/// The `edgefn_v1` names this host links; a module importing another is refused at load.
+pub const EDGEFN_V1_IMPORTS: &[&str] = &[imports::HTTP_SEND, imports::RESULT_READ];
 
 /// Links every capability into `linker`: the complete list of what a guest can import.
 pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasi::link(linker)?;
+    pending::link(linker)?;
+    outbound_http::link(linker)?;
     Ok(())
 }
 
@@ -25,8 +37,9 @@ pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 ///
 /// Deliberately without `Default` or a constructor: every platform builds it with a struct literal
 /// (`local::backends`, `platform::aws_lambda::backends`, `platform::azure_functions::backends`), so
-/// a capability added here does not compile until each platform says what backs it. WASI, today's
-/// only capability, needs no backend, so the struct has no field yet.
+/// a capability added here does not compile until each platform says what backs it. Neither WASI
+/// nor outbound HTTP needs one (every platform running this host reaches the network the same
+/// way, through `outbound_http`'s client), so the struct has no field yet.
 #[derive(Debug)]
 pub struct Backends {}
 

@@ -7,7 +7,9 @@
 use super::warm::{WarmInstance, WarmPool};
 use super::{Budget, Captures, InvocationContext, LoadedFunction};
 use crate::runtime::capabilities::import_modules_listed;
+use crate::runtime::capabilities::outbound_http::client::FunctionClient;
 use crate::runtime::error::InvokeError;
+use crate::runtime::metrics::FunctionMetrics;
 use crate::runtime::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
 use crate::runtime::spec::FunctionSpec;
 use anyhow::{Context as _, bail};
@@ -17,6 +19,7 @@ use edgefn_abi::{
     ResponseEnvelope, context_key, unpack_ptr_len,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::{
     Extern, ExternType, Instance, InstancePre, Linker, Memory, Module, ModuleExport, Store,
@@ -47,6 +50,8 @@ pub(crate) struct AbiV1Function {
     pub exports: AbiExports,
     /// Live instances kept for reuse (empty unless the function opted into warm mode).
     pub warm: WarmPool<LiveInstance>,
+    /// Its outbound HTTP client, shared by its instances (pooled connections included).
+    pub outbound: Arc<FunctionClient>,
 }
 
 impl AbiV1Function {
@@ -55,6 +60,7 @@ impl AbiV1Function {
         spec: &FunctionSpec,
         module: &Module,
         linker: &Linker<HostState>,
+        metrics: Arc<FunctionMetrics>,
     ) -> anyhow::Result<AbiV1Function> {
         let exports = check_abi(spec.name(), module, spec.limits().memory_bytes)?;
         let pre = linker.instantiate_pre(module).map_err(|e| {
@@ -68,6 +74,12 @@ impl AbiV1Function {
             pre,
             exports,
             warm: WarmPool::new(spec.warm().cloned()),
+            outbound: Arc::new(FunctionClient::new(
+                spec.name(),
+                spec.outbound().clone(),
+                spec.limits().max_request_bytes,
+                metrics,
+            )),
         })
     }
 
@@ -97,7 +109,12 @@ impl AbiV1Function {
                 }
             }
         };
+        live.store
+            .data_mut()
+            .imports
+            .begin(cx.request_id, cx.traceparent, budget.deadline);
         let result = live.call(spec, request, cx, budget).await;
+        live.store.data_mut().imports.end();
         let captures = Captures {
             stdout: live.store.data().stdout.clone(),
             stderr: live.store.data().stderr.clone(),
@@ -154,8 +171,8 @@ impl LiveInstance {
             stdout: &output.stdout,
             stderr: &output.stderr,
         };
-        let mut store =
-            sandbox::new_store(function.pre.module().engine(), &Grants::of(spec), &bounds)?;
+        let grants = Grants::of(spec, &function.outbound);
+        let mut store = sandbox::new_store(function.pre.module().engine(), &grants, &bounds)?;
         let instance = function
             .pre
             .instantiate_async(&mut store)

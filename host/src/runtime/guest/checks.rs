@@ -3,10 +3,11 @@
 //! memories or tables, a table larger than any guest may grow one).
 
 use super::GuestKind;
-use crate::runtime::capabilities::import_modules_listed;
+use crate::runtime::capabilities::{EDGEFN_V1_IMPORTS, import_modules_listed};
 use crate::runtime::limits::MAX_TABLE_ELEMENTS;
 use anyhow::{Context as _, bail};
 use edgefn_abi::INIT_EXPORT;
+use edgefn_abi::imports::MODULE as EDGEFN_V1;
 
 /// Tells what kind of guest `wasm` is, refusing files that are no guest at all before the
 /// compiler sees them, with a plain reason.
@@ -25,8 +26,9 @@ pub(crate) fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
 
 /// Static checks on the module's bytes, done once at deploy, for what the ABI checks on the
 /// compiled module cannot see: a start function (it would run, unbounded by anything the user
-/// configured, before every request), more than one memory, an imported memory or table, or a
-/// table larger than any guest may grow one. Returns what deploy needs to know about the module.
+/// configured, before every request), more than one memory, an imported memory or table, a
+/// table larger than any guest may grow one, or an `edgefn_v1` import this host does not provide
+/// (a module built for a newer edgefn). Returns what deploy needs to know about the module.
 pub(crate) fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFacts> {
     use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
     let mut memories = 0u32;
@@ -41,6 +43,13 @@ pub(crate) fn check_sections(name: &str, wasm: &[u8]) -> anyhow::Result<ModuleFa
             Payload::ImportSection(imports) => {
                 for import in imports.into_imports() {
                     let import = import?;
+                    if import.module == EDGEFN_V1 && !EDGEFN_V1_IMPORTS.contains(&import.name) {
+                        bail!(
+                            "function {name:?} imports {EDGEFN_V1}.{}, which this host (edgefn {}) does not provide: upgrade edgefn",
+                            import.name,
+                            env!("CARGO_PKG_VERSION")
+                        );
+                    }
                     if matches!(import.ty, TypeRef::Memory(_) | TypeRef::Table(_)) {
                         bail!(
                             "function {name:?} imports {}::{} as a memory or table; edgefn provides only functions, from {}",

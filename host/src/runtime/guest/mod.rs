@@ -64,9 +64,12 @@ impl LoadedFunction {
         metrics: Arc<FunctionMetrics>,
     ) -> anyhow::Result<LoadedFunction> {
         let guest = match kind {
-            GuestKind::AbiV1 => {
-                LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(&spec, module, linker)?)
-            }
+            GuestKind::AbiV1 => LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(
+                &spec,
+                module,
+                linker,
+                metrics.clone(),
+            )?),
         };
         Ok(LoadedFunction {
             spec,

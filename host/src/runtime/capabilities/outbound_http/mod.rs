@@ -1,6 +1,269 @@
-//! Outbound HTTP from guests (`docs/abi.md`, "Outbound HTTP"): what a function may call, and the
-//! client that calls it.
+//! `edgefn_v1.http_send`: one outbound HTTP request from the guest, under its function's policy
+//! (`docs/abi.md`, "Outbound HTTP"). The import is async: the guest's fiber is suspended while the
+//! request runs, so a slow upstream holds no worker thread. Every call is counted and logged
+//! (function, request id, method, host, status or error, duration; never a body or a header value).
 
 pub(crate) mod address;
 pub(crate) mod client;
 pub mod policy;
+
+use super::pending::read_guest;
+use crate::runtime::sandbox::HostState;
+use bytes::Bytes;
+use client::{CallError, FunctionClient};
+use edgefn_abi::imports::{HTTP_SEND, MODULE};
+use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope, ImportError};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use policy::Refusal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{Caller, Linker};
+
+/// Request headers the host sets or frames itself; a guest that sends one gets `invalid`.
+const HOST_OWNED_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
+];
+
+/// Adds `http_send` to the linker.
+pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    linker.func_wrap_async(
+        MODULE,
+        HTTP_SEND,
+        |mut caller: Caller<'_, HostState>, (ptr, len): (i32, i32)| {
+            Box::new(async move { http_send(&mut caller, ptr as u32, len as u32).await })
+        },
+    )?;
+    Ok(())
+}
+
+/// What the log says about a call, filled in as it becomes known.
+#[derive(Default)]
+struct Seen {
+    method: String,
+    host: String,
+    status: Option<u16>,
+}
+
+/// One call: its result becomes the pending result, its outcome is counted and logged.
+async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i64 {
+    let started = Instant::now();
+    let mut seen = Seen::default();
+    let result = send(caller, ptr, len, &mut seen).await;
+    let imports = &mut caller.data_mut().imports;
+    let (code, pending, outcome) = match result {
+        Ok(envelope) => (envelope.len() as i64, envelope, Ok(())),
+        Err(error) => {
+            let code = i64::from(error.kind.code());
+            (code, error.message.into_bytes(), Err(error.kind))
+        }
+    };
+    let message = match &outcome {
+        Ok(()) => None,
+        Err(_) => Some(String::from_utf8_lossy(&pending).into_owned()),
+    };
+    imports.pending = Some(pending);
+    let request_id = imports
+        .invocation
+        .as_ref()
+        .map(|i| i.request_id.as_str())
+        .unwrap_or("");
+    let duration_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3);
+    let outcome_name = match outcome {
+        Ok(()) => "ok",
+        Err(kind) => kind.as_str(),
+    };
+    // A pre-initialization run serves no function: nothing to count it under.
+    let Some(client) = &imports.outbound else {
+        tracing::debug!(
+            outcome = outcome_name,
+            "outbound call refused while pre-initializing"
+        );
+        return code;
+    };
+    client.metrics.record_outbound(outcome.err());
+    match (seen.status, message) {
+        (Some(status), _) => tracing::info!(
+            function = %client.function,
+            request_id,
+            method = %seen.method,
+            host = %seen.host,
+            status,
+            duration_ms = %duration_ms,
+            "outbound request"
+        ),
+        (None, message) => tracing::info!(
+            function = %client.function,
+            request_id,
+            method = %seen.method,
+            host = %seen.host,
+            outcome = outcome_name,
+            error = message.as_deref().unwrap_or(""),
+            duration_ms = %duration_ms,
+            "outbound request failed"
+        ),
+    }
+    code
+}
+
+/// Checks, sends and encodes one call: the response envelope, or why there is none.
+async fn send(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+    seen: &mut Seen,
+) -> Result<Vec<u8>, CallError> {
+    let imports = &mut caller.data_mut().imports;
+    // A new call discards a result that was not read.
+    imports.pending = None;
+    let (Some(client), Some(invocation)) = (imports.outbound.clone(), imports.invocation.as_mut())
+    else {
+        return Err(CallError::new(
+            ImportError::Unsupported,
+            "edgefn_v1.http_send is not available while the module initializes (_initialize, edgefn_v1_init): call it from the handler",
+        ));
+    };
+    invocation.calls += 1;
+    if invocation.calls > client.policy.max_requests {
+        return Err(CallError::new(
+            ImportError::Limit,
+            format!(
+                "this invocation made more than outbound.max_requests ({}) calls",
+                client.policy.max_requests
+            ),
+        ));
+    }
+    let deadline = invocation.deadline;
+    let traceparent = invocation.traceparent.clone();
+    let bytes = read_guest(caller, ptr, len)
+        .map(Bytes::from)
+        .ok_or_else(|| {
+            CallError::new(
+                ImportError::Invalid,
+                format!("the request envelope at ({ptr}, {len}) is not inside the guest's memory"),
+            )
+        })?;
+    let envelope = HttpRequestEnvelope::decode(&bytes).map_err(|e| {
+        CallError::new(
+            ImportError::Invalid,
+            format!("the request envelope does not decode ({e})"),
+        )
+    })?;
+    seen.method = envelope.method.to_owned();
+    let url = client
+        .policy
+        .check_url(envelope.url)
+        .map_err(|refusal| match refusal {
+            Refusal::Invalid(message) => CallError::new(ImportError::Invalid, message),
+            Refusal::Denied(message) => CallError::new(ImportError::Denied, message),
+        })?;
+    seen.host = url.host_str().unwrap_or_default().to_owned();
+    if envelope.body.len() > client.max_request_bytes {
+        return Err(CallError::new(
+            ImportError::Limit,
+            format!(
+                "the request body ({} bytes) is larger than the function's max_request_bytes ({})",
+                envelope.body.len(),
+                client.max_request_bytes
+            ),
+        ));
+    }
+    let request = build_request(
+        &envelope,
+        url.as_str(),
+        bytes.slice_ref(envelope.body),
+        traceparent,
+    )?;
+    let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline);
+    let response = client.send(request, timeout, why_timeout).await?;
+    seen.status = Some(response.status().as_u16());
+    Ok(encode_response(&response))
+}
+
+/// The call's timeout and where it came from: the envelope's, else the function's, and never past
+/// the invocation's deadline.
+fn call_timeout(
+    client: &Arc<FunctionClient>,
+    requested_ms: u32,
+    deadline: Instant,
+) -> (Duration, &'static str) {
+    let (wanted, why) = match requested_ms {
+        0 => (client.policy.timeout, "outbound.timeout_ms"),
+        ms => (
+            Duration::from_millis(u64::from(ms)),
+            "the request's timeout",
+        ),
+    };
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining < wanted {
+        (remaining, "the invocation's deadline")
+    } else {
+        (wanted, why)
+    }
+}
+
+fn invalid(message: String) -> CallError {
+    CallError::new(ImportError::Invalid, message)
+}
+
+/// The request as hyper sends it; the headers the host owns are refused, the invocation's
+/// `traceparent` added when the guest sent none.
+fn build_request(
+    envelope: &HttpRequestEnvelope<'_>,
+    url: &str,
+    body: Bytes,
+    traceparent: Option<String>,
+) -> Result<Request<Full<Bytes>>, CallError> {
+    let method = Method::from_bytes(envelope.method.as_bytes())
+        .map_err(|_| invalid(format!("{:?} is not an HTTP method", envelope.method)))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| invalid(format!("the URL cannot be sent: {e}")))?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    for (name, value) in &envelope.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("{name:?} is not a valid header name")))?;
+        if HOST_OWNED_HEADERS.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "the {name} header is set by the host (it sets host from the URL and frames the body itself): leave it out"
+            )));
+        }
+        let value = HeaderValue::from_bytes(value).map_err(|_| {
+            invalid(format!(
+                "the value of header {name} is not a valid header value"
+            ))
+        })?;
+        headers.append(name, value);
+    }
+    if let Some(traceparent) = traceparent
+        && !headers.contains_key("traceparent")
+        && let Ok(value) = HeaderValue::from_str(&traceparent)
+    {
+        headers.insert("traceparent", value);
+    }
+    Ok(request)
+}
+
+fn encode_response(response: &http::Response<Bytes>) -> Vec<u8> {
+    HttpResponseEnvelope {
+        status: response.status().as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect(),
+        body: response.body(),
+    }
+    .encode()
+}

@@ -1,0 +1,58 @@
+//! What the `edgefn_v1` imports keep per instance: the function's outbound client, the invocation
+//! being served (none while the module initializes, so a call there is `unsupported`), and the one
+//! pending result that `result_read` hands over (`docs/abi.md`, "Host imports").
+
+use super::outbound_http::client::FunctionClient;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per-instance state of the `edgefn_v1` imports, in `HostState`.
+pub(crate) struct ImportState {
+    /// The function's outbound HTTP; `None` in a pre-initialization run, which serves no function.
+    pub(crate) outbound: Option<Arc<FunctionClient>>,
+    /// The invocation being served; `None` while the module initializes.
+    pub(crate) invocation: Option<InvocationScope>,
+    /// The result of the last call until the guest reads it.
+    pub(crate) pending: Option<Vec<u8>>,
+}
+
+/// What the imports know about the invocation they serve.
+pub(crate) struct InvocationScope {
+    /// Its request id, for the log.
+    pub(crate) request_id: String,
+    /// Its W3C `traceparent`, passed on to outbound requests that carry none.
+    pub(crate) traceparent: Option<String>,
+    /// When it must end; no call outlasts it.
+    pub(crate) deadline: Instant,
+    /// Outbound calls made so far.
+    pub(crate) calls: u32,
+}
+
+impl ImportState {
+    /// The state of a new instance: not serving an invocation yet.
+    pub(crate) fn new(outbound: Option<Arc<FunctionClient>>) -> ImportState {
+        ImportState {
+            outbound,
+            invocation: None,
+            pending: None,
+        }
+    }
+
+    /// An invocation starts: its own call count and no pending result, so a warm instance's
+    /// previous invocation leaves nothing behind.
+    pub(crate) fn begin(&mut self, request_id: &str, traceparent: Option<&str>, deadline: Instant) {
+        self.pending = None;
+        self.invocation = Some(InvocationScope {
+            request_id: request_id.to_owned(),
+            traceparent: traceparent.map(str::to_owned),
+            deadline,
+            calls: 0,
+        });
+    }
+
+    /// The invocation ended: calls are refused until the next one begins.
+    pub(crate) fn end(&mut self) {
+        self.pending = None;
+        self.invocation = None;
+    }
+}
