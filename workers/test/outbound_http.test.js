@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
 import { decodeHttpResponse, encodeHttpRequest } from "../src/abi.js";
 import * as edgefnV1 from "../src/capabilities/edgefn_v1.js";
-import { IMPORT_ERROR, PendingResult } from "../src/capabilities/edgefn_v1.js";
+import { IMPORT_ERROR, MAX_MESSAGE_BYTES, PendingResult } from "../src/capabilities/edgefn_v1.js";
 import { outboundConfig } from "../src/capabilities/outbound_config.js";
 import * as outboundHttp from "../src/capabilities/outbound_http.js";
 
@@ -375,4 +375,14 @@ test("an upstream that cannot be reached is unavailable", async () => {
   const g = guest();
   assert.equal(await g.send(request({ url: `http://127.0.0.1:${port}/` })), BigInt(IMPORT_ERROR.UNAVAILABLE));
   assert.match(g.message(), new RegExp(`127\\.0\\.0\\.1:${port} failed`));
+});
+
+test("an error message quoting a huge URL is cut to MAX_MESSAGE_BYTES, still UTF-8", async () => {
+  const g = guest();
+  const url = `not a url ${"\u00e9".repeat(10_000)}`;
+  assert.equal(await g.send(request({ url })), BigInt(IMPORT_ERROR.INVALID));
+  const [n, bytes] = g.read();
+  assert.ok(n <= MAX_MESSAGE_BYTES, `${n} bytes`);
+  const message = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  assert.ok(message.startsWith('"not a url') && message.endsWith("..."), message.slice(0, 40));
 });

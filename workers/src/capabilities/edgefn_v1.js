@@ -18,6 +18,12 @@ export const IMPORT_ERROR = Object.freeze({
   UNSUPPORTED: -8,
 });
 
+/**
+ * Most bytes of an error message: it quotes what the guest sent (a URL, a method), which may be
+ * long, and a guest reads it into a buffer it must guess the size of.
+ */
+export const MAX_MESSAGE_BYTES = 4096;
+
 const utf8Encoder = new TextEncoder();
 
 /** The one result an instance's last import call left for the guest to read. */
@@ -40,9 +46,18 @@ export function succeed(invocation, bytes) {
   return BigInt(bytes.length);
 }
 
-/** Leaves `message` pending and returns `code` (one of IMPORT_ERROR) as the i64 an import returns. */
+/**
+ * Leaves `message` pending (cut to MAX_MESSAGE_BYTES, ending in "...") and returns `code` (one of
+ * IMPORT_ERROR) as the i64 an import returns.
+ */
 export function fail(invocation, code, message) {
-  invocation.pending.set(utf8Encoder.encode(message));
+  let bytes = utf8Encoder.encode(message);
+  if (bytes.length > MAX_MESSAGE_BYTES) {
+    let end = MAX_MESSAGE_BYTES - 3;
+    while ((bytes[end] & 0xc0) === 0x80) end--; // not inside a UTF-8 sequence
+    bytes = Uint8Array.from([...bytes.subarray(0, end), 0x2e, 0x2e, 0x2e]);
+  }
+  invocation.pending.set(bytes);
   return BigInt(code);
 }
 
