@@ -11,9 +11,12 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip1
 # Rust guests by package name: the examples (guests/examples/NAME) and the test fixtures
 # (guests/fixtures/NAME, see guests/fixtures/README.md). Each builds to $(GUEST_OUT)/NAME.wasm.
-EXAMPLES     := hello echo json config fetch-json
+EXAMPLES     := hello echo json config axum fetch-json
 FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init outbound
 GUESTS       := $(EXAMPLES) $(FIXTURES)
+# Their `cargo -p` specs: the axum example shares its name with the axum crate it depends on, so
+# it is named by path.
+GUEST_SPECS  := $(patsubst axum,path+file://$(CURDIR)/guests/examples/axum,$(GUESTS))
 # Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
 GO_GUESTS    := hello echo fetch
 GO_GUEST_DIR := guests/examples/go
@@ -78,7 +81,7 @@ runtime-arm64:
 
 ## guests: every Rust guest (examples and test fixtures) for $(WASM_TARGET), to $(GUEST_OUT)/NAME.wasm
 guests: setup
-	$(CARGO) build --profile guest --target $(WASM_TARGET) $(addprefix -p ,$(GUESTS))
+	$(CARGO) build --profile guest --target $(WASM_TARGET) $(addprefix -p ,$(GUEST_SPECS))
 	@mkdir -p $(GUEST_OUT)
 	@for g in $(GUESTS); do cp target/$(WASM_TARGET)/guest/$$(echo $$g | tr - _).wasm $(GUEST_OUT)/$$g.wasm; done
 	@echo "guests: $(GUEST_OUT)/{$$(echo $(GUESTS) | tr ' ' ,)}.wasm"
@@ -130,10 +133,10 @@ test-rust:
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "total: %d passed, %d failed\n", p, f}' target/test-rust.log
 
 ## test-unit: the Rust tests that need no built guests: every crate's unit tests, and the SDK
-## crates' integration tests (ABI vectors, properties) and doc tests
+## crates' integration tests (ABI vectors, properties, the tower adapter on axum) and doc tests
 test-unit:
 	$(CARGO) test --release --workspace --exclude edgefn-runtime --lib --bins
-	$(CARGO) test --release -p edgefn-abi -p edgefn
+	$(CARGO) test --release -p edgefn-abi -p edgefn -p edgefn-tower
 
 ## test-workers: the Cloudflare Workers adapter's JavaScript (node --test); setup installs workerd,
 ## which test-rust's host/tests/it/cloudflare_workers.rs serves packaged bundles with
