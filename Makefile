@@ -18,7 +18,7 @@ GUESTS       := $(EXAMPLES) $(FIXTURES)
 # it is named by path.
 GUEST_SPECS  := $(patsubst axum,path+file://$(CURDIR)/guests/examples/axum,$(GUESTS))
 # Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
-GO_GUESTS    := hello echo fetch
+GO_GUESTS    := hello echo fetch nethttp
 GO_GUEST_DIR := guests/examples/go
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
@@ -144,11 +144,11 @@ test-workers:
 	@scripts/setup.sh workers
 	npm --prefix workers test
 
-## test-go: the Go SDK (codec against the shared ABI vectors, handler path) and Go guests, natively;
+## test-go: the Go SDK (codec against the shared ABI vectors, handler path, net/http adapter) and Go guests, natively;
 ## gofmt and go vet (also for wasip1, where the ABI exports are)
 test-go:
 	@scripts/setup.sh go
-	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) host/templates/go); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) host/templates/go host/templates/go-net-http); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
 	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 
