@@ -52,8 +52,9 @@ macro_rules! conformance {
             #[allow(unused_imports, reason = "a case may not use every item of the harness")]
             use super::*;
 
-            fn case<T: Target>() {
-                let $serve = Pair::<T>::serve;
+            // Full paths: the macro serves other modules too, whatever they import.
+            fn case<T: crate::platforms::Target>() {
+                let $serve = crate::platforms::Pair::<T>::serve;
                 $body
             }
 

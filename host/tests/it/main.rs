@@ -13,6 +13,7 @@ mod common;
 mod dx_support;
 mod lib_api;
 mod platforms;
+mod upstream;
 
 // `conformance!` is used by the cross-platform cases of other modules too (`outbound`).
 #[macro_use]
@@ -29,6 +30,7 @@ mod go_guests;
 mod invoke_cli;
 mod local_host;
 mod observability;
+mod outbound;
 mod preinit;
 mod reliability;
 mod scaffold;

@@ -18,6 +18,7 @@ pub const FUNCTIONS: &[&str] = &[
     "echo",
     "json",
     "config",
+    "outbound",
     "panic",
     "busy-loop",
     "memory-hog",
