@@ -59,7 +59,7 @@ load() {
   local pid=$!
   wait_http "$url"
   local out=$CACHE/wrk.txt cpu_ms=null
-  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$out" &
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency ${WRK_HEADER:+-H "$WRK_HEADER"} "$url" > "$out" &
   local wrk_pid=$!
   if command -v perf >/dev/null && [ "$DURATION" -ge 4 ]; then
     sleep 1
@@ -72,6 +72,25 @@ load() {
   local cpu_us=null
   [ "$cpu_ms" != null ] && [ -n "$cpu_ms" ] && cpu_us=$(python3 -c "print(round($cpu_ms * 1000 / ($rps * ($DURATION - 2)), 2))")
   echo "{\"bench\":\"http\",\"server\":\"$name\",\"rps\":$rps,\"server_cpu_us_per_request\":$cpu_us}" | tee -a "$RESULTS"
+}
+
+# Outbound HTTP: see the step that calls it.
+bench_outbound() {
+  local up manifest p
+  up=$(free_port)
+  $B/native_hello "127.0.0.1:$up" per-core >/dev/null 2>&1 &
+  local up_pid=$!
+  wait_http "http://127.0.0.1:$up/"
+  manifest=$CACHE/outbound.toml
+  printf '[[function]]\nname = "outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "go-fetch"\nwasm = "%s"\nenv = { UPSTREAM_URL = "http://127.0.0.1:%s/json" }\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n' \
+    "$PWD/target/guests/outbound.wasm" "$up" "$PWD/target/guests/go-fetch.wasm" "$up" "$up" > "$manifest"
+  p=$(free_port); load native-hyper-outbound-call "http://127.0.0.1:$p/" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
+  p=$(free_port); WRK_HEADER= load edgefn-outbound-guest-no-call "http://127.0.0.1:$p/outbound" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); WRK_HEADER="x-call-url: http://127.0.0.1:$up/" load edgefn-outbound-guest-one-call "http://127.0.0.1:$p/outbound" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  if [ -f target/guests/go-fetch.wasm ]; then
+    p=$(free_port); load edgefn-go-fetch-one-call "http://127.0.0.1:$p/go-fetch" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  fi
+  kill "$up_pid"; wait "$up_pid" 2>/dev/null || true
 }
 
 step "in-process invocation overhead"
@@ -113,6 +132,13 @@ step "noisy neighbours: hello on new connections, alone and beside 4 busy guests
 $B/noisy_neighbour $EDGEFN target/guests 4 300 | tee -a "$RESULTS"
 $B/noisy_neighbour $EDGEFN target/guests 4 300 --io-poll-interval 61 | tee -a "$RESULTS"
 P=$(free_port); load edgefn-fresh-io-poll-61 "http://127.0.0.1:$P/hello" $EDGEFN serve --io-poll-interval 61 --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/hello.wasm
+
+step "outbound HTTP: one call per request to a local upstream, edgefn guests vs hyper's client"
+# The upstream is the native hello server; each function below makes one GET to it per request.
+# The cost of the call is each server's CPU per request minus the same server answering without
+# the call: native proxy − native hello, and the outbound guest with − without its call (without
+# an x-call-url header it answers 400 at once; same module, same instance work).
+bench_outbound
 
 step "cold start: process spawn to first 200 (artifact cached vs empty cache)"
 $B/cold_start 20 / -- $B/native_hello '{addr}' per-core | tee -a "$RESULTS"
