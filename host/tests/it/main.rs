@@ -30,6 +30,7 @@ mod go_guests;
 mod invoke_cli;
 mod local_host;
 mod observability;
+mod outbound_host;
 mod outbound;
 mod preinit;
 mod reliability;

@@ -154,7 +154,7 @@ async fn send(
     let envelope = HttpRequestEnvelope::decode(&bytes).map_err(|e| {
         CallError::new(
             ImportError::Invalid,
-            format!("the request envelope does not decode ({e})"),
+            format!("the request envelope does not decode ({}: {e})", e.as_str()),
         )
     })?;
     seen.method = envelope.method.to_owned();
