@@ -1,9 +1,10 @@
 //! `edgefn package --target cloudflare-workers`: an ES-module Worker bundle. The folder holds the
 //! Worker's JavaScript (from `workers/src/`, compiled into `edgefn`), the function as
-//! `function.wasm`, a `wrangler.toml` to deploy it and a `config.capnp` to run the same files
-//! locally with `workerd serve`.
+//! `function.wasm`, a `wrangler.toml` to deploy it, a `config.capnp` to run the same files
+//! locally with `workerd serve`, and a `README.md` that says how.
 
 mod config;
+mod readme;
 mod sources;
 mod wasm;
 
@@ -82,6 +83,11 @@ pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
         out,
         "config.capnp",
         config::workerd_capnp(&settings).as_bytes(),
+    )?;
+    write_file(
+        out,
+        "README.md",
+        readme::readme(name, &worker_name).as_bytes(),
     )?;
 
     // What Cloudflare counts: the uploaded modules, compressed.

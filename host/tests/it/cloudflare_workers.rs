@@ -743,3 +743,20 @@ mod outbound {
         );
     }
 }
+
+#[test]
+fn the_bundle_explains_itself_in_a_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = package("hello", &dir.path().join("hello"));
+    let readme = std::fs::read_to_string(bundle.dir.join("README.md")).expect("README.md");
+    assert!(
+        readme.starts_with("# hello as a Cloudflare Worker"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS"),
+        "{readme}"
+    );
+    let wrangler = std::fs::read_to_string(bundle.dir.join("wrangler.toml")).unwrap();
+    assert!(!wrangler.contains("README"), "nothing uploads it");
+}
