@@ -27,9 +27,11 @@
 //!
 //! ## How a request is served
 //!
-//! For each request the adapter calls the factory given to [`export!`] (`app` above) for a
-//! service, puts the request's [`edgefn::Context`] in the request's extensions (axum:
-//! `Extension<edgefn::Context>`), and drives `poll_ready`, `call` and the response body to
+//! Each instance gets its service from the factory given to [`export!`] (`app` above) at its first
+//! request, or once at deploy with `export!(app, preinit)`, which a fresh instance per request
+//! makes much cheaper (see [`export!`] for what that asks of `app`). For each request the adapter
+//! puts the request's [`edgefn::Context`] in the request's extensions (axum:
+//! `Extension<edgefn::Context>`) and drives `poll_ready`, `call` and the response body to
 //! completion right there, inside the synchronous call the host makes. The whole body arrives as
 //! one [`Body`]; the response body is collected whole (trailers are dropped: edgefn responses have
 //! none).
@@ -151,44 +153,37 @@ pub fn call<S: HttpService>(
     req: edgefn::Request,
     ctx: &Context,
 ) -> edgefn::Response {
+    respond(service, req, ctx).unwrap_or_else(|failure| failure_response(&failure))
+}
+
+/// [`call`], with the failure, if any, kept apart from the answer.
+fn respond<S: HttpService>(
+    service: &mut S,
+    req: edgefn::Request,
+    ctx: &Context,
+) -> Result<edgefn::Response, Failure> {
     let (mut parts, body) = req.into_parts();
     parts.extensions.insert(ctx.clone());
     let Some(short) = path::below_function(&parts.uri, ctx.function_name()) else {
-        return serve(service, http::Request::from_parts(parts, Body::new(body)));
+        return service.serve(http::Request::from_parts(parts, Body::new(body)));
     };
     let whole = http::Request::from_parts(parts.clone(), Body::new(body.clone()));
     parts.uri = short;
-    let first = serve(service, http::Request::from_parts(parts, Body::new(body)));
+    let first = service.serve(http::Request::from_parts(parts, Body::new(body)))?;
     if first.status() != StatusCode::NOT_FOUND {
-        return first;
+        return Ok(first);
     }
-    let second = serve(service, whole);
-    if second.status() == StatusCode::NOT_FOUND {
+    let second = service.serve(whole)?;
+    Ok(if second.status() == StatusCode::NOT_FOUND {
         first
     } else {
         second
-    }
-}
-
-fn serve<S: HttpService>(service: &mut S, req: http::Request<Body>) -> edgefn::Response {
-    service.serve(req).unwrap_or_else(|failure| {
-        eprintln!("edgefn-tower: {failure}");
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
     })
 }
 
-/// An [`edgefn::Handler`] that serves each request with a new service from `make`. [`export!`]
-/// exports one; `edgefn::export!(edgefn_tower::Export(app))` is the same.
-pub struct Export<M>(pub M);
-
-impl<M, S> edgefn::Handler for Export<M>
-where
-    M: Fn() -> S,
-    S: HttpService,
-{
-    fn call(&self, req: edgefn::Request, ctx: &Context) -> edgefn::Response {
-        call(&mut (self.0)(), req, ctx)
-    }
+fn failure_response(failure: &Failure) -> edgefn::Response {
+    eprintln!("edgefn-tower: {failure}");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
 /// Exports a service factory as this module's edgefn entry points: `export!(app)` with
@@ -201,8 +196,28 @@ where
 /// edgefn_tower::export!(app);
 /// ```
 ///
-/// `init = setup` runs `fn setup()` once at deploy, as with `edgefn::export!` (the edgefn host
-/// snapshots its result; see `docs/abi.md`, "Pre-initialization"):
+/// Each instance calls `app` once, at its first request, and serves every request it gets with
+/// that service (a fresh instance per request, the default, calls it for every request). A
+/// service that fails (an error from `poll_ready` or `call`, a stalled future) is dropped, and the
+/// next request gets a new one.
+///
+/// **`preinit`** calls `app` while the module initializes instead (`edgefn_v1_init`), so the
+/// edgefn host builds the service once at deploy and starts every instance from a snapshot of it:
+/// a fresh instance no longer pays for building the router (for the axum example, about half of
+/// its per-request cost; `bench/README.md`, "Frameworks"). Like any init
+/// (`docs/abi.md`, "Pre-initialization"), it runs with no environment variables, files or
+/// request, so `app` must not read configuration: read variables in the handlers
+/// (`Extension<edgefn::Context>` and `ctx.var`), or use the default form.
+///
+/// ```
+/// fn app() -> axum::Router {
+///     axum::Router::new().route("/", axum::routing::get(|| async { "hi\n" }))
+/// }
+/// edgefn_tower::export!(app, preinit);
+/// ```
+///
+/// `init = setup` runs `fn setup()` once at deploy too, as with `edgefn::export!` (before `app`,
+/// with `preinit`):
 ///
 /// ```
 /// static TABLE: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
@@ -210,7 +225,7 @@ where
 /// fn app() -> axum::Router {
 ///     axum::Router::new().route("/", axum::routing::get(|| async { TABLE.get().unwrap().len().to_string() }))
 /// }
-/// edgefn_tower::export!(app, init = setup);
+/// edgefn_tower::export!(app, preinit, init = setup);
 /// ```
 ///
 /// A factory whose service edgefn cannot serve is refused at compile time, natively too:
@@ -222,21 +237,88 @@ where
 /// ```
 #[macro_export]
 macro_rules! export {
-    ($make:expr $(, init = $init:path)?) => {
+    ($make:expr) => {
+        $crate::export!(@entry_points $make);
+        $crate::__private::edgefn::export!(__edgefn_tower_handle);
+    };
+    ($make:expr, init = $init:path) => {
+        $crate::export!(@entry_points $make);
+        $crate::__private::edgefn::export!(__edgefn_tower_handle, init = $init);
+    };
+    ($make:expr, preinit $(, init = $init:path)?) => {
+        $crate::export!(@entry_points $make);
+        fn __edgefn_tower_init() {
+            $( $init(); )?
+            $crate::__private::build(&__EDGEFN_TOWER_SERVICE, &$make);
+        }
+        $crate::__private::edgefn::export!(__edgefn_tower_handle, init = __edgefn_tower_init);
+    };
+    (@entry_points $make:expr) => {
         const _: () = {
             #[allow(dead_code, reason = "never called: it only type-checks the service")]
             fn __edgefn_tower_check_service() {
                 $crate::__private::assert_makes_service(&$make);
             }
         };
-        $crate::__private::edgefn::export!($crate::Export($make) $(, init = $init)?);
+        ::std::thread_local! {
+            static __EDGEFN_TOWER_SERVICE: $crate::__private::Slot = const { $crate::__private::Slot::new(None) };
+        }
+        fn __edgefn_tower_handle(
+            req: $crate::__private::edgefn::Request,
+            ctx: &$crate::__private::edgefn::Context,
+        ) -> $crate::__private::edgefn::Response {
+            $crate::__private::serve(&__EDGEFN_TOWER_SERVICE, &$make, req, ctx)
+        }
     };
 }
 
 #[doc(hidden)]
 pub mod __private {
+    use crate::HttpService;
+    use std::any::Any;
+    use std::thread::LocalKey;
+
     pub use edgefn;
 
+    /// An instance's service, once built; `Any` because `export!` cannot name its type.
+    pub type Slot = std::cell::RefCell<Option<Box<dyn Any>>>;
+
     /// Compile-time check behind `export!`: fails with the `HttpService` diagnostic.
-    pub fn assert_makes_service<M: Fn() -> S, S: crate::HttpService>(_make: &M) {}
+    pub fn assert_makes_service<M: Fn() -> S, S: HttpService>(_make: &M) {}
+
+    /// `preinit`: builds the service into `slot` (once).
+    pub fn build<M, S>(slot: &'static LocalKey<Slot>, make: &M)
+    where
+        M: Fn() -> S,
+        S: HttpService + 'static,
+    {
+        slot.with_borrow_mut(|service| {
+            service.get_or_insert_with(|| Box::new(make()));
+        });
+    }
+
+    /// Serves a request with the service in `slot`, built first if there is none; a service
+    /// that failed is dropped, so the next request builds a new one.
+    pub fn serve<M, S>(
+        slot: &'static LocalKey<Slot>,
+        make: &M,
+        req: edgefn::Request,
+        ctx: &edgefn::Context,
+    ) -> edgefn::Response
+    where
+        M: Fn() -> S,
+        S: HttpService + 'static,
+    {
+        let mut service = slot
+            .take()
+            .and_then(|built| built.downcast::<S>().ok())
+            .unwrap_or_else(|| Box::new(make()));
+        match crate::respond(&mut *service, req, ctx) {
+            Ok(response) => {
+                slot.set(Some(service));
+                response
+            }
+            Err(failure) => crate::failure_response(&failure),
+        }
+    }
 }

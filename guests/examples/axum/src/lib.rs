@@ -107,7 +107,8 @@ async fn echo(
     (echoed, body)
 }
 
-edgefn_tower::export!(app);
+// The router is built once at deploy (`preinit`); `app` reads no configuration, as that asks.
+edgefn_tower::export!(app, preinit);
 
 #[cfg(test)]
 mod tests {
