@@ -1,8 +1,9 @@
 //! `edgefn new NAME`: a function project that builds and passes its own unit test right away.
 //!
-//! The templates are real files under `host/templates/`, embedded in the binary. The SDK is not
-//! published, so the project depends on the SDK of the edgefn checkout by path: found next to the
-//! running binary, or given with `--sdk` / `EDGEFN_SDK`.
+//! The templates are real files under `host/templates/`, embedded in the binary: per language the
+//! SDK's own handler style, and a framework's (`--template axum`, `--template net-http`). The SDK is
+//! not published, so the project depends on the SDK of the edgefn checkout by path: found next to
+//! the running binary, or given with `--sdk` / `EDGEFN_SDK`.
 
 use super::project::{Language, MANIFEST_FILE};
 use super::{checkout_path, display_path, self_command};
@@ -14,9 +15,13 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Args {
     /// The function's name: also the crate or module name and its route (`/NAME`).
     pub name: String,
-    /// Language of the project.
-    #[arg(long, value_enum, default_value = "rust")]
-    pub lang: Language,
+    /// Language of the project [default: rust, or the template's].
+    #[arg(long, value_enum)]
+    pub lang: Option<Language>,
+    /// What the project starts from: the SDK's own handler (`default`), an axum `Router`
+    /// (`axum`, Rust) or a net/http `http.Handler` (`net-http`, Go).
+    #[arg(long, value_enum, value_name = "NAME", default_value = "default")]
+    pub template: TemplateName,
     /// Folder to create [default: ./NAME].
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
@@ -26,12 +31,74 @@ pub(crate) struct Args {
     pub sdk: Option<PathBuf>,
 }
 
-/// A template file: where it goes in the project and its text (`{{name}}` and `{{sdk}}` are
-/// filled in).
+/// The `--template` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TemplateName {
+    /// The SDK's own handler, in the project's language.
+    Default,
+    /// An axum `Router` served through `edgefn-tower` (Rust).
+    Axum,
+    /// A net/http `http.Handler` served through the Go SDK's `nethttp` (Go).
+    NetHttp,
+}
+
+/// One embedded template: a folder of `host/templates/`.
+struct Template {
+    name: TemplateName,
+    language: Language,
+    /// Its folder under `host/templates/`.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "the tests check the embedded files against this folder"
+        )
+    )]
+    dir: &'static str,
+    files: &'static [TemplateFile],
+    /// The request the printed `invoke` suggestion makes (`{{name}}` filled in).
+    example_path: &'static str,
+}
+
+/// A template file: where it goes in the project and its text (`{{name}}`, `{{sdk}}` and, for
+/// templates that use the tower adapter, `{{sdk_tower}}` are filled in).
 struct TemplateFile {
     path: &'static str,
     text: &'static str,
 }
+
+/// Every template `edgefn new` can write; `template_folders_are_all_embedded` keeps this list
+/// and `host/templates/` the same.
+const TEMPLATES: &[Template] = &[
+    Template {
+        name: TemplateName::Default,
+        language: Language::Rust,
+        dir: "rust",
+        files: RUST_TEMPLATE,
+        example_path: "/{{name}}?name=edge",
+    },
+    Template {
+        name: TemplateName::Default,
+        language: Language::Go,
+        dir: "go",
+        files: GO_TEMPLATE,
+        example_path: "/{{name}}?name=edge",
+    },
+    Template {
+        name: TemplateName::Axum,
+        language: Language::Rust,
+        dir: "rust-axum",
+        files: RUST_AXUM_TEMPLATE,
+        example_path: "/{{name}}/hello/edge",
+    },
+    Template {
+        name: TemplateName::NetHttp,
+        language: Language::Go,
+        dir: "go-net-http",
+        files: GO_NET_HTTP_TEMPLATE,
+        example_path: "/{{name}}?name=edge",
+    },
+];
 
 const RUST_TEMPLATE: &[TemplateFile] = &[
     TemplateFile {
@@ -75,6 +142,84 @@ const GO_TEMPLATE: &[TemplateFile] = &[
     },
 ];
 
+const RUST_AXUM_TEMPLATE: &[TemplateFile] = &[
+    TemplateFile {
+        path: "Cargo.toml",
+        text: include_str!("../../../templates/rust-axum/Cargo.toml.tmpl"),
+    },
+    TemplateFile {
+        path: "src/lib.rs",
+        text: include_str!("../../../templates/rust-axum/src/lib.rs"),
+    },
+    TemplateFile {
+        path: MANIFEST_FILE,
+        text: include_str!("../../../templates/rust-axum/edgefn.toml.tmpl"),
+    },
+    TemplateFile {
+        path: ".gitignore",
+        text: include_str!("../../../templates/rust-axum/gitignore"),
+    },
+];
+
+const GO_NET_HTTP_TEMPLATE: &[TemplateFile] = &[
+    TemplateFile {
+        path: "go.mod",
+        text: include_str!("../../../templates/go-net-http/go.mod.tmpl"),
+    },
+    TemplateFile {
+        path: "main.go",
+        text: include_str!("../../../templates/go-net-http/main.go"),
+    },
+    TemplateFile {
+        path: "main_test.go",
+        text: include_str!("../../../templates/go-net-http/main_test.go"),
+    },
+    TemplateFile {
+        path: MANIFEST_FILE,
+        text: include_str!("../../../templates/go-net-http/edgefn.toml.tmpl"),
+    },
+    TemplateFile {
+        path: ".gitignore",
+        text: include_str!("../../../templates/go-net-http/gitignore"),
+    },
+];
+
+/// The template for `--template name` in `lang` (given, or the template's own).
+fn choose(name: TemplateName, lang: Option<Language>) -> anyhow::Result<&'static Template> {
+    let lang = lang.unwrap_or_else(|| {
+        TEMPLATES
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(Language::Rust, |t| t.language)
+    });
+    if let Some(template) = TEMPLATES
+        .iter()
+        .find(|t| t.name == name && t.language == lang)
+    {
+        return Ok(template);
+    }
+    let for_lang: Vec<&str> = TEMPLATES
+        .iter()
+        .filter(|t| t.language == lang)
+        .map(|t| template_label(t.name))
+        .collect();
+    bail!(
+        "there is no {} template for {}: pick one of {}, or leave out --lang",
+        template_label(name),
+        lang.as_str(),
+        for_lang.join(", ")
+    )
+}
+
+/// A template's `--template` value.
+fn template_label(name: TemplateName) -> &'static str {
+    match name {
+        TemplateName::Default => "default",
+        TemplateName::Axum => "axum",
+        TemplateName::NetHttp => "net-http",
+    }
+}
+
 /// Creates the project.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     validate_name(&args.name)?;
@@ -88,23 +233,53 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    let sdk = find_sdk(args.lang, args.sdk.as_deref())?;
-    let (files, sdk_value) = match args.lang {
-        Language::Rust => (RUST_TEMPLATE, toml_string(&sdk)),
-        Language::Go => (GO_TEMPLATE, go_mod_path(&sdk)),
+    let template = choose(args.template, args.lang)?;
+    let sdk = find_sdk(template.language, args.sdk.as_deref())?;
+    let sdk_value = match template.language {
+        Language::Rust => toml_string(&sdk),
+        Language::Go => go_mod_path(&sdk),
     };
-    for file in files {
+    let uses_tower = template
+        .files
+        .iter()
+        .any(|file| file.text.contains("{{sdk_tower}}"));
+    let tower_value = if uses_tower {
+        toml_string(&find_tower(&sdk)?)
+    } else {
+        String::new()
+    };
+    for file in template.files {
         let path = dir.join(file.path);
         std::fs::create_dir_all(path.parent().expect("template paths have a folder"))
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let text = file
-            .text
-            .replace("{{name}}", &args.name)
-            .replace("{{sdk}}", &sdk_value);
+        let text = fill(file.text, &args.name, &sdk_value, &tower_value);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_next_steps(&args, &dir, &sdk);
+    print_next_steps(&args, template, &dir, &sdk);
     Ok(())
+}
+
+/// A template file's text with its placeholders filled in.
+fn fill(text: &str, name: &str, sdk: &str, sdk_tower: &str) -> String {
+    text.replace("{{name}}", name)
+        .replace("{{sdk}}", sdk)
+        .replace("{{sdk_tower}}", sdk_tower)
+}
+
+/// The tower adapter (`sdk/tower`, package `edgefn-tower`) beside the Rust SDK at `sdk`.
+fn find_tower(sdk: &Path) -> anyhow::Result<PathBuf> {
+    let tower = sdk.parent().map(|dir| dir.join("tower"));
+    tower
+        .filter(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.contains("name = \"edgefn-tower\""))
+        })
+        .with_context(|| {
+            format!(
+                "cannot find the edgefn-tower adapter beside the SDK at {}: the axum template needs the sdk/tower folder of the same edgefn checkout",
+                sdk.display()
+            )
+        })
 }
 
 /// A function name (see [`crate::runtime::spec::validate_name`]) that also starts with a letter, as a
@@ -171,16 +346,19 @@ fn go_mod_path(path: &Path) -> String {
     }
 }
 
-fn print_next_steps(args: &Args, dir: &Path, sdk: &Path) {
+fn print_next_steps(args: &Args, template: &Template, dir: &Path, sdk: &Path) {
     let edgefn = self_command();
     let name = &args.name;
+    let kind = match template.name {
+        TemplateName::Default => template.language.as_str().to_owned(),
+        other => format!("{}, {}", template.language.as_str(), template_label(other)),
+    };
     println!(
-        "created {name} ({}) in {} using the SDK at {}",
-        args.lang.as_str(),
+        "created {name} ({kind}) in {} using the SDK at {}",
         display_path(dir),
         sdk.display()
     );
-    let test = match args.lang {
+    let test = match template.language {
         Language::Rust => "cargo test",
         Language::Go => "go test ./...",
     };
@@ -193,7 +371,10 @@ fn print_next_steps(args: &Args, dir: &Path, sdk: &Path) {
     );
     println!(
         "  {:<44} # one request, no server",
-        format!("{edgefn} invoke target/edgefn/{name}.wasm '/{name}?name=edge'")
+        format!(
+            "{edgefn} invoke target/edgefn/{name}.wasm '{}'",
+            template.example_path.replace("{{name}}", name)
+        )
     );
     println!(
         "  {:<44} # http://127.0.0.1:8080/{name}, rebuilt on every save",
@@ -225,12 +406,117 @@ mod tests {
 
     #[test]
     fn templates_fill_every_placeholder() {
-        for file in RUST_TEMPLATE.iter().chain(GO_TEMPLATE) {
-            let filled = file
-                .text
-                .replace("{{name}}", "x")
-                .replace("{{sdk}}", "\"/s\"");
-            assert!(!filled.contains("{{"), "{} keeps a placeholder", file.path);
+        for template in TEMPLATES {
+            for file in template.files {
+                let filled = fill(file.text, "x", "\"/s\"", "\"/t\"");
+                assert!(
+                    !filled.contains("{{"),
+                    "{}/{} keeps a placeholder",
+                    template.dir,
+                    file.path
+                );
+            }
+            assert!(
+                !template
+                    .example_path
+                    .replace("{{name}}", "x")
+                    .contains("{{")
+            );
         }
+    }
+
+    #[test]
+    fn every_template_folder_is_embedded_file_for_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut folders: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        folders.sort();
+        let mut embedded: Vec<&str> = TEMPLATES.iter().map(|t| t.dir).collect();
+        embedded.sort();
+        assert_eq!(folders, embedded, "host/templates/ and TEMPLATES differ");
+        for template in TEMPLATES {
+            let dir = root.join(template.dir);
+            assert_eq!(
+                count_files(&dir),
+                template.files.len(),
+                "every file of {} is embedded",
+                dir.display()
+            );
+            for file in template.files {
+                let source = template_source(&dir, file.path);
+                assert_eq!(
+                    std::fs::read_to_string(&source).unwrap(),
+                    file.text,
+                    "{} is embedded as {}/{}",
+                    source.display(),
+                    template.dir,
+                    file.path
+                );
+            }
+        }
+    }
+
+    fn count_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                if path.is_dir() { count_files(&path) } else { 1 }
+            })
+            .sum()
+    }
+
+    /// The file in a template folder that becomes `path` in a project (`.gitignore` is
+    /// `gitignore`, `Cargo.toml` is `Cargo.toml.tmpl`, ...).
+    fn template_source(dir: &Path, path: &str) -> PathBuf {
+        let plain = dir.join(path.trim_start_matches('.'));
+        let tmpl = dir.join(format!("{path}.tmpl"));
+        if tmpl.is_file() { tmpl } else { plain }
+    }
+
+    #[test]
+    fn a_template_is_chosen_by_name_and_language() {
+        let pick = |name, lang| choose(name, lang).map(|t| t.dir);
+        assert_eq!(pick(TemplateName::Default, None).unwrap(), "rust");
+        assert_eq!(
+            pick(TemplateName::Default, Some(Language::Go)).unwrap(),
+            "go"
+        );
+        assert_eq!(pick(TemplateName::Axum, None).unwrap(), "rust-axum");
+        assert_eq!(
+            pick(TemplateName::Axum, Some(Language::Rust)).unwrap(),
+            "rust-axum"
+        );
+        assert_eq!(pick(TemplateName::NetHttp, None).unwrap(), "go-net-http");
+        let err = pick(TemplateName::NetHttp, Some(Language::Rust))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no net-http template for Rust"), "{err}");
+        assert!(err.contains("pick one of default, axum"), "{err}");
+        let err = pick(TemplateName::Axum, Some(Language::Go))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no axum template for Go"), "{err}");
+        assert!(err.contains("pick one of default, net-http"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_template_is_refused_with_the_valid_ones() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let err = Cli::try_parse_from(["new", "x", "--template", "flask"])
+            .err()
+            .expect("an unknown template is an error")
+            .to_string();
+        assert!(
+            err.contains("[possible values: default, axum, net-http]"),
+            "{err}"
+        );
     }
 }

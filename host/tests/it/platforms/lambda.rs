@@ -19,6 +19,7 @@ pub const FUNCTIONS: &[&str] = &[
     "json",
     "config",
     "outbound",
+    "axum",
     "panic",
     "busy-loop",
     "memory-hog",
