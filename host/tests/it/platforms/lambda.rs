@@ -20,6 +20,7 @@ pub const FUNCTIONS: &[&str] = &[
     "config",
     "outbound",
     "axum",
+    "go-nethttp",
     "panic",
     "busy-loop",
     "memory-hog",
