@@ -25,11 +25,17 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 /// is outside memory.
 fn result_read(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i32 {
     let invalid = ImportError::Invalid.code();
-    let Some(pending) = caller.data_mut().imports.pending.take() else {
+    // A result is capped far below 2 GiB (`MAX_OUTBOUND_RESPONSE_BYTES`), so its length fits.
+    let Some(count) = caller
+        .data()
+        .imports
+        .pending
+        .as_ref()
+        .and_then(|p| i32::try_from(p.len()).ok())
+    else {
         return invalid;
     };
-    // A result is capped far below 2 GiB (`MAX_OUTBOUND_RESPONSE_BYTES`), so its length fits.
-    let Ok(count) = i32::try_from(pending.len()) else {
+    let Some(pending) = caller.data_mut().imports.pending.take() else {
         return invalid;
     };
     if !write_guest(caller, ptr, len, &pending) {

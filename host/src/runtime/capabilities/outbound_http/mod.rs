@@ -158,6 +158,13 @@ async fn send(
         )
     })?;
     seen.method = envelope.method.to_owned();
+    // For the log, also when the URL is refused below.
+    if let Some(host) = url::Url::parse(envelope.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        seen.host = host;
+    }
     let url = client
         .policy
         .check_url(envelope.url)
@@ -165,7 +172,6 @@ async fn send(
             Refusal::Invalid(message) => CallError::new(ImportError::Invalid, message),
             Refusal::Denied(message) => CallError::new(ImportError::Denied, message),
         })?;
-    seen.host = url.host_str().unwrap_or_default().to_owned();
     if envelope.body.len() > client.max_request_bytes {
         return Err(CallError::new(
             ImportError::Limit,

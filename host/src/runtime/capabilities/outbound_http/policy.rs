@@ -132,12 +132,13 @@ impl OutboundPolicy {
     /// Checks a request URL against the allow-list. Returns it parsed, its fragment dropped, or
     /// why it may not be called.
     pub(crate) fn check_url(&self, url: &str) -> Result<Url, Refusal> {
+        // Messages name the scheme or origin, never the whole URL: its path and query may hold
+        // secrets, and messages are logged.
         let mut url = Url::parse(url)
-            .map_err(|e| Refusal::Invalid(format!("{url:?} is not an absolute URL: {e}")))?;
+            .map_err(|e| Refusal::Invalid(format!("the URL is not an absolute URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refusal::Invalid(format!(
-                "{:?}: only http and https URLs can be called, not {}",
-                url.as_str(),
+                "only http and https URLs can be called, not {}",
                 url.scheme()
             )));
         }
@@ -147,7 +148,7 @@ impl OutboundPolicy {
             ));
         }
         if url.host().is_none() {
-            return Err(Refusal::Invalid(format!("{:?} has no host", url.as_str())));
+            return Err(Refusal::Invalid("the URL has no host".into()));
         }
         url.set_fragment(None);
         if self.allowed_hosts.iter().any(|p| p.matches(&url)) {
