@@ -653,7 +653,7 @@ fn outbound_timeouts_caps_and_counts() {
         &format!(
             "[[function]]\nname = \"open\"\nwasm = \"{{probe}}\"\noutbound = {{ {ALLOWED}, allow_private_networks = true, max_response_bytes = 1000 }}\n\
              [[function]]\nname = \"quick\"\nwasm = \"{{probe}}\"\nlimits = {{ deadline_ms = 1000 }}\noutbound = {{ {ALLOWED}, allow_private_networks = true }}\n\
-             [[function]]\nname = \"few\"\nwasm = \"{{probe}}\"\nwarm = {{ max_instances = 1 }}\nlimits = {{ max_request_bytes = 1024 }}\noutbound = {{ allowed_hosts = [\"http://127.0.0.1:1\"], max_requests = 2 }}\n"
+             [[function]]\nname = \"few\"\nwasm = \"{{probe}}\"\nwarm = {{ max_instances = 1 }}\nlimits = {{ max_request_bytes = 1024 }}\noutbound = {{ allowed_hosts = [\"http://127.0.0.1:1\"], allow_private_networks = true, max_requests = 2 }}\n"
         ),
         &[],
     );
@@ -727,23 +727,20 @@ fn outbound_timeouts_caps_and_counts() {
     );
     assert_eq!(
         got[0].code(),
-        DENIED,
-        "a body within the limit gets as far as the address check"
-    );
-    assert!(
-        got[1].text().contains("not a public address"),
-        "{}",
-        got[1].text()
+        UNAVAILABLE,
+        "a body within the limit is sent (nobody listens)"
     );
 
-    // Calls per invocation; a warm instance starts each invocation with a fresh count and no
-    // pending result.
-    let garbage = || Op::SendInline(b"x".to_vec());
+    // Requests per invocation: only those sent count (as Workers counts subrequests), and a
+    // warm instance starts each invocation with a fresh count and no pending result.
+    let nobody = || Op::SendInline(get("http://127.0.0.1:1/"));
     let ops = [
         Op::Read(S1, 64),
-        garbage(),
-        garbage(),
-        garbage(),
+        Op::SendInline(b"x".to_vec()),
+        nobody(),
+        Op::SendInline(get("https://elsewhere.test/")),
+        nobody(),
+        nobody(),
         Op::Read(S1, 4096),
     ];
     for _ in 0..2 {
@@ -753,14 +750,20 @@ fn outbound_timeouts_caps_and_counts() {
             INVALID,
             "nothing pending from the last invocation"
         );
-        assert_eq!(got[1].code(), INVALID);
-        assert_eq!(got[2].code(), INVALID);
+        assert_eq!(
+            got[1].code(),
+            INVALID,
+            "refused before it is sent: not counted"
+        );
+        assert_eq!(got[2].code(), UNAVAILABLE, "sent: the first of two");
         assert_eq!(
             got[3].code(),
-            LIMIT,
-            "the third call is over max_requests = 2"
+            DENIED,
+            "refused before it is sent: not counted"
         );
-        assert!(got[4].text().contains("max_requests"), "{}", got[4].text());
+        assert_eq!(got[4].code(), UNAVAILABLE, "sent: the second of two");
+        assert_eq!(got[5].code(), LIMIT, "a third is over max_requests = 2");
+        assert!(got[6].text().contains("max_requests"), "{}", got[6].text());
     }
 }
 
@@ -819,7 +822,7 @@ fn outbound_calls_are_counted_by_outcome_in_metrics() {
     let upstream = Upstream::start();
     let host = serve(
         &format!(
-            "[[function]]\nname = \"open\"\nwasm = \"{{probe}}\"\noutbound = {{ {ALLOWED}, allow_private_networks = true, max_requests = 4 }}\n\
+            "[[function]]\nname = \"open\"\nwasm = \"{{probe}}\"\noutbound = {{ {ALLOWED}, allow_private_networks = true, max_requests = 2 }}\n\
              [[function]]\nname = \"per-instance\"\nwasm = \"{{probe-init}}\"\npreinit = false\n"
         ),
         &["--admin-listen", "127.0.0.1:0", "--admin-token", TOKEN],
@@ -833,6 +836,7 @@ fn outbound_calls_are_counted_by_outcome_in_metrics() {
     ];
     let got = run(host.addr, "/open", &[], &ops);
     let codes: Vec<i64> = got.iter().map(Got::code).collect();
+    // Two sent (max_requests = 2), two refused before sending, the fifth over the limit.
     assert_eq!(codes[1..], [DENIED, INVALID, codes[3], LIMIT]);
     assert!(codes[0] > 0 && codes[3] > 0, "{codes:?}");
     assert_eq!(

@@ -24,8 +24,8 @@ pub(crate) struct InvocationScope {
     pub(crate) traceparent: Option<String>,
     /// When it must end; no call outlasts it.
     pub(crate) deadline: Instant,
-    /// Outbound calls made so far.
-    pub(crate) calls: u32,
+    /// Outbound requests sent so far (calls refused before they went out do not count).
+    pub(crate) sent: u32,
 }
 
 impl ImportState {
@@ -46,7 +46,7 @@ impl ImportState {
             request_id: request_id.to_owned(),
             traceparent: traceparent.map(str::to_owned),
             deadline,
-            calls: 0,
+            sent: 0,
         });
     }
 

@@ -131,17 +131,7 @@ async fn send(
             "edgefn_v1.http_send is not available while the module initializes (_initialize, edgefn_v1_init): call it from the handler",
         ));
     };
-    invocation.calls += 1;
-    if invocation.calls > client.policy.max_requests {
-        return Err(CallError::new(
-            ImportError::Limit,
-            format!(
-                "this invocation made more than outbound.max_requests ({}) calls",
-                client.policy.max_requests
-            ),
-        ));
-    }
-    let deadline = invocation.deadline;
+    let (deadline, sent) = (invocation.deadline, invocation.sent);
     let traceparent = invocation.traceparent.clone();
     let bytes = read_guest(caller, ptr, len)
         .map(Bytes::from)
@@ -188,8 +178,25 @@ async fn send(
         bytes.slice_ref(envelope.body),
         traceparent,
     )?;
+    // Only requests that go out count, as Workers counts subrequests: one refused before it is
+    // sent (invalid, denied, over a body cap) costs nothing of the budget.
+    if sent >= client.policy.max_requests {
+        return Err(CallError::new(
+            ImportError::Limit,
+            format!(
+                "this invocation already sent outbound.max_requests ({}) requests",
+                client.policy.max_requests
+            ),
+        ));
+    }
     let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline);
-    let response = client.send(request, timeout, why_timeout).await?;
+    let result = client.send(request, timeout, why_timeout).await;
+    let refused =
+        matches!(&result, Err(e) if matches!(e.kind, ImportError::Denied | ImportError::Invalid));
+    if !refused && let Some(invocation) = caller.data_mut().imports.invocation.as_mut() {
+        invocation.sent += 1;
+    }
+    let response = result?;
     seen.status = Some(response.status().as_u16());
     Ok(encode_response(&response))
 }
