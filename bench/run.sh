@@ -45,8 +45,11 @@ trap 'rm -rf "$CACHE"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_http() { # url
-  for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+wait_http() { # url: up once it answers anything (a function may answer 400 to a bare GET)
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0
+    sleep 0.05
+  done
   echo "server at $1 did not come up" >&2; return 1
 }
 
@@ -85,10 +88,10 @@ bench_outbound() {
   printf '[[function]]\nname = "outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "go-fetch"\nwasm = "%s"\nenv = { UPSTREAM_URL = "http://127.0.0.1:%s/json" }\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n' \
     "$PWD/target/guests/outbound.wasm" "$up" "$PWD/target/guests/go-fetch.wasm" "$up" "$up" > "$manifest"
   p=$(free_port); load native-hyper-outbound-call "http://127.0.0.1:$p/" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
-  p=$(free_port); WRK_HEADER= load edgefn-outbound-guest-no-call "http://127.0.0.1:$p/outbound" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
-  p=$(free_port); WRK_HEADER="x-call-url: http://127.0.0.1:$up/" load edgefn-outbound-guest-one-call "http://127.0.0.1:$p/outbound" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); WRK_HEADER= load edgefn-outbound-guest-no-call "http://127.0.0.1:$p/outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); WRK_HEADER="x-call-url: http://127.0.0.1:$up/" load edgefn-outbound-guest-one-call "http://127.0.0.1:$p/outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   if [ -f target/guests/go-fetch.wasm ]; then
-    p=$(free_port); load edgefn-go-fetch-one-call "http://127.0.0.1:$p/go-fetch" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+    p=$(free_port); load edgefn-go-fetch-one-call "http://127.0.0.1:$p/go-fetch" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   fi
   kill "$up_pid"; wait "$up_pid" 2>/dev/null || true
 }
