@@ -169,7 +169,7 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
       deadlineMs,
       traceparent: traceparent ?? undefined,
       maxRequestBytes: MAX_REQUEST_BYTES,
-      fetch,
+      fetch: (request) => globalThis.fetch(request), // the global: `fetch` in here is this very handler
     };
 
     let response;
