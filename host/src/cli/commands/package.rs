@@ -1,6 +1,7 @@
 //! `edgefn package`: one `.wasm` into a deployable bundle for a platform (the packagers are in
 //! [`crate::package`]); prints what it wrote and the command that deploys it.
 
+use crate::package::aws_lambda::LambdaSettings;
 use crate::package::{Arch, PackageRequest, Target};
 use crate::progress::step;
 use crate::runtime::spec::FunctionSpec;
@@ -23,6 +24,26 @@ pub(crate) struct Args {
     /// Architecture the package runs on (AWS Lambda: x86_64 or arm64) [default: this machine's].
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
+    /// AWS Lambda: the guest's memory limit in MiB (the manifest's limits.memory_mb); the
+    /// function's memory size is 48 MiB more [default: 128].
+    #[arg(long, value_name = "MIB")]
+    pub memory_mb: Option<u64>,
+    /// AWS Lambda: the guest's deadline per invocation in milliseconds (the manifest's
+    /// limits.deadline_ms); the function's timeout is a second more [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub deadline_ms: Option<u64>,
+    /// AWS Lambda: a variable of the function's environment, NAME=VALUE (repeatable): the guest's
+    /// own, or a runtime setting such as EDGEFN_OUTBOUND_ALLOWED_HOSTS.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_variable)]
+    pub env: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`, split at the first `=`.
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
 }
 
 /// Packages the module and prints the deploy command.
@@ -38,6 +59,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             std::env::consts::ARCH
         ),
     };
+    let lambda_flags =
+        args.memory_mb.is_some() || args.deadline_ms.is_some() || !args.env.is_empty();
+    let lambda = if args.target == Target::AwsLambda {
+        let defaults = LambdaSettings::default();
+        Some(LambdaSettings::new(
+            args.memory_mb.unwrap_or(defaults.memory_mb()),
+            args.deadline_ms.unwrap_or(defaults.deadline_ms()),
+            args.env,
+        )?)
+    } else if lambda_flags {
+        anyhow::bail!(
+            "--memory-mb, --deadline-ms and --env apply to --target aws-lambda only: on Azure Functions set app settings, on Cloudflare Workers [vars] in wrangler.toml (see the deploy guides)"
+        );
+    } else {
+        None
+    };
     let request = PackageRequest {
         arch,
         wasm: args.wasm,
@@ -51,7 +88,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         request.wasm.display(),
         target.unwrap_or_default()
     ));
-    let report = crate::package::package(args.target, &request)?;
+    let report = match &lambda {
+        Some(settings) => crate::package::aws_lambda::package_with(&request, settings)?,
+        None => crate::package::package(args.target, &request)?,
+    };
     println!(
         "packaged {} ({} bytes)",
         report.artifact.display(),
