@@ -19,7 +19,7 @@
 //! `conformance::<name>::{local, aws_lambda, azure_functions, cloudflare_workers}`; a case that
 //! cannot run somewhere lists where it runs: `conformance!(name, [local, azure_functions], |serve| ..)`.
 
-use crate::platforms::{Case, Pair, Target};
+use crate::platforms::Case;
 use serde_json::{Value, json};
 
 /// The platform type behind each test name.

@@ -6,6 +6,9 @@
 use crate::common::{self, Host, Reply};
 use crate::platforms::{Case, Comparable, PER_RUN_HEADERS};
 
+/// A request sent to both guests: method, path, headers, body.
+type SideBySideCase<'a> = (&'a str, &'a str, Vec<(&'a str, &'a [u8])>, &'a [u8]);
+
 const GUEST: &str = "go-nethttp";
 
 /// Fails with what to run when the guest is not built (the harness would fail less clearly).
@@ -235,7 +238,7 @@ fn nethttp_answers_like_the_sdk_guests() {
     }
     let host = Host::with_manifest(SIDE_BY_SIDE);
     let every = every_byte(64);
-    let cases: Vec<(&str, &str, Vec<(&str, &[u8])>, &[u8])> = vec![
+    let cases: Vec<SideBySideCase<'_>> = vec![
         ("GET", "/echo", vec![], b""),
         ("GET", "/echo/x?", vec![], b""),
         ("OPTIONS", "/echo/o?a=b", vec![], b""),

@@ -304,11 +304,12 @@ pub fn assert_names_the_invocation(case: &Case, reply: &Reply) {
     );
 }
 
+/// A variable: name and value.
+pub type Var<'a> = (&'a str, &'a str);
+
 /// `env` split into platform settings (`EDGEFN_*`: Lambda environment, Azure app settings and
 /// Worker vars the edgefn runtime reads, never the guest's) and the guest's own variables.
-pub fn split_settings<'a>(
-    env: &[(&'a str, &'a str)],
-) -> (Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>) {
+pub fn split_settings<'a>(env: &[Var<'a>]) -> (Vec<Var<'a>>, Vec<Var<'a>>) {
     env.iter()
         .partition(|(name, _)| name.starts_with("EDGEFN_"))
 }
