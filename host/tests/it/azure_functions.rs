@@ -290,10 +290,56 @@ fn check_host_json(host: &Value) -> Result<(), String> {
     if handler.get("enableForwardingHttpRequest") != Some(&json!(true)) {
         return Err("enableForwardingHttpRequest must be the boolean true".into());
     }
-    if let Some(http) = host.pointer("/extensions/http")
-        && !http["routePrefix"].is_string()
+    if let Some(http) = host.pointer("/extensions/http") {
+        let http = http
+            .as_object()
+            .ok_or("extensions.http must be an object")?;
+        if !http.get("routePrefix").is_some_and(Value::is_string) {
+            return Err("extensions.http requires the string routePrefix".into());
+        }
+        for (key, value) in http {
+            let fits = match key.as_str() {
+                "routePrefix" => value.is_string(),
+                "maxConcurrentRequests" | "maxOutstandingRequests" => value.is_i64(),
+                "dynamicThrottlesEnabled" => value.is_boolean(),
+                "hsts" | "customHeaders" => value.is_object(),
+                _ => return Err(format!("extensions.http allows no property {key}")),
+            };
+            if !fits {
+                return Err(format!("extensions.http.{key} has the wrong type: {value}"));
+            }
+        }
+    }
+    if let Some(logging) = object.get("logging")
+        && !logging.is_object()
     {
-        return Err("extensions.http requires the string routePrefix".into());
+        return Err("logging must be an object".into());
+    }
+    Ok(())
+}
+
+/// Checks `local.settings.json` as Core Tools reads it: `IsEncrypted` a boolean, `Values` an
+/// object of strings that names the custom worker runtime.
+fn check_local_settings(settings: &Value) -> Result<(), String> {
+    let object = settings
+        .as_object()
+        .ok_or("local.settings.json must be an object")?;
+    for key in object.keys() {
+        if !["IsEncrypted", "Values", "Host", "ConnectionStrings"].contains(&key.as_str()) {
+            return Err(format!("local.settings.json has an unknown key {key}"));
+        }
+    }
+    if !settings["IsEncrypted"].is_boolean() {
+        return Err("IsEncrypted must be a boolean".into());
+    }
+    let values = settings["Values"]
+        .as_object()
+        .ok_or("Values must be an object")?;
+    if let Some((key, value)) = values.iter().find(|(_, v)| !v.is_string()) {
+        return Err(format!("Values.{key} must be a string, not {value}"));
+    }
+    if values.get("FUNCTIONS_WORKER_RUNTIME") != Some(&json!("Custom")) {
+        return Err("Values.FUNCTIONS_WORKER_RUNTIME must be Custom".into());
     }
     Ok(())
 }
@@ -302,9 +348,28 @@ fn check_host_json(host: &Value) -> Result<(), String> {
 /// every binding has string name/type/direction; the HTTP trigger's authLevel and methods come
 /// from their enums; the HTTP output is named `res`.
 fn check_function_json(function: &Value) -> Result<(), String> {
+    let object = function
+        .as_object()
+        .ok_or("function.json must be an object")?;
+    for key in object.keys() {
+        if ![
+            "bindings",
+            "disabled",
+            "excluded",
+            "scriptFile",
+            "entryPoint",
+            "configurationSource",
+            "retry",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(format!("function.json allows no property {key}"));
+        }
+    }
     let bindings = function["bindings"]
         .as_array()
         .ok_or("bindings must be an array")?;
+    let mut names = Vec::new();
     for binding in bindings {
         for key in ["name", "type", "direction"] {
             if !binding[key].is_string() {
@@ -314,6 +379,51 @@ fn check_function_json(function: &Value) -> Result<(), String> {
         if !["in", "out", "inout"].contains(&binding["direction"].as_str().unwrap()) {
             return Err(format!("binding {binding} has an unknown direction"));
         }
+        // A binding name is an identifier (or `$return`), unique in the function.
+        let name = binding["name"].as_str().unwrap();
+        let identifier = name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !(identifier || name == "$return") {
+            return Err(format!("binding name {name:?} is not an identifier"));
+        }
+        if names.contains(&name) {
+            return Err(format!("binding name {name:?} is used twice"));
+        }
+        names.push(name);
+        // The properties the HTTP binding types document; any other would be ignored or refused.
+        let allowed: &[&str] = match binding["type"].as_str().unwrap() {
+            "httpTrigger" => &[
+                "type",
+                "direction",
+                "name",
+                "authLevel",
+                "methods",
+                "route",
+                "webHookType",
+            ],
+            "http" => &["type", "direction", "name"],
+            _ => continue,
+        };
+        if let Some(key) = binding
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "a {} binding allows no property {key}",
+                binding["type"]
+            ));
+        }
+    }
+    let triggers = bindings
+        .iter()
+        .filter(|b| b["type"].as_str().is_some_and(|t| t.ends_with("Trigger")))
+        .count();
+    if triggers != 1 {
+        return Err(format!(
+            "a function has exactly one trigger, not {triggers}"
+        ));
     }
     let trigger = bindings
         .iter()
@@ -390,11 +500,121 @@ fn schema_checks_catch_mistakes() {
         ("/bindings/0/methods/0", json!("fetch")),
         ("/bindings/0/route", json!("hello")),
         ("/bindings/1/name", json!("$return")),
+        ("/bindings/1/name", json!("req")),
+        ("/bindings/1/name", json!("my-res")),
         ("/bindings/1/direction", json!("sideways")),
+        ("/bindings/1/type", json!("httpTrigger")),
     ] {
         let mut function = good_function.clone();
         *function.pointer_mut(pointer).unwrap() = bad.clone();
         assert!(check_function_json(&function).is_err(), "{pointer} = {bad}");
+    }
+    for (pointer, key, value) in [
+        ("", "handler", json!("edgefn")),
+        ("/bindings/0", "dataType", json!("binary")),
+        ("/bindings/1", "route", json!("{*path}")),
+    ] {
+        let mut function = good_function.clone();
+        function.pointer_mut(pointer).unwrap()[key] = value;
+        assert!(check_function_json(&function).is_err(), "{pointer}/{key}");
+    }
+    for (key, value) in [
+        ("maxConcurrentRequests", json!("100")),
+        ("routeprefix", json!("api")),
+    ] {
+        let mut host = good_host.clone();
+        host["extensions"]["http"][key] = value;
+        assert!(check_host_json(&host).is_err(), "extensions.http.{key}");
+    }
+    let good_settings =
+        json!({"IsEncrypted": false, "Values": {"FUNCTIONS_WORKER_RUNTIME": "Custom"}});
+    check_local_settings(&good_settings).unwrap();
+    for (pointer, bad) in [
+        ("/IsEncrypted", json!("false")),
+        ("/Values/FUNCTIONS_WORKER_RUNTIME", json!("custom-handler")),
+        ("/Values", json!([])),
+    ] {
+        let mut settings = good_settings.clone();
+        *settings.pointer_mut(pointer).unwrap() = bad.clone();
+        assert!(
+            check_local_settings(&settings).is_err(),
+            "{pointer} = {bad}"
+        );
+    }
+}
+
+/// Every example package is a function app Core Tools publishes as it is: `host.json`, each
+/// function's `function.json` and `local.settings.json` pass the documented schema fields, and
+/// every file `host.json` makes the Functions host start (the handler, the module, the artifacts)
+/// is in the folder, the handler executable.
+#[test]
+fn every_example_package_is_a_function_app_as_azure_documents_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["hello", "echo", "json", "config", "fetch-json"] {
+        let app = dir.path().join(name);
+        let output = Command::new(common::edgefn_bin())
+            .args(["package", "--target", "azure-functions"])
+            .arg(guest(name))
+            .arg("--out")
+            .arg(&app)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let read = |path: PathBuf| -> Value {
+            serde_json::from_slice(&std::fs::read(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+        };
+        let host_json = read(app.join("host.json"));
+        check_host_json(&host_json).unwrap_or_else(|e| panic!("{name}/host.json: {e}"));
+        check_local_settings(&read(app.join("local.settings.json")))
+            .unwrap_or_else(|e| panic!("{name}/local.settings.json: {e}"));
+        // A function is a folder holding function.json, named by Azure's rule.
+        let functions: Vec<String> = std::fs::read_dir(&app)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("function.json").is_file())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(functions, [name], "{name}: the app's functions");
+        for function in &functions {
+            assert!(
+                function.len() <= 127
+                    && function.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && function
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{function} is not a valid Azure function name"
+            );
+            let path = app.join(function).join("function.json");
+            check_function_json(&read(path))
+                .unwrap_or_else(|e| panic!("{name}/{function}/function.json: {e}"));
+        }
+        let description = &host_json["customHandler"]["description"];
+        let executable = app.join(description["defaultExecutablePath"].as_str().unwrap());
+        use std::os::unix::fs::PermissionsExt as _;
+        assert!(
+            std::fs::metadata(&executable).unwrap().permissions().mode() & 0o111 != 0,
+            "{name}: the handler must be executable"
+        );
+        let arguments: Vec<&str> = description["arguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        for flag in ["--wasm", "--artifacts"] {
+            let at = arguments.iter().position(|a| *a == flag).unwrap();
+            let path = app.join(arguments[at + 1]);
+            assert!(
+                path.exists(),
+                "{name}: {flag} {} is in the app",
+                path.display()
+            );
+        }
     }
 }
 

@@ -36,5 +36,7 @@ mod outbound_host;
 mod outbound;
 mod preinit;
 mod reliability;
+mod sam_template;
 mod scaffold;
 mod serve_watch;
+mod wrangler;
