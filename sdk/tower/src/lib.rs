@@ -65,7 +65,7 @@
 //! ## Testing
 //!
 //! The crate builds natively: [`call`] serves one request through the same path the module uses,
-//! so `cargo test` can call the router with a [`Context`](edgefn::Context) from
+//! so `cargo test` can call the router with a [`Context`] from
 //! `Context::builder()`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
