@@ -76,6 +76,8 @@ pub struct Registry {
     /// One redeploy at a time (`POST /reload`, `serve --watch`): a second waits rather than
     /// interleaving with the first.
     redeploying: Mutex<()>,
+    /// Names the last deploy or redeploy was asked for: what [`Registry::missing`] checks.
+    wanted: Mutex<Vec<String>>,
     /// What the platform backs each capability with.
     backends: Arc<Backends>,
     /// Metrics of every function and of the registry itself.
@@ -103,6 +105,7 @@ impl Registry {
             loaded: Mutex::new(LruCache::new(capacity)),
             next_id: AtomicU64::new(1),
             redeploying: Mutex::new(()),
+            wanted: Mutex::default(),
             backends: Arc::new(backends),
             metrics: Arc::new(Metrics::default()),
         })
@@ -263,8 +266,12 @@ impl Registry {
             .cloned()
             .collect();
         report.removed.sort();
+        // Under the `wanted` lock, so `missing` never sees the routes half-changed.
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
         self.publish(ready);
         self.unpublish(&report.removed);
+        *wanted = listed;
+        drop(wanted);
         tracing::info!(
             deployed = report.deployed.len(),
             unchanged = report.unchanged.len(),
@@ -282,6 +289,7 @@ impl Registry {
         let started = Instant::now();
         let mut failures = Vec::new();
         let mut ready = Vec::with_capacity(total);
+        let names = specs.iter().map(|s| s.name().to_owned()).collect();
         for (index, spec) in specs.into_iter().enumerate() {
             let name = spec.name().to_owned();
             match self.prepare(spec) {
@@ -301,8 +309,24 @@ impl Registry {
                 );
             }
         }
+        let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
         self.publish(ready);
+        *wanted = names;
+        drop(wanted);
         failures
+    }
+
+    /// Functions the last deploy or redeploy listed that have no version serving: refused at
+    /// their first deploy and not fixed since. A refused new version of a serving function is not
+    /// missing (the old one serves). Empty when everything asked for is routed.
+    pub fn missing(&self) -> Vec<String> {
+        let wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        wanted
+            .iter()
+            .filter(|name| routes.by_name(name).is_none())
+            .cloned()
+            .collect()
     }
 
     /// The function routed at `path`: the longest route that equals `path` or is a prefix of it

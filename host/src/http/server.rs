@@ -222,6 +222,17 @@ where
 /// Turns true on SIGTERM or SIGINT: the shutdown signal for [`serve_http`] and `crate::local::router::serve`. Watches
 /// from a thread of its own, so it works before and outside any runtime.
 pub fn stop_on_signal() -> std::io::Result<watch::Receiver<bool>> {
+    stop_on_signal_after(Duration::ZERO, || {})
+}
+
+/// [`stop_on_signal`] in two steps, for a host behind a load balancer: on the signal `draining`
+/// runs at once (the host stops answering ready), and the returned signal turns true only `delay`
+/// later, so balancers stop routing here while the listener still accepts, and no request is sent
+/// to a closed port.
+pub fn stop_on_signal_after(
+    delay: Duration,
+    draining: impl FnOnce() + Send + 'static,
+) -> std::io::Result<watch::Receiver<bool>> {
     let (stop, stopped) = watch::channel(false);
     std::thread::Builder::new()
         .name("edgefn-signals".into())
@@ -239,6 +250,14 @@ pub fn stop_on_signal() -> std::io::Result<watch::Receiver<bool>> {
                 }
                 std::io::Result::Ok(())
             })?;
+            draining();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "shutting down: not ready, still serving until the delay passes"
+                );
+                std::thread::sleep(delay);
+            }
             tracing::info!("shutting down: no new connections, finishing in-flight requests");
             let _ = stop.send(true);
             std::io::Result::Ok(())

@@ -1,6 +1,7 @@
-//! The admin listener: metrics, the list of deployed functions, and hot redeploys. It is never the
-//! public listener: it binds loopback unless told otherwise, and every endpoint but `/healthz`
-//! requires `Authorization: Bearer <token>`; a refused call changes nothing.
+//! The admin listener: health and readiness probes, metrics, the list of deployed functions, and
+//! hot redeploys. It is never the public listener: it binds loopback unless told otherwise, and
+//! every endpoint but the probes (`/healthz`, `/readyz`) requires `Authorization: Bearer <token>`;
+//! a refused call changes nothing.
 
 use crate::deploy::manifest::FunctionSource;
 use crate::deploy::registry::{Registry, ReloadReport};
@@ -10,6 +11,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::watch;
 
 /// Where the admin listener binds when enabled without an address.
@@ -20,6 +22,55 @@ pub(crate) struct Admin {
     registry: Arc<Registry>,
     source: FunctionSource,
     token: String,
+    readiness: Arc<Readiness>,
+}
+
+/// Where `edgefn serve` is in its life, as `/readyz` reports it: starting (deploying the
+/// manifest), serving, or draining (a shutdown signal came; it still serves until the listener
+/// closes, so a balancer that probes stops routing here first).
+#[derive(Debug, Default)]
+pub(crate) struct Readiness {
+    phase: AtomicU8,
+}
+
+const STARTING: u8 = 0;
+const SERVING: u8 = 1;
+const DRAINING: u8 = 2;
+
+impl Readiness {
+    /// The public listener is bound and the startup deploy is done. Never undoes a drain.
+    pub(crate) fn serving(&self) {
+        let _ = self
+            .phase
+            .compare_exchange(STARTING, SERVING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// A shutdown signal came: not ready from now on.
+    pub(crate) fn draining(&self) {
+        self.phase.store(DRAINING, Ordering::Release);
+    }
+
+    /// `/readyz`: ready while serving with every function the manifest lists deployed. The
+    /// answer counts missing functions without naming them (it needs no token); their names are
+    /// in the log and in `/reload`'s report.
+    fn answer(&self, registry: &Registry) -> (StatusCode, String) {
+        let not_ready = |why: String| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            )
+        };
+        match self.phase.load(Ordering::Acquire) {
+            STARTING => not_ready("deploying the manifest's functions".into()),
+            DRAINING => not_ready("shutting down".into()),
+            _ => match registry.missing().len() {
+                0 => (StatusCode::OK, "ready\n".into()),
+                n => not_ready(format!(
+                    "{n} function(s) of the manifest are not deployed (refused: see the log; fix them and POST /reload)"
+                )),
+            },
+        }
+    }
 }
 
 /// A random token (128 bits from the OS), hex.
@@ -36,11 +87,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Admin {
-    /// An admin surface over `registry`, reloading from `source`, guarded by `token`.
+    /// An admin surface over `registry`, reloading from `source`, guarded by `token`, answering
+    /// `/readyz` from `readiness`.
     pub(crate) fn new(
         registry: Arc<Registry>,
         source: FunctionSource,
         token: String,
+        readiness: Arc<Readiness>,
     ) -> anyhow::Result<Admin> {
         anyhow::ensure!(
             token.len() >= 16,
@@ -50,6 +103,7 @@ impl Admin {
             registry,
             source,
             token,
+            readiness,
         })
     }
 
@@ -69,8 +123,16 @@ impl Admin {
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if req.method() == Method::GET && req.uri().path() == "/healthz" {
-            return reply(StatusCode::OK, "text/plain", "ok\n".into());
+        // The probes need no token: a kubelet or load balancer sends none.
+        if req.method() == Method::GET {
+            match req.uri().path() {
+                "/healthz" => return reply(StatusCode::OK, "text/plain", "ok\n".into()),
+                "/readyz" => {
+                    let (status, body) = self.readiness.answer(&self.registry);
+                    return reply(status, "text/plain", body);
+                }
+                _ => {}
+            }
         }
         if !self.authorized(&req) {
             let mut response = reply(
@@ -142,12 +204,14 @@ impl Admin {
             _ => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                "404: admin endpoints are /healthz, /metrics, /functions, POST /reload\n".into(),
+                "404: admin endpoints are /healthz, /readyz, /metrics, /functions, POST /reload\n"
+                    .into(),
             ),
         }
     }
 
-    /// Serves on `listener` until `shutdown` turns true, on a thread of its own, with the same
+    /// Serves on `listener` until `shutdown` turns true (for `edgefn serve`, after the public
+    /// listener has drained, so the probes answer throughout), on a thread of its own, with the same
     /// header timeout, header size and connection cap as the public listener (one worker: the
     /// admin surface is for operators, not traffic). `listener` must come from
     /// [`crate::http::server::bind`].
@@ -193,5 +257,16 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert_eq!(generate_token().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn readiness_goes_starting_serving_draining_and_never_back() {
+        let readiness = Readiness::default();
+        assert_eq!(readiness.phase.load(Ordering::Acquire), STARTING);
+        readiness.serving();
+        assert_eq!(readiness.phase.load(Ordering::Acquire), SERVING);
+        readiness.draining();
+        readiness.serving();
+        assert_eq!(readiness.phase.load(Ordering::Acquire), DRAINING);
     }
 }

@@ -6,7 +6,7 @@ use crate::deploy::host::HostBuilder;
 use crate::deploy::manifest::FunctionSource;
 use crate::deploy::registry::{DEFAULT_MAX_LOADED, Registry};
 use crate::http::server::{self, ServerOptions};
-use crate::local::admin::{self, Admin};
+use crate::local::admin::{self, Admin, Readiness};
 use crate::runtime::artifact::default_cache_dir;
 use crate::runtime::engine::EngineOptions;
 use anyhow::{Context as _, bail};
@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Address `edgefn serve` listens on unless told otherwise.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -77,6 +78,10 @@ pub(crate) struct Args {
     /// Bearer token the admin endpoints require [default: a random one, printed at start].
     #[arg(long, env = "EDGEFN_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Milliseconds between SIGTERM (or SIGINT) and closing the listener, during which /readyz
+    /// answers 503 and requests are still served, so load balancers stop routing here first.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    shutdown_delay_ms: u64,
     /// Milliseconds a client has to send its request headers before the connection is closed.
     #[arg(long, default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
     header_read_timeout_ms: u64,
@@ -125,6 +130,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let source = function_source(args.manifest, functions)?;
     let specs = source.load()?;
     let registry = args.engine.registry(args.max_loaded)?;
+    // The admin listener (with the probes) comes up before the deploy, so a deploy that compiles
+    // for a while is seen as alive and not yet ready rather than as a port that refuses.
+    let readiness = Arc::new(Readiness::default());
+    let (stop_admin, admin_stopped) = watch::channel(false);
+    let admin_thread = match args.admin_listen {
+        Some(admin_addr) => {
+            let token = match args.admin_token {
+                Some(token) => token,
+                None if admin_addr.ip().is_loopback() => admin::generate_token()?,
+                None => bail!(
+                    "the admin listener on {admin_addr} is not loopback: set --admin-token (or EDGEFN_ADMIN_TOKEN) so it is not open to anyone who can reach it"
+                ),
+            };
+            let admin_listener = server::bind(admin_addr)
+                .with_context(|| format!("cannot listen on {admin_addr} for the admin endpoints (pick another with --admin-listen)"))?;
+            println!(
+                "edgefn admin on http://{} (Authorization: Bearer {token})",
+                admin_listener.local_addr()?
+            );
+            let admin = Arc::new(Admin::new(
+                registry.clone(),
+                source.clone(),
+                token,
+                readiness.clone(),
+            )?);
+            Some(admin.spawn(admin_listener, admin_stopped)?)
+        }
+        None => None,
+    };
     let total = specs.len();
     let failures = registry.deploy_all(specs);
     if failures.len() == total {
@@ -145,26 +179,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if !failures.is_empty() {
         println!("  ({} function(s) refused; see the log)", failures.len());
     }
-    let stopped = server::stop_on_signal()?;
+    let stopped = {
+        let readiness = readiness.clone();
+        let delay = Duration::from_millis(args.shutdown_delay_ms);
+        server::stop_on_signal_after(delay, move || readiness.draining())?
+    };
     if args.watch {
-        super::watch::spawn(registry.clone(), source.clone(), project, stopped.clone())?;
-    }
-    if let Some(admin_addr) = args.admin_listen {
-        let token = match args.admin_token {
-            Some(token) => token,
-            None if admin_addr.ip().is_loopback() => admin::generate_token()?,
-            None => bail!(
-                "the admin listener on {admin_addr} is not loopback: set --admin-token (or EDGEFN_ADMIN_TOKEN) so it is not open to anyone who can reach it"
-            ),
-        };
-        let admin_listener = server::bind(admin_addr)
-            .with_context(|| format!("cannot listen on {admin_addr} for the admin endpoints (pick another with --admin-listen)"))?;
-        println!(
-            "edgefn admin on http://{} (Authorization: Bearer {token})",
-            admin_listener.local_addr()?
-        );
-        let admin = Arc::new(Admin::new(registry.clone(), source, token)?);
-        admin.spawn(admin_listener, stopped.clone())?;
+        super::watch::spawn(registry.clone(), source, project, stopped.clone())?;
     }
     println!("edgefn listening on http://{addr}");
     let defaults = ServerOptions::default();
@@ -176,7 +197,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         io_poll_interval: args.io_poll_interval,
         ..defaults
     };
+    readiness.serving();
     crate::local::router::serve(registry, listener, options, stopped)?;
+    // The probes kept answering (503) through the drain; now the admin listener goes too.
+    let _ = stop_admin.send(true);
+    if let Some(thread) = admin_thread
+        && thread.join().is_err()
+    {
+        tracing::error!("the admin listener panicked while stopping");
+    }
     tracing::info!("stopped");
     Ok(())
 }
