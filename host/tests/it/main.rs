@@ -38,5 +38,6 @@ mod preinit;
 mod reliability;
 mod sam_template;
 mod scaffold;
+mod scaling;
 mod serve_watch;
 mod wrangler;
