@@ -45,9 +45,7 @@ impl Upstream {
                 let Ok(stream) = stream else { continue };
                 let count = count.clone();
                 std::thread::spawn(move || {
-                    if serve(stream).is_ok() {
-                        count.fetch_add(1, Ordering::SeqCst);
-                    }
+                    let _ = serve(stream, &count);
                 });
             }
         });
@@ -68,7 +66,7 @@ impl Upstream {
         format!("http://localhost:{}{path}", self.addr.port())
     }
 
-    /// Requests answered so far.
+    /// Requests received so far (each counted before it is answered).
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -154,9 +152,11 @@ fn query_number(target: &str, key: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn serve(mut stream: TcpStream) -> std::io::Result<()> {
+fn serve(mut stream: TcpStream, count: &AtomicUsize) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let request = read_request(&stream)?;
+    // Counted before answering, so a caller that has the answer sees its request counted.
+    count.fetch_add(1, Ordering::SeqCst);
     let path = request.target.split('?').next().unwrap_or("");
     let mut headers: Vec<(String, String)> = Vec::new();
     let (status, body): (&str, Vec<u8>) = match path {
