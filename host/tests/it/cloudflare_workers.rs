@@ -223,17 +223,12 @@ fn a_module_that_is_not_an_edgefn_function_is_refused_at_package_time() {
 /// Outbound HTTP (`edgefn_v1.http_send`) in real workerd, where the shim runs it with JSPI: a WAT
 /// guest that sends the EHQ1 envelope its request body carries, as many times as the body says,
 /// and answers what each call returned. Served from a bundle `edgefn package` wrote, with the vars
-/// added under the config.capnp marker as a user (and `Workerd::start`) adds them.
+/// added under the config.capnp marker by `Workerd::start_wasm`, as a user adds them.
 mod outbound {
-    use crate::common::{Reply, edgefn_bin, send};
-    use crate::lib_api::CAPNP_VARS_MARKER;
-    use crate::platforms::Process;
-    use crate::platforms::workers::{listen_port, workerd_bin};
+    use crate::common::Reply;
+    use crate::platforms::workers::Workerd;
     use crate::upstream::Upstream;
     use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope};
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::SocketAddr;
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     /// The guest. Request body: `u32 count` then an EHQ1 envelope, sent `count` times. Response
@@ -373,8 +368,7 @@ mod outbound {
 
     /// The proxy guest in workerd; killed when dropped.
     struct Proxy {
-        process: Process,
-        addr: SocketAddr,
+        worker: Workerd,
         _dir: tempfile::TempDir,
     }
 
@@ -387,63 +381,14 @@ mod outbound {
                 wat::parse_str(PROXY_WAT.replace("INIT_EXPORT", init_export)).unwrap(),
             )
             .unwrap();
-            let bundle = dir.path().join("bundle");
-            let packaged = Command::new(edgefn_bin())
-                .args(["package", "--target", "cloudflare-workers"])
-                .arg(&wasm)
-                .arg("--out")
-                .arg(&bundle)
-                .output()
-                .unwrap();
-            assert!(
-                packaged.status.success(),
-                "edgefn package: {}",
-                String::from_utf8_lossy(&packaged.stderr)
-            );
-            let config = bundle.join("config.capnp");
-            let mut text = std::fs::read_to_string(&config).unwrap();
-            for (key, value) in vars {
-                let binding =
-                    format!("(name = {key:?}, text = {value:?}),\n    {CAPNP_VARS_MARKER}");
-                text = text.replace(CAPNP_VARS_MARKER, &binding);
-            }
-            std::fs::write(&config, text).unwrap();
-
-            let log = dir.path().join("workerd.log");
-            let mut child = Command::new(workerd_bin())
-                .arg("serve")
-                .arg(&config)
-                .args(["--socket-addr", "http=127.0.0.1:0", "--control-fd", "1"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(std::fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("spawn workerd");
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = std::sync::mpsc::channel();
-            let mut console = std::fs::File::create(log.with_extension("stdout.log")).unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(port) = listen_port(&line) {
-                        let _ = tx.send(port);
-                    }
-                    let _ = writeln!(console, "{line}");
-                }
-            });
-            let process = Process { child, log };
-            let port = rx
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("workerd did not listen: {}", process.log()));
             Proxy {
-                process,
-                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                worker: Workerd::start_wasm(&wasm, vars),
                 _dir: dir,
             }
         }
 
         fn post(&self, body: &[u8], headers: &[(&str, &[u8])]) -> Reply {
-            send(self.addr, "POST", "/", headers, body)
+            self.worker.send("POST", "/", headers, body)
         }
 
         /// Has the guest send `request` `count` times; returns each call's outcome.
@@ -466,7 +411,7 @@ mod outbound {
         }
 
         fn log(&self) -> String {
-            self.process.log()
+            self.worker.log()
         }
     }
 

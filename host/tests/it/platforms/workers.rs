@@ -46,9 +46,15 @@ pub struct Bundle {
 }
 
 pub fn package(name: &str, out: &Path) -> Bundle {
+    package_wasm(&guest(name), out)
+}
+
+/// [`package`] for a module at any path (a test's own WAT, say).
+pub fn package_wasm(wasm: &Path, out: &Path) -> Bundle {
+    let name = wasm.display();
     let output = Command::new(edgefn_bin())
         .args(["package", "--target", "cloudflare-workers"])
-        .arg(guest(name))
+        .arg(wasm)
         .arg("--out")
         .arg(out)
         .output()
@@ -76,8 +82,14 @@ impl Workerd {
     /// Packages guest `name`, adds `vars` the way a user would (in config.capnp, under the
     /// marker line), and serves it on a free loopback port.
     pub fn start(name: &str, vars: &[(&str, &str)]) -> Workerd {
+        Workerd::start_wasm(&guest(name), vars)
+    }
+
+    /// [`Workerd::start`] for a module at any path.
+    pub fn start_wasm(wasm: &Path, vars: &[(&str, &str)]) -> Workerd {
+        let name = wasm.display();
         let dir = tempfile::tempdir().unwrap();
-        let bundle = package(name, &dir.path().join("bundle"));
+        let bundle = package_wasm(wasm, &dir.path().join("bundle"));
         let config = bundle.dir.join("config.capnp");
         let mut text = std::fs::read_to_string(&config).unwrap();
         assert!(text.contains(CAPNP_VARS_MARKER), "config.capnp: {text}");
