@@ -8,7 +8,7 @@
 //! (`scripts/setup.sh wrangler`, run by `make test`). One `wrangler dev` per package, started side
 //! by side: each start costs seconds.
 
-use crate::common::{Reply, edgefn_bin, guest};
+use crate::common::Reply;
 use crate::platforms::{
     Case, Comparable, FRAMING_HEADERS, Local, PER_RUN_HEADERS, Pair, Target,
     assert_names_the_invocation,
@@ -69,19 +69,7 @@ fn wrangler(home: &Path) -> Command {
 /// Packages `name` for Workers into `out` and adds `vars` under `[vars]` in its wrangler.toml, as
 /// a user configures a Worker. Returns the size `edgefn package` printed.
 fn package(name: &str, out: &Path, vars: &[(&str, &str)]) -> u64 {
-    let output = Command::new(edgefn_bin())
-        .args(["package", "--target", "cloudflare-workers"])
-        .arg(guest(name))
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("run edgefn package");
-    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "edgefn package failed for {name}: {printed}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = crate::platforms::workers::package(name, out).printed;
     let config = out.join("wrangler.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("\n[vars]\n"), "wrangler.toml: {text}");
