@@ -120,7 +120,7 @@ impl HostBuilder {
     ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome, PathBuf)> {
         // Compiling needs no backend, and no instance of this registry serves a request (only a
         // pre-initialization run, which capabilities refuse), so none is connected.
-        let registry = self.pool_slots(0).registry(Backends {})?;
+        let registry = self.pool_slots(0).registry(compiling_only())?;
         let (deployed, outcome) = registry.prepare_bytes(spec, wasm)?;
         let path = registry.cache().artifact_path(&deployed.artifact_key());
         Ok((deployed, outcome, path))
@@ -148,7 +148,7 @@ impl HostBuilder {
         let result = (|| {
             let native = HostBuilder::new(&checking)
                 .pool_slots(0)
-                .registry(Backends {})?;
+                .registry(compiling_only())?;
             let (deployed, _) = native.prepare_bytes(spec, wasm.clone())?;
             let code = native.code_to_compile(&deployed, wasm)?;
             let engine = HostEngine::new(&EngineOptions {
@@ -169,5 +169,16 @@ impl HostBuilder {
     /// The cache directory it was given.
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir
+    }
+}
+
+/// The backends of a registry that only compiles: no instance of it serves a request (only a
+/// pre-initialization run, which capabilities refuse), so nothing is connected.
+#[cfg(feature = "compiler")]
+fn compiling_only() -> Backends {
+    Backends {
+        kv: Arc::new(crate::runtime::capabilities::kv::Unconfigured::new(
+            "a compile-only registry serves no request",
+        )),
     }
 }

@@ -8,5 +8,7 @@ use crate::runtime::capabilities::Backends;
 
 /// What backs each capability on the local host.
 pub fn backends() -> Backends {
-    Backends {}
+    Backends {
+        kv: std::sync::Arc::new(crate::runtime::capabilities::kv::MemoryStore::new()),
+    }
 }

@@ -31,6 +31,8 @@ pub const RESPONSE_MAGIC: [u8; 4] = *b"EFS1";
 pub const HTTP_REQUEST_MAGIC: [u8; 4] = *b"EHQ1";
 /// Magic bytes that open an outbound response envelope (host → guest).
 pub const HTTP_RESPONSE_MAGIC: [u8; 4] = *b"EHS1";
+/// Magic bytes that open a key-value list page (host → guest, the result of `kv_list`).
+pub const KV_LIST_MAGIC: [u8; 4] = *b"EKL1";
 
 /// Context keys defined by v1. Unknown keys are ignored by readers, so new keys need no new version.
 pub mod context_key {
@@ -416,8 +418,159 @@ pub mod imports {
     pub const HTTP_SEND: &str = "http_send";
     /// `(func (param i32 i32) (result i32))`: copies the pending result into guest memory.
     pub const RESULT_READ: &str = "result_read";
+    /// `(func (param i32 i32 i32 i32) (result i64))`: (store, key) → the value as the pending
+    /// result, or `not-found`.
+    pub const KV_GET: &str = "kv_get";
+    /// `(func (param i32 i32 i32 i32 i32 i32 i32) (result i64))`: (store, key, value,
+    /// `ttl_seconds`: 0 = never expires, else at least [`MIN_TTL_SECONDS`](crate::kv::MIN_TTL_SECONDS)).
+    pub const KV_SET: &str = "kv_set";
+    /// `(func (param i32 i32 i32 i32) (result i64))`: (store, key); deleting an absent key succeeds.
+    pub const KV_DELETE: &str = "kv_delete";
+    /// `(func (param i32 i32 i32 i32) (result i64))`: (store, key) → 0 when present, else
+    /// `not-found`.
+    pub const KV_EXISTS: &str = "kv_exists";
+    /// `(func (param i32 i32 i32 i32 i32 i32 i32) (result i64))`: (store, prefix, cursor, limit)
+    /// → a [`KvListEnvelope`](crate::KvListEnvelope) as the pending result.
+    pub const KV_LIST: &str = "kv_list";
     /// Every name this version of the ABI defines in [`MODULE`].
-    pub const ALL: &[&str] = &[HTTP_SEND, RESULT_READ];
+    pub const ALL: &[&str] = &[
+        HTTP_SEND,
+        RESULT_READ,
+        KV_GET,
+        KV_SET,
+        KV_DELETE,
+        KV_EXISTS,
+        KV_LIST,
+    ];
+}
+
+/// The portable key-value contract's limits and name rules (`docs/kv.md`): the intersection of
+/// what the local store, DynamoDB, Azure Table storage and Workers KV can all honour. Every host
+/// checks them before its backend sees a call, so a call fails the same way everywhere.
+pub mod kv {
+    /// Longest key in bytes (Workers KV's limit).
+    pub const MAX_KEY_BYTES: usize = 512;
+    /// Largest value in bytes: 256 KiB, under DynamoDB's 400 KB item and within four of Azure
+    /// Table storage's 64 KiB binary properties.
+    pub const MAX_VALUE_BYTES: usize = 256 * 1024;
+    /// Shortest time to live a value may have (Workers KV's minimum); 0 means no expiry.
+    pub const MIN_TTL_SECONDS: u32 = 60;
+    /// Most keys one `kv_list` page may ask for; 0 asks for this many.
+    pub const MAX_LIST_LIMIT: u32 = 1000;
+    /// Longest store name in bytes.
+    pub const MAX_STORE_NAME_BYTES: usize = 32;
+    /// Longest cursor in bytes a host accepts back (cursors are opaque; backends' are far shorter).
+    pub const MAX_CURSOR_BYTES: usize = 4096;
+
+    /// Why a store name, key, prefix, value or TTL is refused (`invalid`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Refused(pub String);
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    /// A store name: 1–32 bytes of lower-case ASCII letters, digits and `_`, starting with a letter
+    /// (so that every platform can name a table partition or a binding after it).
+    pub fn check_store_name(name: &str) -> Result<(), Refused> {
+        let ok = !name.is_empty()
+            && name.len() <= MAX_STORE_NAME_BYTES
+            && name.as_bytes()[0].is_ascii_lowercase()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(())
+        } else {
+            Err(Refused(format!(
+                "{name:?} is not a store name: use 1-{MAX_STORE_NAME_BYTES} lower-case letters, digits and _, starting with a letter"
+            )))
+        }
+    }
+
+    /// A key: 1–512 bytes of UTF-8, not `.` or `..` (which Workers KV refuses).
+    pub fn check_key(key: &[u8]) -> Result<&str, Refused> {
+        let text = std::str::from_utf8(key)
+            .map_err(|_| Refused("the key is not UTF-8: keys are text".into()))?;
+        if text.is_empty() {
+            return Err(Refused("the key is empty: keys are 1-512 bytes".into()));
+        }
+        if text.len() > MAX_KEY_BYTES {
+            return Err(Refused(format!(
+                "the key is {} bytes long: keys are at most {MAX_KEY_BYTES} bytes",
+                text.len()
+            )));
+        }
+        if text == "." || text == ".." {
+            return Err(Refused(format!(
+                "{text:?} cannot be a key (Workers KV refuses it)"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// A list prefix: 0–512 bytes of UTF-8.
+    pub fn check_prefix(prefix: &[u8]) -> Result<&str, Refused> {
+        let text = std::str::from_utf8(prefix)
+            .map_err(|_| Refused("the prefix is not UTF-8: keys are text".into()))?;
+        if text.len() > MAX_KEY_BYTES {
+            return Err(Refused(format!(
+                "the prefix is {} bytes long: keys are at most {MAX_KEY_BYTES} bytes",
+                text.len()
+            )));
+        }
+        Ok(text)
+    }
+
+    /// A value's size.
+    pub fn check_value(value: &[u8]) -> Result<(), Refused> {
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Refused(format!(
+                "the value is {} bytes: values are at most {MAX_VALUE_BYTES} bytes (256 KiB) on every platform",
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A time to live in seconds: 0 (no expiry) or at least 60.
+    pub fn check_ttl(ttl_seconds: u32) -> Result<(), Refused> {
+        if ttl_seconds != 0 && ttl_seconds < MIN_TTL_SECONDS {
+            return Err(Refused(format!(
+                "a time to live of {ttl_seconds} s is too short: use 0 (no expiry) or at least {MIN_TTL_SECONDS} s (Workers KV's minimum)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A page size: 0 (the maximum) or 1–1000; the effective limit.
+    pub fn check_list_limit(limit: u32) -> Result<u32, Refused> {
+        match limit {
+            0 => Ok(MAX_LIST_LIMIT),
+            1..=MAX_LIST_LIMIT => Ok(limit),
+            _ => Err(Refused(format!(
+                "a page of {limit} keys is too large: ask for at most {MAX_LIST_LIMIT}"
+            ))),
+        }
+    }
+
+    /// A cursor handed back: UTF-8, at most 4096 bytes; empty means "from the start".
+    pub fn check_cursor(cursor: &[u8]) -> Result<&str, Refused> {
+        let text = std::str::from_utf8(cursor).map_err(|_| {
+            Refused("the cursor is not UTF-8: pass back the one kv_list gave".into())
+        })?;
+        if text.len() > MAX_CURSOR_BYTES {
+            return Err(Refused(format!(
+                "the cursor is {} bytes long: pass back the one kv_list gave",
+                text.len()
+            )));
+        }
+        Ok(text)
+    }
 }
 
 /// The error codes an import returns (as a negative `i64`; `result_read` as a negative `i32`),
@@ -610,6 +763,72 @@ impl<'a> HttpResponseEnvelope<'a> {
             headers,
             body,
         })
+    }
+}
+
+/// One page of a key-value listing as it crosses into the guest (the result of `kv_list`).
+/// Borrowed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvListEnvelope<'a> {
+    /// Keys in ascending order of their UTF-8 bytes. A page may hold fewer keys than asked for
+    /// (expired ones are left out) and still have a cursor.
+    pub keys: Vec<&'a str>,
+    /// Where the next page starts, passed back to `kv_list`; empty when this is the last page.
+    pub cursor: &'a str,
+}
+
+impl<'a> KvListEnvelope<'a> {
+    /// Size in bytes of the encoded envelope.
+    pub fn encoded_len(&self) -> usize {
+        KV_LIST_MAGIC.len()
+            + LEN
+            + self
+                .keys
+                .iter()
+                .map(|k| bytes_len(k.as_bytes()))
+                .sum::<usize>()
+            + bytes_len(self.cursor.as_bytes())
+    }
+
+    /// Encodes into `out`, which must be exactly [`Self::encoded_len`] bytes.
+    pub fn encode_into(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.encoded_len(),
+            "buffer must be encoded_len() bytes"
+        );
+        let mut w = Writer { out, at: 0 };
+        w.raw(&KV_LIST_MAGIC);
+        w.u32(self.keys.len());
+        for key in &self.keys {
+            w.bytes(key.as_bytes());
+        }
+        w.bytes(self.cursor.as_bytes());
+    }
+
+    /// Encodes into a new vector.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0; self.encoded_len()];
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Decodes an envelope, borrowing from `bytes`.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { rest: bytes };
+        r.magic(&KV_LIST_MAGIC)?;
+        let n = r.u32()?;
+        // Each key needs at least its length, which bounds the allocation.
+        if n > r.rest.len() / LEN {
+            return Err(DecodeError::Truncated);
+        }
+        let mut keys = Vec::with_capacity(n);
+        for _ in 0..n {
+            keys.push(r.str()?);
+        }
+        let cursor = r.str()?;
+        r.finish()?;
+        Ok(KvListEnvelope { keys, cursor })
     }
 }
 

@@ -259,7 +259,11 @@ pub fn function_spec(args: &Args, environment: &LambdaEnvironment) -> anyhow::Re
 
 /// What backs each capability on AWS Lambda.
 pub fn backends() -> Backends {
-    Backends {}
+    Backends {
+        kv: std::sync::Arc::new(crate::runtime::capabilities::kv::Unconfigured::new(
+            "no DynamoDB table is configured yet",
+        )),
+    }
 }
 
 fn load_function(args: &Args) -> anyhow::Result<FunctionInvoker> {

@@ -40,7 +40,11 @@ pub const DEFAULT_ARTIFACTS_DIR: &str = ARTIFACTS_DIR;
 
 /// What backs each capability in an Azure Functions app.
 pub fn backends() -> Backends {
-    Backends {}
+    Backends {
+        kv: std::sync::Arc::new(crate::runtime::capabilities::kv::Unconfigured::new(
+            "no Table storage is configured yet",
+        )),
+    }
 }
 
 /// Command-line options of `edgefn azure-functions`.

@@ -9,6 +9,7 @@
 //! imports"): `http_send` (`outbound_http/`) and `result_read` (`pending.rs`), with their
 //! per-instance state in `state.rs`.
 
+pub mod kv;
 pub mod outbound_http;
 pub(crate) mod pending;
 pub(crate) mod state;
@@ -39,9 +40,13 @@ pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 /// (`local::backends`, `platform::aws_lambda::backends`, `platform::azure_functions::backends`), so
 /// a capability added here does not compile until each platform says what backs it. Neither WASI
 /// nor outbound HTTP needs one (every platform running this host reaches the network the same
-/// way, through `outbound_http`'s client), so the struct has no field yet.
-#[derive(Debug)]
-pub struct Backends {}
+/// way, through `outbound_http`'s client).
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// The key-value store behind `kv_*`: one per host, shared by every function and worker
+    /// thread, and kept across redeploys.
+    pub kv: std::sync::Arc<dyn kv::KvBackend>,
+}
 
 /// A readable list of the import modules, for error messages.
 pub fn import_modules_listed() -> String {
