@@ -1,7 +1,8 @@
 // The edgefn guest ABI v1 envelope codec (docs/abi.md), the JavaScript twin of sdk/abi/src/lib.rs.
-// The Worker needs encodeRequest and decodeResponse, and for outbound HTTP decodeHttpRequest and
-// encodeHttpResponse; the reverse of each exists so the shared test vectors (docs/abi-v1-vectors.json,
-// docs/abi-v1-http-vectors.json) can check this codec in both directions.
+// The Worker needs encodeRequest and decodeResponse, for outbound HTTP decodeHttpRequest and
+// encodeHttpResponse, and for key-value encodeKvList; the reverse of each exists so the shared test
+// vectors (docs/abi-v1-vectors.json, docs/abi-v1-http-vectors.json, docs/abi-v1-kv-vectors.json)
+// can check this codec in both directions.
 //
 // Text fields (context keys and values, method, uri, header names) are JS strings, UTF-8 on the wire.
 // Header values and bodies are raw bytes (Uint8Array) and pass through untouched.
@@ -10,6 +11,7 @@ export const REQUEST_MAGIC = Uint8Array.of(0x45, 0x46, 0x51, 0x31); // "EFQ1"
 export const RESPONSE_MAGIC = Uint8Array.of(0x45, 0x46, 0x53, 0x31); // "EFS1"
 export const HTTP_REQUEST_MAGIC = Uint8Array.of(0x45, 0x48, 0x51, 0x31); // "EHQ1"
 export const HTTP_RESPONSE_MAGIC = Uint8Array.of(0x45, 0x48, 0x53, 0x31); // "EHS1"
+export const KV_LIST_MAGIC = Uint8Array.of(0x45, 0x4b, 0x4c, 0x31); // "EKL1"
 export const ALLOC_EXPORT = "edgefn_v1_alloc";
 export const HANDLE_EXPORT = "edgefn_v1_handle";
 export const INIT_EXPORT = "edgefn_v1_init";
@@ -278,6 +280,33 @@ export function encodeHttpResponse(response, allocate) {
 /** Decodes an outbound response envelope; header values and body are views into `bytes`. */
 export function decodeHttpResponse(bytes) {
   return decodeStatusHeadersBody(bytes, HTTP_RESPONSE_MAGIC);
+}
+
+/**
+ * Encodes a key-value list page (EKL1, the result of `kv_list`): `keys` (strings, in the order
+ * given) and `cursor` ("" on the last page).
+ */
+export function encodeKvList({ keys, cursor = "" }) {
+  const w = new Writer();
+  w.raw(KV_LIST_MAGIC);
+  w.u32(keys.length);
+  for (const key of keys) w.bytes(key);
+  w.bytes(cursor);
+  return w.finish();
+}
+
+/** Decodes a key-value list page. */
+export function decodeKvList(bytes) {
+  const r = new Reader(bytes);
+  r.magic(KV_LIST_MAGIC);
+  const count = r.u32();
+  // Each key needs at least its length: bounds the work before reading.
+  if (count > Math.floor(r.rest / LEN)) fail("truncated");
+  const keys = [];
+  for (let i = 0; i < count; i++) keys.push(r.text());
+  const cursor = r.text();
+  r.finish();
+  return { keys, cursor };
 }
 
 /** Splits the i64 (a BigInt in JS) that `edgefn_v1_handle` returns into `[ptr, len]`. */

@@ -2,13 +2,14 @@
 // instance, `_initialize`, `edgefn_v1_alloc`, the request envelope written into guest memory,
 // `edgefn_v1_handle`, the response envelope read back and decoded. Nothing survives the call, so no
 // state leaks between requests, and a trap leaves nothing broken for the next one. A guest that
-// imports http_send is run with JSPI: its exports are called through WebAssembly.promising, so its
+// imports http_send or a kv_* import is run with JSPI: its exports are called through WebAssembly.promising, so its
 // stack waits on the fetch while the isolate serves other requests.
 
 import { ALLOC_EXPORT, HANDLE_EXPORT, INIT_EXPORT, encodeRequest, decodeResponse, unpackPtrLen } from "./abi.js";
 import { CAPABILITIES } from "./capabilities/index.js";
 import { PendingResult } from "./capabilities/edgefn_v1.js";
 import { outboundConfig } from "./capabilities/outbound_config.js";
+import { noKv } from "./capabilities/kv.js";
 import { LogCapture } from "./logs.js";
 
 /** Most response body bytes accepted from a guest, as on the local host (16 MiB). */
@@ -59,7 +60,7 @@ function exportedFunction(instance, name) {
 
 /**
  * Whether this runtime has JavaScript Promise Integration (JSPI), which a guest that imports a
- * suspending function (http_send) needs: workerd since 1.20250523.0 and Cloudflare Workers have it;
+ * suspending function (http_send, kv_*) needs: workerd since 1.20250523.0 and Cloudflare Workers have it;
  * node 20 does not.
  */
 export function hasJspi() {
@@ -86,12 +87,13 @@ export function suspendingImports(module) {
  * Resolves to `{ response, stdout, stderr }` where `response` is the decoded response envelope with
  * its bytes copied out of guest memory. Rejects with an InvokeError; `error.logs` then holds the
  * captured `{ stdout, stderr }` so a crash's panic message still reaches the log. `outbound` is what
- * http_send needs (see capabilities/outbound_http.js); without it nothing may be called.
+ * http_send needs (see capabilities/outbound_http.js), `kv` what the kv_* imports need (see
+ * capabilities/kv.js); without them nothing may be called and no store is granted.
  */
-export async function invokeGuest(module, request, { env = {}, args = [], outbound } = {}) {
+export async function invokeGuest(module, request, { env = {}, args = [], outbound, kv } = {}) {
   const suspending = suspendingImports(module);
   const jspi = suspending.length > 0 && hasJspi();
-  const invocation = createInvocation({ env, args, outbound, suspend: jspi });
+  const invocation = createInvocation({ env, args, outbound, kv, suspend: jspi });
   try {
     if (suspending.length > 0 && !jspi) {
       throw new InvokeError(
@@ -118,17 +120,18 @@ function noOutbound() {
 /**
  * The state of one invocation and the import object every capability (capabilities/index.js)
  * built from it. `env` is a plain object of string variables; `args` the guest's argv (its function
- * name, as on the local host); `outbound` what http_send needs. With `suspend`, imports that return
+ * name, as on the local host); `outbound` what http_send needs, `kv` what the kv_* imports need. With `suspend`, imports that return
  * promises are wrapped in WebAssembly.Suspending (JSPI; the exports must then be called through
  * WebAssembly.promising). Call `bind(instance)` right after instantiation, before any export runs,
  * and `enter("handle")` once the module's initialization is done; `stdout` and `stderr` are the
  * captures of the guest's output.
  */
-export function createInvocation({ env = {}, args = [], outbound = noOutbound(), suspend = false } = {}) {
+export function createInvocation({ env = {}, args = [], outbound = noOutbound(), kv = noKv(), suspend = false } = {}) {
   const state = {
     env,
     args,
     outbound,
+    kv,
     stdout: new LogCapture(),
     stderr: new LogCapture(),
     pending: new PendingResult(),
@@ -162,7 +165,7 @@ export function createInvocation({ env = {}, args = [], outbound = noOutbound(),
 /**
  * The call sequence. With `suspending`, every export is called through WebAssembly.promising, the
  * module's initialization too: workerd throws a SuspendError when a Suspending import is reached
- * outside it, even one that answers at once, and http_send must answer `unsupported` there instead.
+ * outside it, even one that answers at once, and http_send and kv_* must answer `unsupported` there.
  */
 async function run(module, request, invocation, suspending) {
   const call = suspending ? (f, ...args) => WebAssembly.promising(f)(...args) : (f, ...args) => f(...args);

@@ -5,6 +5,7 @@
 
 import { CONTEXT_KEY } from "./abi.js";
 import { outboundConfig } from "./capabilities/outbound_config.js";
+import { kvConfig } from "./capabilities/kv_config.js";
 import { FAILURE, invokeGuest } from "./guest.js";
 
 /** Platform name the guest sees (`Context::platform`). */
@@ -128,8 +129,10 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
     const requestId = requestIdOf(request);
     const functionName = env.EDGEFN_FUNCTION_NAME || DEFAULT_FUNCTION_NAME;
     let config;
+    let stores;
     try {
       config = outboundConfig(env);
+      stores = kvConfig(env);
     } catch (error) {
       // A setting nobody can have meant: refuse to run rather than guess a policy.
       console.error(`${tag(functionName, requestId, "host")} ${error.message}`);
@@ -172,9 +175,17 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
       fetch: (request) => globalThis.fetch(request), // the global: `fetch` in here is this very handler
     };
 
+    // What the kv_* imports need: the grant, the Worker's bindings (its KV namespaces), the deadline.
+    const kv = { config: stores, bindings: env, deadlineMs };
+
     let response;
     try {
-      const result = await invoke(module, envelope, { env: guestEnvironment(env), args: [functionName], outbound });
+      const result = await invoke(module, envelope, {
+        env: guestEnvironment(env),
+        args: [functionName],
+        outbound,
+        kv,
+      });
       emitLogs(result, functionName, requestId);
       response = toResponse(result.response);
     } catch (error) {

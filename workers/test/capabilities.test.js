@@ -37,9 +37,13 @@ function createInvocationState() {
 test("WASI preview 1 and the edgefn_v1 imports of docs/abi.md are capabilities", () => {
   assert.ok(CAPABILITIES.some((c) => c.module === "wasi_snapshot_preview1"));
   const v1 = Object.keys(createInvocation().imports.edgefn_v1).sort();
-  assert.deepEqual(v1, ["http_send", "result_read"]);
+  assert.deepEqual(v1, ["http_send", "kv_delete", "kv_exists", "kv_get", "kv_list", "kv_set", "result_read"]);
   const suspending = CAPABILITIES.flatMap((c) => (c.suspending ?? []).map((name) => `${c.module}.${name}`));
-  assert.deepEqual(suspending, ["edgefn_v1.http_send"], "only http_send returns a promise");
+  assert.deepEqual(
+    suspending.sort(),
+    ["http_send", "kv_delete", "kv_exists", "kv_get", "kv_list", "kv_set"].map((name) => `edgefn_v1.${name}`),
+    "every import but result_read returns a promise",
+  );
 });
 
 // The modules `source` imports or re-exports statically, as paths relative to workers/src/.

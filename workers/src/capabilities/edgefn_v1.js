@@ -61,6 +61,20 @@ export function fail(invocation, code, message) {
   return BigInt(code);
 }
 
+/**
+ * The `unsupported` answer when the guest calls import `name` while the module initializes
+ * (`invocation.phase` is "init"): a snapshot must not capture what an import fetched, and the shim
+ * cannot suspend there. Undefined while a request is being served.
+ */
+export function refuseWhileInitializing(invocation, name) {
+  if (invocation.phase === "handle") return undefined;
+  return fail(
+    invocation,
+    IMPORT_ERROR.UNSUPPORTED,
+    `${module}.${name} is not available while the module initializes (_initialize, edgefn_v1_init): call it from the handler`,
+  );
+}
+
 /** The guest's bytes at `(ptr, len)` (unsigned), or undefined when they are not all inside memory. */
 export function guestRange(invocation, ptr, len) {
   const buffer = invocation.memory().buffer;

@@ -2,7 +2,7 @@
 //   module            the Wasm import module it provides (e.g. "wasi_snapshot_preview1"); several
 //                     capabilities may share one (edgefn_v1), never an import name
 //   imports(invocation)  its import functions for one invocation, given the invocation's state:
-//                     { env, args, outbound, stdout, stderr, pending, phase, instance, memory() }
+//                     { env, args, outbound, kv, stdout, stderr, pending, phase, instance, memory() }
 //                     (see createInvocation in guest.js; `instance` and `memory()` are usable once
 //                     the guest is instantiated, `phase` is "init" until its initialization is done)
 //   suspending        optional: names of its imports that return a promise; guest.js wraps them in
@@ -14,9 +14,10 @@
 import * as wasi from "./wasi.js";
 import * as edgefnV1 from "./edgefn_v1.js";
 import * as outboundHttp from "./outbound_http.js";
+import * as kv from "./kv.js";
 
-// To add a capability (key-value, ...): one new file in this folder and one entry here. Nothing
+// To add a capability (a queue, ...): one new file in this folder and one entry here. Nothing
 // else in the shim changes. (The packager must also ship the new file: its path goes in MODULES in
 // host/src/package/cloudflare_workers/sources.rs, which a test checks, and it must accept the new
 // imports in host/src/package/cloudflare_workers/wasm.rs.)
-export const CAPABILITIES = Object.freeze([wasi, edgefnV1, outboundHttp]);
+export const CAPABILITIES = Object.freeze([wasi, edgefnV1, outboundHttp, kv]);

@@ -6,7 +6,7 @@
 // waits while other requests of the isolate run.
 
 import { decodeHttpRequest, encodeHttpResponse } from "../abi.js";
-import { IMPORT_ERROR, fail, guestRange, succeed } from "./edgefn_v1.js";
+import { IMPORT_ERROR, fail, guestRange, refuseWhileInitializing, succeed } from "./edgefn_v1.js";
 import { BINDING } from "./outbound_config.js";
 import { checkUrl, privateTarget } from "./outbound_policy.js";
 
@@ -55,13 +55,8 @@ export function imports(invocation) {
 /** Returns the i64 at once for everything refused before the network, else a promise of it. */
 function send(invocation, calls, ptr, len) {
   invocation.pending.clear();
-  if (invocation.phase !== "handle") {
-    return fail(
-      invocation,
-      IMPORT_ERROR.UNSUPPORTED,
-      "http_send cannot be called while the module initializes (_initialize, edgefn_v1_init): call it from the handler",
-    );
-  }
+  const refused = refuseWhileInitializing(invocation, "http_send");
+  if (refused !== undefined) return refused;
   const envelope = guestRange(invocation, ptr, len);
   if (envelope === undefined) {
     return fail(invocation, IMPORT_ERROR.INVALID, `the request envelope at (${ptr}, ${len}) lies outside guest memory`);
