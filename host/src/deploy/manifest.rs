@@ -2,7 +2,7 @@
 //! validated [`FunctionSpec`]s, and the [`FunctionSource`] a host re-reads on every reload.
 
 use crate::runtime::limits::{Limits, ReadOnlyDir, WarmConfig};
-use crate::runtime::spec::{FunctionSpec, OutboundPolicy};
+use crate::runtime::spec::{FunctionSpec, KvGrant, OutboundPolicy};
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -104,6 +104,27 @@ impl OutboundToml {
     }
 }
 
+/// `kv = { ... }` as written; every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KvToml {
+    #[serde(default)]
+    stores: Vec<String>,
+    max_operations: Option<u32>,
+}
+
+impl KvToml {
+    fn resolve(self, who: &str) -> anyhow::Result<KvGrant> {
+        let mut grant = KvGrant::default()
+            .with_stores(&self.stores)
+            .with_context(|| who.to_owned())?;
+        if let Some(n) = self.max_operations {
+            grant.max_operations = n;
+        }
+        Ok(grant)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirToml {
@@ -125,6 +146,7 @@ struct FunctionToml {
     dir: Option<DirToml>,
     warm: Option<WarmToml>,
     outbound: Option<OutboundToml>,
+    kv: Option<KvToml>,
     #[serde(default = "default_preinit")]
     preinit: bool,
 }
@@ -226,6 +248,10 @@ impl Manifest {
                 Some(outbound) => outbound.resolve(&who)?,
                 None => OutboundPolicy::default(),
             };
+            let kv = match f.kv {
+                Some(kv) => kv.resolve(&who)?,
+                None => KvGrant::default(),
+            };
             let spec = FunctionSpec::new(f.name, base.join(f.wasm))?
                 .with_routes(routes)?
                 .with_limits(f.limits.apply(&defaults, &who)?)?
@@ -233,6 +259,7 @@ impl Manifest {
                 .with_dir(dir)?
                 .with_warm(warm)?
                 .with_outbound(outbound)?
+                .with_kv(kv)?
                 .with_preinit(f.preinit);
             for route in spec.routes() {
                 if let Some(other) = seen_routes.insert(route.clone(), spec.name().to_owned()) {
@@ -340,5 +367,28 @@ mod tests {
         assert!(err("{ allowed_host = [] }").contains("allowed_host"));
         assert!(err("{ timeout_ms = 0 }").contains("timeout_ms"));
         assert!(err("{ max_requests = 0 }").contains("max_requests"));
+    }
+
+    #[test]
+    fn kv_is_read_and_checked() {
+        let m = Manifest::parse(
+            "[[function]]\nname='a'\nwasm='a.wasm'\nkv = { stores = ['default', 'sessions'], max_operations = 7 }\n[[function]]\nname='b'\nwasm='b.wasm'",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(m.functions[0].kv().stores(), ["default", "sessions"]);
+        assert_eq!(m.functions[0].kv().max_operations, 7);
+        assert_eq!(m.functions[1].kv(), &KvGrant::default());
+        let err = |kv: &str| {
+            let text = format!("[[function]]\nname='a'\nwasm='x'\nkv = {kv}");
+            format!("{:#}", Manifest::parse(&text, Path::new(".")).unwrap_err())
+        };
+        let bad = err("{ stores = ['Sessions'] }");
+        assert!(
+            bad.contains("\"Sessions\"") && bad.contains("function \"a\""),
+            "{bad}"
+        );
+        assert!(err("{ store = [] }").contains("store"));
+        assert!(err("{ max_operations = 0 }").contains("max_operations"));
     }
 }

@@ -441,6 +441,7 @@ impl Registry {
             &module,
             &self.linker,
             self.metrics.function(spec.name()),
+            &self.backends,
         )?;
         tracing::info!(
             function = %spec.name(),

@@ -45,6 +45,13 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KvLabels {
+    function: String,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FunctionLabels {
     function: String,
 }
@@ -66,6 +73,7 @@ pub struct Metrics {
     registry: PromRegistry,
     invocations: Family<OutcomeLabels, Counter>,
     outbound: Family<OutcomeLabels, Counter>,
+    kv: Family<KvLabels, Counter>,
     duration: HistogramFamily<FunctionLabels>,
     instantiation: HistogramFamily<FunctionLabels>,
     cache: Family<CacheLabels, Counter>,
@@ -79,8 +87,10 @@ pub struct Metrics {
 
 /// Pre-resolved handles for one function, so recording an invocation allocates nothing.
 pub struct FunctionMetrics {
+    function: String,
     outcomes: Vec<Counter>,
     outbound: Vec<Counter>,
+    kv: Family<KvLabels, Counter>,
     duration: Histogram,
     instantiation: Histogram,
 }
@@ -104,6 +114,22 @@ impl FunctionMetrics {
         }
     }
 
+    /// Counts one key-value call by operation and outcome (`None` for success). A call's own
+    /// latency (a backend round trip) dwarfs the label lookup, so these are not pre-resolved.
+    pub(crate) fn record_kv(
+        &self,
+        operation: crate::runtime::capabilities::kv::imports::Operation,
+        outcome: Option<ImportError>,
+    ) {
+        self.kv
+            .get_or_create(&KvLabels {
+                function: self.function.clone(),
+                operation: operation.as_str(),
+                outcome: outcome.map_or(OK_OUTCOME, ImportError::as_str),
+            })
+            .inc();
+    }
+
     /// Records the time to create and initialise an instance.
     pub fn record_instantiation(&self, took: Duration) {
         self.instantiation.observe(took.as_secs_f64());
@@ -124,6 +150,12 @@ impl Default for Metrics {
             "outbound_requests",
             "Outbound HTTP calls by function and outcome",
             outbound.clone(),
+        );
+        let kv = Family::<KvLabels, Counter>::default();
+        registry.register(
+            "kv_operations",
+            "Key-value calls by function, operation and outcome",
+            kv.clone(),
         );
         let duration: HistogramFamily<FunctionLabels> =
             Family::new_with_constructor(latency_histogram);
@@ -163,6 +195,7 @@ impl Default for Metrics {
             registry,
             invocations,
             outbound,
+            kv,
             duration,
             instantiation,
             cache,
@@ -180,6 +213,8 @@ impl Metrics {
             function: function.to_owned(),
         };
         Arc::new(FunctionMetrics {
+            function: function.to_owned(),
+            kv: self.kv.clone(),
             outcomes: outcomes()
                 .map(|outcome| {
                     self.invocations

@@ -3,6 +3,7 @@
 //! so other requests on the thread progress), guest output captured. The only place a store is
 //! made, for requests and for pre-initialization alike.
 
+use super::capabilities::kv::imports::FunctionKv;
 use super::capabilities::outbound_http::client::FunctionClient;
 use super::capabilities::state::ImportState;
 use super::error::InvokeError;
@@ -35,23 +36,29 @@ impl HostState {
 }
 
 /// What an instance is granted: the guest's environment and directory, its `argv[0]`, and the
-/// function's outbound HTTP.
+/// function's outbound HTTP and key-value stores.
 pub(crate) struct Grants<'a> {
     name: &'a str,
     env: &'a [(String, String)],
     dir: Option<&'a ReadOnlyDir>,
     outbound: Option<&'a Arc<FunctionClient>>,
+    kv: Option<&'a Arc<FunctionKv>>,
 }
 
 impl<'a> Grants<'a> {
     /// Everything the function's configuration grants, calling out through `outbound` (the
-    /// client made for its policy).
-    pub(crate) fn of(spec: &'a FunctionSpec, outbound: &'a Arc<FunctionClient>) -> Grants<'a> {
+    /// client made for its policy) and reaching its stores through `kv`.
+    pub(crate) fn of(
+        spec: &'a FunctionSpec,
+        outbound: &'a Arc<FunctionClient>,
+        kv: &'a Arc<FunctionKv>,
+    ) -> Grants<'a> {
         Grants {
             name: spec.name(),
             env: spec.env(),
             dir: spec.dir(),
             outbound: Some(outbound),
+            kv: Some(kv),
         }
     }
 
@@ -64,6 +71,7 @@ impl<'a> Grants<'a> {
             env: &[],
             dir: None,
             outbound: None,
+            kv: None,
         }
     }
 }
@@ -97,7 +105,7 @@ pub(crate) fn new_store(
     }
     let state = HostState {
         wasi: wasi.build_p1(),
-        imports: ImportState::new(grants.outbound.cloned()),
+        imports: ImportState::new(grants.outbound.cloned(), grants.kv.cloned()),
         limiter: GuestLimiter::new(bounds.memory_cap),
         deadline: bounds.deadline,
         stdout: bounds.stdout.clone(),

@@ -2,6 +2,7 @@
 //! platform's environment) goes through these constructors, so a name, route or limit that passed
 //! nowhere's validation cannot reach the runtime.
 
+pub use super::capabilities::kv::KvGrant;
 pub use super::capabilities::outbound_http::policy::OutboundPolicy;
 use super::limits::{Limits, ReadOnlyDir, WarmConfig};
 use anyhow::{Context as _, bail};
@@ -20,6 +21,7 @@ pub struct FunctionSpec {
     warm: Option<WarmConfig>,
     preinit: bool,
     outbound: OutboundPolicy,
+    kv: KvGrant,
 }
 
 impl FunctionSpec {
@@ -37,6 +39,7 @@ impl FunctionSpec {
             warm: None,
             preinit: true,
             outbound: OutboundPolicy::default(),
+            kv: KvGrant::default(),
         })
     }
 
@@ -113,6 +116,14 @@ impl FunctionSpec {
         Ok(self)
     }
 
+    /// Lets the guest use the key-value stores `kv` grants (refused when out of range). The
+    /// default grants no store.
+    pub fn with_kv(mut self, kv: KvGrant) -> anyhow::Result<FunctionSpec> {
+        kv.check(&format!("function {:?}", self.name))?;
+        self.kv = kv;
+        Ok(self)
+    }
+
     /// Unique name; shown in logs and passed to the guest.
     pub fn name(&self) -> &str {
         &self.name
@@ -157,6 +168,11 @@ impl FunctionSpec {
     /// What the guest may call with `edgefn_v1.http_send`.
     pub fn outbound(&self) -> &OutboundPolicy {
         &self.outbound
+    }
+
+    /// What it may do with the key-value stores.
+    pub fn kv(&self) -> &KvGrant {
+        &self.kv
     }
 }
 

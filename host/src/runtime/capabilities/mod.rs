@@ -6,8 +6,8 @@
 //! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
 //!
 //! Two import modules: WASI preview 1 (`wasi.rs`), and `edgefn_v1` (`docs/abi.md`, "Host
-//! imports"): `http_send` (`outbound_http/`) and `result_read` (`pending.rs`), with their
-//! per-instance state in `state.rs`.
+//! imports"): `http_send` (`outbound_http/`), the `kv_*` calls (`kv/`) and `result_read`
+//! (`pending.rs`), with their per-instance state in `state.rs`.
 
 pub mod kv;
 pub mod outbound_http;
@@ -23,13 +23,22 @@ use wasmtime::Linker;
 pub const IMPORT_MODULES: &[&str] = &[wasi::IMPORT_MODULE, imports::MODULE];
 
 /// The `edgefn_v1` names this host links; a module importing another is refused at load.
-pub const EDGEFN_V1_IMPORTS: &[&str] = &[imports::HTTP_SEND, imports::RESULT_READ];
+pub const EDGEFN_V1_IMPORTS: &[&str] = &[
+    imports::HTTP_SEND,
+    imports::RESULT_READ,
+    imports::KV_GET,
+    imports::KV_SET,
+    imports::KV_DELETE,
+    imports::KV_EXISTS,
+    imports::KV_LIST,
+];
 
 /// Links every capability into `linker`: the complete list of what a guest can import.
 pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     wasi::link(linker)?;
     pending::link(linker)?;
     outbound_http::link(linker)?;
+    kv::imports::link(linker)?;
     Ok(())
 }
 

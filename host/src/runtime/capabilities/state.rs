@@ -1,7 +1,9 @@
-//! What the `edgefn_v1` imports keep per instance: the function's outbound client, the invocation
+//! What the `edgefn_v1` imports keep per instance: the function's outbound client and key-value
+//! access, the invocation
 //! being served (none while the module initializes, so a call there is `unsupported`), and the one
 //! pending result that `result_read` hands over (`docs/abi.md`, "Host imports").
 
+use super::kv::imports::FunctionKv;
 use super::outbound_http::client::FunctionClient;
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +12,8 @@ use std::time::Instant;
 pub(crate) struct ImportState {
     /// The function's outbound HTTP; `None` in a pre-initialization run, which serves no function.
     pub(crate) outbound: Option<Arc<FunctionClient>>,
+    /// The function's key-value stores; `None` in a pre-initialization run.
+    pub(crate) kv: Option<Arc<FunctionKv>>,
     /// The invocation being served; `None` while the module initializes.
     pub(crate) invocation: Option<InvocationScope>,
     /// The result of the last call until the guest reads it.
@@ -26,13 +30,19 @@ pub(crate) struct InvocationScope {
     pub(crate) deadline: Instant,
     /// Outbound requests sent so far (calls refused before they went out do not count).
     pub(crate) sent: u32,
+    /// Key-value calls that reached the backend so far.
+    pub(crate) kv_operations: u32,
 }
 
 impl ImportState {
     /// The state of a new instance: not serving an invocation yet.
-    pub(crate) fn new(outbound: Option<Arc<FunctionClient>>) -> ImportState {
+    pub(crate) fn new(
+        outbound: Option<Arc<FunctionClient>>,
+        kv: Option<Arc<FunctionKv>>,
+    ) -> ImportState {
         ImportState {
             outbound,
+            kv,
             invocation: None,
             pending: None,
         }
@@ -47,6 +57,7 @@ impl ImportState {
             traceparent: traceparent.map(str::to_owned),
             deadline,
             sent: 0,
+            kv_operations: 0,
         });
     }
 

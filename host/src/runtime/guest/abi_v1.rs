@@ -6,8 +6,9 @@
 
 use super::warm::{WarmInstance, WarmPool};
 use super::{Budget, Captures, InvocationContext, LoadedFunction};
-use crate::runtime::capabilities::import_modules_listed;
+use crate::runtime::capabilities::kv::imports::FunctionKv;
 use crate::runtime::capabilities::outbound_http::client::FunctionClient;
+use crate::runtime::capabilities::{Backends, import_modules_listed};
 use crate::runtime::error::InvokeError;
 use crate::runtime::metrics::FunctionMetrics;
 use crate::runtime::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
@@ -52,6 +53,8 @@ pub(crate) struct AbiV1Function {
     pub warm: WarmPool<LiveInstance>,
     /// Its outbound HTTP client, shared by its instances (pooled connections included).
     pub outbound: Arc<FunctionClient>,
+    /// Its key-value stores, shared by its instances.
+    pub(crate) kv: Arc<FunctionKv>,
 }
 
 impl AbiV1Function {
@@ -61,6 +64,7 @@ impl AbiV1Function {
         module: &Module,
         linker: &Linker<HostState>,
         metrics: Arc<FunctionMetrics>,
+        backends: &Backends,
     ) -> anyhow::Result<AbiV1Function> {
         let exports = check_abi(spec.name(), module, spec.limits().memory_bytes)?;
         let pre = linker.instantiate_pre(module).map_err(|e| {
@@ -78,8 +82,14 @@ impl AbiV1Function {
                 spec.name(),
                 spec.outbound().clone(),
                 spec.limits().max_request_bytes,
-                metrics,
+                metrics.clone(),
             )),
+            kv: Arc::new(FunctionKv {
+                function: spec.name().to_owned(),
+                grant: spec.kv().clone(),
+                backend: backends.kv.clone(),
+                metrics,
+            }),
         })
     }
 
@@ -171,7 +181,7 @@ impl LiveInstance {
             stdout: &output.stdout,
             stderr: &output.stderr,
         };
-        let grants = Grants::of(spec, &function.outbound);
+        let grants = Grants::of(spec, &function.outbound, &function.kv);
         let mut store = sandbox::new_store(function.pre.module().engine(), &grants, &bounds)?;
         let instance = function
             .pre

@@ -9,6 +9,7 @@ pub(crate) mod abi_v1;
 pub(crate) mod checks;
 pub(crate) mod warm;
 
+use super::capabilities::Backends;
 use super::error::InvokeError;
 use super::guest_log::LogCapture;
 use super::metrics::FunctionMetrics;
@@ -62,6 +63,7 @@ impl LoadedFunction {
         module: &Module,
         linker: &Linker<HostState>,
         metrics: Arc<FunctionMetrics>,
+        backends: &Backends,
     ) -> anyhow::Result<LoadedFunction> {
         let guest = match kind {
             GuestKind::AbiV1 => LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(
@@ -69,6 +71,7 @@ impl LoadedFunction {
                 module,
                 linker,
                 metrics.clone(),
+                backends,
             )?),
         };
         Ok(LoadedFunction {

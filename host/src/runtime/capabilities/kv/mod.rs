@@ -4,6 +4,7 @@
 //! against the portable contract (`edgefn_abi::kv`) before a backend sees it, so a backend only
 //! stores and finds; it never decides what is allowed.
 
+pub(crate) mod imports;
 pub(crate) mod memory;
 pub(crate) mod unconfigured;
 
