@@ -10,6 +10,7 @@ use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::{FunctionInvoker, PlatformCall};
 use crate::deploy::manifest::Manifest;
 use crate::http::ids::{new_request_id, traceparent};
+use crate::local::kv_file::{FileStore, Owner};
 use crate::runtime::artifact::default_cache_dir;
 use crate::runtime::error::InvokeError;
 use crate::runtime::limits::Limits;
@@ -63,6 +64,10 @@ pub(crate) struct Args {
     /// Artifact cache folder [default: $EDGEFN_CACHE_DIR, else ~/.cache/edgefn].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Folder of the key-value store, `kv.redb`, as for `edgefn serve` [default:
+    /// $EDGEFN_STATE_DIR, else .edgefn/state in the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Parses `--platform`: one of [`Platform::ALL`] by its wire name, so the CLI offers exactly the
@@ -88,12 +93,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let spec = function_spec(&args)?;
     let request = build_request(&args, spec.name())?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::local::default_state_dir);
+    // Opened on the function's first kv call, if it makes one.
+    let kv = FileStore::new(state_dir, Owner::this_process("invoke"));
     let runner = HostBuilder::new(cache_dir).pool_slots(0).single(
         spec,
         args.platform,
-        crate::local::backends(),
+        crate::local::backends(&kv),
     )?;
     let outcome = invoke_once(&runner, &request)?;
+    kv.release();
     if args.json {
         print_json(&outcome)?;
     } else if let Ok(response) = &outcome.result {

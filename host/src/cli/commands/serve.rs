@@ -7,6 +7,7 @@ use crate::deploy::manifest::FunctionSource;
 use crate::deploy::registry::{DEFAULT_MAX_LOADED, Registry};
 use crate::http::server::{self, ServerOptions};
 use crate::local::admin::{self, Admin, Readiness};
+use crate::local::kv_file::{FileStore, Owner};
 use crate::runtime::artifact::default_cache_dir;
 use crate::runtime::engine::EngineOptions;
 use anyhow::{Context as _, bail};
@@ -38,7 +39,7 @@ pub(crate) struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn registry(&self, max_loaded: usize) -> anyhow::Result<Arc<Registry>> {
+    fn registry(&self, max_loaded: usize, kv: &FileStore) -> anyhow::Result<Arc<Registry>> {
         let options = EngineOptions {
             pool_slots: self.pool_slots,
             pagemap_scan: !self.no_pagemap_scan,
@@ -49,7 +50,7 @@ impl EngineArgs {
         HostBuilder::new(cache_dir)
             .engine(options)
             .max_loaded(max_loaded)
-            .registry(crate::local::backends())
+            .registry(crate::local::backends(kv))
     }
 }
 
@@ -99,6 +100,10 @@ pub(crate) struct Args {
     /// on change; a project folder is rebuilt first.
     #[arg(long)]
     watch: bool,
+    /// Folder of what outlives the process: the key-value store, `kv.redb` [default:
+    /// $EDGEFN_STATE_DIR, else .edgefn/state in the current folder].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -129,7 +134,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let project = super::watch::build_project_argument(&mut functions)?;
     let source = function_source(args.manifest, functions)?;
     let specs = source.load()?;
-    let registry = args.engine.registry(args.max_loaded)?;
+    // One store for the life of the process: every function, worker thread and redeploy shares
+    // it (the registry keeps its backends across redeploys).
+    let state_dir = args
+        .state_dir
+        .unwrap_or_else(crate::local::default_state_dir);
+    let kv = FileStore::new(&state_dir, Owner::this_process("serve"));
+    let registry = args.engine.registry(args.max_loaded, &kv)?;
     // The admin listener (with the probes) comes up before the deploy, so a deploy that compiles
     // for a while is seen as alive and not yet ready rather than as a port that refuses.
     let readiness = Arc::new(Readiness::default());
@@ -145,10 +156,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             };
             let admin_listener = server::bind(admin_addr)
                 .with_context(|| format!("cannot listen on {admin_addr} for the admin endpoints (pick another with --admin-listen)"))?;
-            println!(
-                "edgefn admin on http://{} (Authorization: Bearer {token})",
-                admin_listener.local_addr()?
-            );
+            let admin_url = format!("http://{}", admin_listener.local_addr()?);
+            println!("edgefn admin on {admin_url} (Authorization: Bearer {token})");
+            // `edgefn kv` finds the running host through the store's owner record.
+            kv.set_owner(Owner {
+                admin: Some(admin_url),
+                admin_token: Some(token.clone()),
+                ..Owner::this_process("serve")
+            });
             let admin = Arc::new(Admin::new(
                 registry.clone(),
                 source.clone(),
@@ -159,6 +174,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // A function granted a store gets it now, so a second host on the same state directory fails
+    // here, saying so, rather than on its functions' first calls. Without any grant the file is
+    // opened on first use (a redeploy may add one), and hosts that use no store never touch it.
+    if specs.iter().any(|spec| !spec.kv().stores().is_empty()) {
+        kv.open()?;
+        println!("edgefn key-value store {}", kv.path().display());
+    }
     let total = specs.len();
     let failures = registry.deploy_all(specs);
     if failures.len() == total {
@@ -206,6 +228,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     {
         tracing::error!("the admin listener panicked while stopping");
     }
+    kv.release();
     tracing::info!("stopped");
     Ok(())
 }
