@@ -52,6 +52,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Package one .wasm for a platform (AWS Lambda, Azure Functions, Cloudflare Workers).
     Package(commands::package::Args),
+    /// Read and write the local key-value store: through a running host, else in its file.
+    Kv(commands::kv::Args),
     /// Run as the AWS Lambda custom runtime (`bootstrap`); started by Lambda, not by hand.
     #[command(name = "aws-lambda")]
     AwsLambda(crate::platform::aws_lambda::Args),
@@ -73,6 +75,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Package(args) => commands::package::run(args),
+        Command::Kv(args) => commands::kv::run(args),
         Command::New(args) => commands::new::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Invoke(args) => commands::invoke::run(args),

@@ -1,12 +1,15 @@
-//! The admin listener: health and readiness probes, metrics, the list of deployed functions, and
-//! hot redeploys. It is never the public listener: it binds loopback unless told otherwise, and
+//! The admin listener: health and readiness probes, metrics, the list of deployed functions, hot
+//! redeploys, and the key-value store (`/kv/...`, what `edgefn kv` uses while a host holds the
+//! file). It is never the public listener: it binds loopback unless told otherwise, and
 //! every endpoint but the probes (`/healthz`, `/readyz`) requires `Authorization: Bearer <token>`;
 //! a refused call changes nothing.
 
 use crate::deploy::manifest::FunctionSource;
 use crate::deploy::registry::{Registry, ReloadReport};
 use crate::http::server::{ServerOptions, serve_http};
+use crate::runtime::capabilities::kv::{KvBackend, KvError};
 use bytes::Bytes;
+use edgefn_abi::ImportError;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -123,6 +126,10 @@ impl Admin {
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.uri().path().starts_with(KV_PREFIX) && self.authorized(&req) {
+            let kv = self.registry.backends().kv.clone();
+            return kv_endpoint(kv.as_ref(), req).await;
+        }
         // The probes need no token: a kubelet or load balancer sends none.
         if req.method() == Method::GET {
             match req.uri().path() {
@@ -204,7 +211,7 @@ impl Admin {
             _ => reply(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                "404: admin endpoints are /healthz, /readyz, /metrics, /functions, POST /reload\n"
+                "404: admin endpoints are /healthz, /readyz, /metrics, /functions, POST /reload, /kv/STORE[/KEY]\n"
                     .into(),
             ),
         }
@@ -236,6 +243,148 @@ impl Admin {
                 }
             })
     }
+}
+
+/// Where the key-value endpoints live: `/kv/STORE` (GET: list) and `/kv/STORE/KEY` (GET, PUT,
+/// DELETE), the key percent-encoded as one segment or several (`/` is part of a key).
+const KV_PREFIX: &str = "/kv/";
+
+/// One key-value call, checked against the same contract as a guest's (`edgefn_abi::kv`), on the
+/// host's own store: the one its functions use.
+async fn kv_endpoint(kv: &dyn KvBackend, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match kv_call(kv, req).await {
+        Ok(response) => response,
+        Err((status, message)) => reply(status, "text/plain", format!("{message}\n")),
+    }
+}
+
+type KvRefusal = (StatusCode, String);
+
+async fn kv_call(
+    kv: &dyn KvBackend,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, KvRefusal> {
+    use edgefn_abi::kv as contract;
+    let bad = |e: contract::Refused| (StatusCode::BAD_REQUEST, e.0);
+    let failed = |e: KvError| {
+        let status = match e.kind {
+            ImportError::Invalid => StatusCode::BAD_REQUEST,
+            ImportError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ImportError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (status, e.to_string())
+    };
+    let path = &req.uri().path()[KV_PREFIX.len()..];
+    let (store, key) = match path.split_once('/') {
+        Some((store, key)) => (store, Some(key)),
+        None => (path, None),
+    };
+    let store = percent_decode(store)?;
+    contract::check_store_name(&store).map_err(bad)?;
+    let query = query_pairs(&req);
+    let Some(key) = key else {
+        if req.method() != Method::GET {
+            return Err((
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET /kv/STORE lists keys; GET, PUT and DELETE /kv/STORE/KEY read, write and remove one".into(),
+            ));
+        }
+        let prefix = query.get("prefix").cloned().unwrap_or_default();
+        contract::check_prefix(prefix.as_bytes()).map_err(bad)?;
+        let cursor = query.get("cursor").filter(|c| !c.is_empty()).cloned();
+        if let Some(cursor) = &cursor {
+            contract::check_cursor(cursor.as_bytes()).map_err(bad)?;
+        }
+        let limit = match query.get("limit") {
+            Some(limit) => limit.parse::<u32>().map_err(|_| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("limit={limit:?} is not a whole number"),
+                )
+            })?,
+            None => 0,
+        };
+        let limit = contract::check_list_limit(limit).map_err(bad)?;
+        let page = kv
+            .list(&store, &prefix, cursor.as_deref(), limit)
+            .await
+            .map_err(failed)?;
+        let body = serde_json::json!({ "keys": page.keys, "cursor": page.cursor });
+        return Ok(reply(StatusCode::OK, "application/json", body.to_string()));
+    };
+    let key = percent_decode(key)?;
+    contract::check_key(key.as_bytes()).map_err(bad)?;
+    match *req.method() {
+        Method::GET => match kv.get(&store, &key).await.map_err(failed)? {
+            Some(value) => {
+                let mut response = Response::new(Full::new(Bytes::from(value)));
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                Ok(response)
+            }
+            None => Err((
+                StatusCode::NOT_FOUND,
+                format!("{key:?} is not in store {store:?}"),
+            )),
+        },
+        Method::PUT => {
+            let ttl = match query.get("ttl") {
+                Some(ttl) => ttl.parse::<u32>().map_err(|_| {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        format!("ttl={ttl:?} is not a whole number of seconds"),
+                    )
+                })?,
+                None => 0,
+            };
+            contract::check_ttl(ttl).map_err(bad)?;
+            let limited = http_body_util::Limited::new(req.into_body(), contract::MAX_VALUE_BYTES);
+            let value = match http_body_util::BodyExt::collect(limited).await {
+                Ok(body) => body.to_bytes(),
+                Err(_) => {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!(
+                            "the value is over {} bytes (256 KiB), the most a store holds on every platform, or its body broke off",
+                            contract::MAX_VALUE_BYTES
+                        ),
+                    ));
+                }
+            };
+            kv.set(&store, &key, &value, ttl).await.map_err(failed)?;
+            Ok(reply(StatusCode::OK, "text/plain", "stored\n".into()))
+        }
+        Method::DELETE => {
+            kv.delete(&store, &key).await.map_err(failed)?;
+            Ok(reply(StatusCode::OK, "text/plain", "deleted\n".into()))
+        }
+        _ => Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            "/kv/STORE/KEY takes GET, PUT and DELETE".into(),
+        )),
+    }
+}
+
+/// A percent-encoded path part as text.
+fn percent_decode(part: &str) -> Result<String, KvRefusal> {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("{part:?} is not percent-encoded UTF-8: keys are text"),
+            )
+        })
+}
+
+fn query_pairs(req: &Request<Incoming>) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {

@@ -73,6 +73,12 @@ impl Owner {
     }
 }
 
+/// The file is open in another process (or another handle of this one): the error
+/// [`FileStore::open`] and every call return then, with the message saying who and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InUse(String);
+
 /// The redb-backed store in one state directory. Cheap to share: `Backends` holds it in an
 /// `Arc`, and its calls hand the open database to the blocking pool.
 #[derive(Debug, Clone)]
@@ -227,7 +233,7 @@ impl Inner {
         if let Err(error) = self.write_owner() {
             tracing::warn!("{error:#}");
         }
-        tracing::info!(path = %self.path.display(), "key-value store open");
+        tracing::debug!(path = %self.path.display(), "key-value store open");
         Ok(db)
     }
 
@@ -241,7 +247,7 @@ impl Inner {
         let db = match Database::create(&self.path) {
             Ok(db) => db,
             Err(DatabaseError::DatabaseAlreadyOpen) => {
-                anyhow::bail!("{}", self.held_elsewhere())
+                return Err(InUse(self.held_elsewhere()).into());
             }
             Err(error) => {
                 return Err(error).with_context(|| {

@@ -1,11 +1,13 @@
-//! The commands of the `edgefn` binary: `new`, `build`, `invoke`, `serve` (with `--watch`) and
-//! `package`. Each lives in its own module with a `clap::Args` struct and a `run` function, so the
-//! CLI only dispatches to them; the helpers here are what several of them print with.
+//! The commands of the `edgefn` binary: `new`, `build`, `invoke`, `serve` (with `--watch`),
+//! `package` and `kv`. Each lives in its own module with a `clap::Args` struct and a `run`
+//! function, so the CLI only dispatches to them; the helpers here are what several of them print
+//! with.
 
 use std::path::{Path, PathBuf};
 
 pub(crate) mod build;
 pub(crate) mod invoke;
+pub(crate) mod kv;
 pub(crate) mod new;
 pub(crate) mod package;
 pub(crate) mod project;
