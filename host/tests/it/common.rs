@@ -174,12 +174,18 @@ impl Host {
     }
 
     /// Starts `edgefn serve ARGS... --listen 127.0.0.1:0`; `Err(log)` if it exits before listening.
+    /// Unless ARGS give `--state-dir`, its key-value store is in `dir/state`: one process at a time
+    /// can hold a state directory, and tests run in parallel from the same folder.
     pub fn start(dir: tempfile::TempDir, args: &[&str]) -> Result<Host, String> {
         let log_path = dir.path().join(format!("host-{}.log", fastrand::u32(..)));
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new(edgefn_bin())
-            .arg("serve")
-            .args(args)
+        let state_dir = dir.path().join("state");
+        let mut command = Command::new(edgefn_bin());
+        command.arg("serve").args(args);
+        if !args.contains(&"--state-dir") {
+            command.arg("--state-dir").arg(&state_dir);
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--workers", "2"])
             .env("RUST_LOG", "info")
             .env_remove("EDGEFN_CACHE_DIR")
