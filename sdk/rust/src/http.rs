@@ -46,7 +46,6 @@
 //! test installs with [`testing::with_host`].
 
 mod error;
-mod imports;
 mod redirect;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
@@ -54,6 +53,7 @@ pub mod testing;
 pub use ::http::*;
 pub use error::{Error, ErrorKind};
 
+use crate::imports;
 use ::http::header::LOCATION;
 use bytes::Bytes;
 use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope};
@@ -221,48 +221,10 @@ fn send_once(request: &Request<Bytes>, timeout_ms: u32) -> Result<Response<Bytes
     let answer = imports::http_send(&envelope);
     drop(envelope);
     if answer < 0 {
-        return Err(Error::from_host(answer, read_message()));
+        return Err(Error::from_host(answer, imports::read_message()));
     }
-    let len = usize::try_from(answer).map_err(|_| {
-        Error::local(
-            ErrorKind::Other,
-            format!("the host's response of {answer} bytes does not fit in memory"),
-        )
-    })?;
-    let mut buf = vec![0; len];
-    let copied = imports::result_read(&mut buf);
-    if usize::try_from(copied).ok() != Some(len) {
-        return Err(Error::local(
-            ErrorKind::Other,
-            format!(
-                "the host announced a response of {len} bytes, but result_read answered {copied}"
-            ),
-        ));
-    }
+    let buf = imports::read_result(answer).map_err(|why| Error::local(ErrorKind::Other, why))?;
     decode_response(Bytes::from(buf))
-}
-
-/// Largest error message read; the host's messages are a line or two.
-const MAX_MESSAGE: usize = 64 * 1024;
-
-/// The pending message of a failed call. Its length is not returned, so the buffer grows while
-/// `result_read` answers that it is too small.
-fn read_message() -> String {
-    let mut size = 512;
-    loop {
-        let mut buf = vec![0; size];
-        let copied = imports::result_read(&mut buf);
-        if let Ok(copied) = usize::try_from(copied) {
-            buf.truncate(copied);
-            return String::from_utf8_lossy(&buf).into_owned();
-        }
-        if size >= MAX_MESSAGE {
-            return format!(
-                "(the host's message could not be read: result_read answered {copied})"
-            );
-        }
-        size *= 4;
-    }
 }
 
 fn decode_response(buf: Bytes) -> Result<Response<Bytes>> {

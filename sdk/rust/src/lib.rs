@@ -31,6 +31,9 @@
 //!   answers.
 //! - Calling other services: [`http::send`] sends a request and returns the whole response, to the
 //!   hosts the function's `outbound` configuration allows (the [`http`] module says how).
+//! - Keeping data: [`kv::Store`] gets, sets (with a time to live), deletes and lists keys in the
+//!   stores the function's `kv` configuration grants, the same on every platform (the [`kv`]
+//!   module says how).
 //!
 //! A handler with the wrong signature is refused at compile time, at the `export!` line and
 //! natively too, so `cargo test` and `cargo check` say so, not only the Wasm build:
@@ -61,12 +64,14 @@
 //! edgefn::export!(handle);
 //! ```
 #![deny(missing_docs)]
-// `deny`, not `forbid`: the host imports of `http` (`src/http/imports.rs`) are the one place
-// that allows unsafe code, scoped to their extern block.
+// `deny`, not `forbid`: the host imports (`src/imports.rs`) are the one place that allows unsafe
+// code, scoped to their extern block.
 #![deny(unsafe_code)]
 
 mod context;
 pub mod http;
+mod imports;
+pub mod kv;
 mod request;
 mod response;
 mod router;

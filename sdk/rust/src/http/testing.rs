@@ -25,7 +25,7 @@
 //! ```
 
 use super::ErrorKind;
-use super::imports::{RawHost, replace_host};
+use crate::imports::{HttpHost, replace_http_host};
 use ::http::{HeaderName, HeaderValue, Request, Response};
 use bytes::Bytes;
 use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope, ImportError};
@@ -77,13 +77,13 @@ pub fn with_raw_host<R>(
     run: impl FnOnce() -> R,
 ) -> R {
     /// Puts the previous host back however `run` ends.
-    struct Restore(Option<Option<RawHost>>);
+    struct Restore(Option<Option<HttpHost>>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            replace_host(self.0.take().flatten());
+            replace_http_host(self.0.take().flatten());
         }
     }
-    let _restore = Restore(Some(replace_host(Some(Box::new(host)))));
+    let _restore = Restore(Some(replace_http_host(Some(Box::new(host)))));
     run()
 }
 
