@@ -11,8 +11,8 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip1
 # Rust guests by package name: the examples (guests/examples/NAME) and the test fixtures
 # (guests/fixtures/NAME, see guests/fixtures/README.md). Each builds to $(GUEST_OUT)/NAME.wasm.
-EXAMPLES     := hello echo json config axum fetch-json
-FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init outbound
+EXAMPLES     := hello echo json config axum fetch-json shortener
+FIXTURES     := panic busy-loop memory-hog stack-overflow big-response slow counter log-flood context capabilities slow-init outbound kv
 GUESTS       := $(EXAMPLES) $(FIXTURES)
 # Their `cargo -p` specs: the axum example shares its name with the axum crate it depends on, so
 # it is named by path.

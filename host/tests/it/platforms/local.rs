@@ -14,20 +14,25 @@ pub struct Local {
 impl Target for Local {
     const PLATFORM: &'static str = "local";
 
-    /// Variables are the manifest's `env`; platform settings (`EDGEFN_OUTBOUND_*`) are the
-    /// manifest keys docs/manifest.md maps them to.
+    /// Variables are the manifest's `env`; platform settings (`EDGEFN_OUTBOUND_*`,
+    /// `EDGEFN_KV_*`) are the manifest keys docs/manifest.md maps them to.
     fn start(guest: &str, env: &[(&str, &str)]) -> Local {
         let (settings, vars) = split_settings(env);
         let vars: Vec<String> = vars.iter().map(|(k, v)| format!("{k} = {v:?}")).collect();
-        let outbound: Vec<String> = settings
+        let (kv, outbound): (Vec<_>, Vec<_>) = settings
             .iter()
-            .map(|(name, value)| outbound_key(name, value))
-            .collect();
-        let outbound = if outbound.is_empty() {
-            String::new()
-        } else {
-            format!("outbound = {{ {} }}\n", outbound.join(", "))
+            .partition(|(name, _)| name.starts_with("EDGEFN_KV_"));
+        let table = |name: &str, keys: Vec<String>| {
+            if keys.is_empty() {
+                String::new()
+            } else {
+                format!("{name} = {{ {} }}\n", keys.join(", "))
+            }
         };
+        let outbound = table(
+            "outbound",
+            outbound.iter().map(|(n, v)| outbound_key(n, v)).collect(),
+        ) + &table("kv", kv.iter().map(|(n, v)| kv_key(n, v)).collect());
         Local {
             host: Host::with_manifest(&format!(
                 "[[function]]\nname = {guest:?}\nwasm = \"{{guests}}/{guest}.wasm\"\nenv = {{ {} }}\n{outbound}",
@@ -79,5 +84,21 @@ fn outbound_key(name: &str, value: &str) -> String {
             format!("{key} = {value}")
         }
         other => panic!("no manifest key for EDGEFN_OUTBOUND_{other}"),
+    }
+}
+
+/// The manifest's `kv` key for one `EDGEFN_KV_*` platform variable (docs/manifest.md, "kv").
+fn kv_key(name: &str, value: &str) -> String {
+    match name {
+        "EDGEFN_KV_STORES" => {
+            let stores: Vec<String> = value
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("{s:?}"))
+                .collect();
+            format!("stores = [{}]", stores.join(", "))
+        }
+        "EDGEFN_KV_MAX_OPERATIONS" => format!("max_operations = {value}"),
+        other => panic!("no manifest key for {other}"),
     }
 }
