@@ -357,7 +357,7 @@ async fn connect_first(host: &str, addresses: &[SocketAddr]) -> Result<TcpStream
 
 /// The TLS settings every call shares, made on the first `https` call: ring, the Mozilla roots
 /// compiled in, ALPN for HTTP/2 and HTTP/1.1.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
