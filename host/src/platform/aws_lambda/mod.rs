@@ -9,23 +9,28 @@
 //! (`runtime_api`).
 
 pub(crate) mod context;
+pub mod dynamodb;
 pub(crate) mod errors;
 pub mod events;
 pub(crate) mod handler;
 pub mod response;
 pub(crate) mod runtime_api;
+pub mod sigv4;
 
 use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::FunctionInvoker;
 use crate::runtime::artifact::ARTIFACTS_DIR;
 use crate::runtime::capabilities::Backends;
+use crate::runtime::capabilities::kv::{KvBackend, Unconfigured};
 use crate::runtime::limits::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Limits, MAX_MEMORY_BYTES};
 use crate::runtime::spec::{FunctionSpec, OutboundPolicy};
 use anyhow::Context as _;
+pub use dynamodb::{DynamoDbConfig, DynamoDbStore};
 use edgefn_abi::Platform;
 use errors::{ErrorReport, error_type};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Set by Lambda (and emulators) to the Runtime API address; its presence with no arguments
@@ -257,12 +262,32 @@ pub fn function_spec(args: &Args, environment: &LambdaEnvironment) -> anyhow::Re
     Ok(spec)
 }
 
-/// What backs each capability on AWS Lambda.
+/// What backs each capability on AWS Lambda, from the process environment.
 pub fn backends() -> Backends {
     Backends {
-        kv: std::sync::Arc::new(crate::runtime::capabilities::kv::Unconfigured::new(
-            "no DynamoDB table is configured yet",
-        )),
+        kv: kv_backend(|name| std::env::var(name).ok()),
+    }
+}
+
+/// The key-value store the variables (`get`) configure: the DynamoDB table
+/// `EDGEFN_KV_DYNAMODB_TABLE` names, else a backend whose every call says what to set. A bad
+/// setting fails the calls rather than the start, so functions granted no store still serve.
+pub fn kv_backend(get: impl Fn(&str) -> Option<String>) -> Arc<dyn KvBackend> {
+    let configured = DynamoDbConfig::from_variables(get)
+        .and_then(|config| config.map(DynamoDbStore::new).transpose());
+    match configured {
+        Ok(Some(store)) => {
+            tracing::debug!(store = %store.describe(), "key-value store");
+            Arc::new(store)
+        }
+        Ok(None) => Arc::new(Unconfigured::new(format!(
+            "no DynamoDB table is configured: set {} to the table's name (the CloudFormation template `edgefn package --target aws-lambda` writes declares the table and sets it when the function is granted stores)",
+            dynamodb::TABLE_VAR
+        ))),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "the key-value store is not usable");
+            Arc::new(Unconfigured::new(format!("{error:#}")))
+        }
     }
 }
 
