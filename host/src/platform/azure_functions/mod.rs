@@ -11,7 +11,8 @@
 //!   response as JSON and the guest's output as `Logs` ([`invocation`]).
 //!
 //! `GET /` without an invocation id is the host's readiness probe (`dispatch`). Settings come
-//! from flags, then `host.json` (`settings`); `listener` runs the HTTP server.
+//! from flags, then `host.json` (`settings`); `listener` runs the HTTP server. The key-value store
+//! is a table in the app's storage account ([`table_storage`], signed by `shared_key`).
 
 pub(crate) mod contract;
 pub(crate) mod dispatch;
@@ -19,6 +20,11 @@ pub(crate) mod forwarding;
 pub mod invocation;
 pub(crate) mod listener;
 pub(crate) mod settings;
+pub(crate) mod shared_key;
+pub mod table_storage;
+
+pub use settings::StorageAccount;
+pub use table_storage::TableStore;
 
 use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::FunctionInvoker;
@@ -38,13 +44,40 @@ use std::time::{Duration, Instant, SystemTime};
 /// Folder of precompiled artifacts next to the module, as `edgefn package` lays it out.
 pub const DEFAULT_ARTIFACTS_DIR: &str = ARTIFACTS_DIR;
 
-/// What backs each capability in an Azure Functions app.
+/// What backs each capability in an Azure Functions app: the key-value store is a table in the
+/// storage account of `AzureWebJobsStorage` (`EDGEFN_KV_AZURE_TABLE`, default `edgefnkv`). Without
+/// that setting, or with an invalid one, every store call is `unavailable` with a message saying
+/// what to set; the function itself still serves.
 pub fn backends() -> Backends {
-    Backends {
-        kv: std::sync::Arc::new(crate::runtime::capabilities::kv::Unconfigured::new(
-            "no Table storage is configured yet",
+    backends_from(std::env::vars())
+}
+
+/// [`backends`] from the app settings in `environment`.
+fn backends_from(environment: impl IntoIterator<Item = (String, String)>) -> Backends {
+    use crate::runtime::capabilities::kv::{KvBackend, Unconfigured};
+    let unconfigured =
+        |message: String| -> Arc<dyn KvBackend> { Arc::new(Unconfigured::new(message)) };
+    let kv = match settings::kv_storage(environment).and_then(|found| {
+        found
+            .map(|(account, table)| TableStore::new(account, &table))
+            .transpose()
+    }) {
+        Ok(Some(store)) => {
+            tracing::debug!(store = %store.describe(), "key-value store");
+            Arc::new(store) as Arc<dyn KvBackend>
+        }
+        Ok(None) => unconfigured(format!(
+            "no key-value store is configured on this Azure Functions app: set the {} app setting to the connection string of a storage account (every Functions app has one; UseDevelopmentStorage=true for Azurite), and optionally {} to the table (default {})",
+            settings::STORAGE_SETTING,
+            settings::TABLE_SETTING,
+            settings::DEFAULT_TABLE
         )),
-    }
+        Err(error) => {
+            tracing::error!("the key-value store is unavailable: {error:#}");
+            unconfigured(format!("the key-value store is not usable: {error:#}"))
+        }
+    };
+    Backends { kv }
 }
 
 /// Command-line options of `edgefn azure-functions`.
@@ -178,7 +211,8 @@ fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionInvoker> {
             deadline: budget,
             ..Limits::default()
         })?
-        .with_outbound(settings::outbound_policy(std::env::vars())?)?;
+        .with_outbound(settings::outbound_policy(std::env::vars())?)?
+        .with_kv(settings::kv_grant(std::env::vars())?)?;
     let artifacts = args.artifacts.clone().unwrap_or_else(|| {
         args.wasm
             .parent()
