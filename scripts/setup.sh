@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s azurite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ NODE22_VERSION=22.23.5
 WRANGLER_DIR=target/tools/wrangler
 CFN_LINT_VERSION=1.58.0
 CFN_VENV=target/tools/cfn-venv
+AZURITE_VERSION=3.37.0
+AZURITE_DIR=target/tools/azurite
 
 have_rust_target() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
 
@@ -96,6 +98,19 @@ for part in "$@"; do
         python3 -m venv "$k8s_venv"
         "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check $k8s_want
         echo "$k8s_want" > "$k8s_venv/.installed"
+      fi
+      ;;
+    azurite)
+      # Azurite's Table service (npm) for the Azure Table storage KV backend's tests
+      # (host/tests/it/kv_azure.rs); it runs on the machine's Node (>= 20). The stamp names the
+      # version, so a changed pin reinstalls.
+      stamp="$AZURITE_DIR/.installed"
+      want="azurite@$AZURITE_VERSION"
+      if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-table" ]; then
+        echo "setup: installing $want into $AZURITE_DIR (npm)"
+        rm -rf "$AZURITE_DIR" && mkdir -p "$AZURITE_DIR"
+        npm install --prefix "$AZURITE_DIR" --no-save --no-audit --no-fund --loglevel=error "$want"
+        echo "$want" > "$stamp"
       fi
       ;;
     *) echo "setup: unknown part '$part'" >&2; exit 2 ;;
