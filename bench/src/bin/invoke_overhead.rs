@@ -51,7 +51,10 @@ fn main() -> anyhow::Result<()> {
         engine.clone(),
         artifacts,
         16,
-        edgefn_host::local::backends(),
+        edgefn_host::local::backends(&edgefn_host::local::FileStore::new(
+            cache.path().join("state"),
+            edgefn_host::local::kv_file::Owner::this_process("bench"),
+        )),
     )?);
     // A .wat file (the minimal ABI guest) is assembled to a temporary .wasm first.
     let wasm_path = if wasm.ends_with(".wat") {

@@ -31,6 +31,7 @@ mod frameworks_rust;
 mod go_guests;
 mod invoke_cli;
 mod kv_host;
+mod kv_local;
 mod local_host;
 mod observability;
 mod outbound;
