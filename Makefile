@@ -122,7 +122,7 @@ test-side: test-setup
 ## wrangler with Node 22 from npm, cfn-lint from PyPI, kubernetes-validate from PyPI), one after
 ## another (two pip installs at once could race), while the host builds
 test-setup:
-	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s azurite
+	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s dynamodb azurite
 
 ## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:

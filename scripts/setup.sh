@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s azurite)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s dynamodb azurite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,6 +98,30 @@ for part in "$@"; do
         python3 -m venv "$k8s_venv"
         "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check $k8s_want
         echo "$k8s_want" > "$k8s_venv/.installed"
+      fi
+      ;;
+    dynamodb)
+      # DynamoDB emulators for the Lambda KV backend's tests (host/tests/it/kv_dynamodb.rs):
+      # moto_server, which checks SigV4 signatures, in a venv of its own, and dynalite, which
+      # enforces DynamoDB's 400 KB item limit, from npm in a folder of its own.
+      moto_venv=target/tools/moto-venv
+      moto_want='moto[server,dynamodb]==5.2.5'
+      if [ "$(cat "$moto_venv/.installed" 2>/dev/null)" != "$moto_want" ] \
+          || [ ! -x "$moto_venv/bin/moto_server" ]; then
+        echo "setup: installing $moto_want into $moto_venv (pip)"
+        rm -rf "$moto_venv"
+        python3 -m venv "$moto_venv"
+        "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "$moto_want"
+        echo "$moto_want" > "$moto_venv/.installed"
+      fi
+      dynalite_dir=target/tools/dynalite
+      dynalite_want='dynalite@4.0.0'
+      if [ "$(cat "$dynalite_dir/.installed" 2>/dev/null)" != "$dynalite_want" ] \
+          || [ ! -f "$dynalite_dir/node_modules/dynalite/cli.js" ]; then
+        echo "setup: installing $dynalite_want into $dynalite_dir (npm)"
+        rm -rf "$dynalite_dir" && mkdir -p "$dynalite_dir"
+        npm install --prefix "$dynalite_dir" --no-save --no-audit --no-fund --loglevel=error "$dynalite_want"
+        echo "$dynalite_want" > "$dynalite_dir/.installed"
       fi
       ;;
     azurite)

@@ -3,12 +3,15 @@
 //! --only-lambda-apis`) on loopback, reached through the emulated Function URL.
 //!
 //! cargo-lambda is installed by `scripts/setup.sh lambda` (which `make test` runs); without it these
-//! tests fail and say so rather than skip.
+//! tests fail and say so rather than skip. A guest granted key-value stores gets a DynamoDB table
+//! on moto_server (`scripts/setup.sh dynamodb`, started by `crate::kv_dynamodb::Moto`).
 
 use super::{Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target, free_port};
 use crate::common::{Reply, edgefn_bin, guest, send, try_send_exact};
+use crate::kv_dynamodb::Moto;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Every guest a test here deploys: cargo-lambda only knows functions named after binaries of the
@@ -282,19 +285,59 @@ const EMULATOR_HEADERS: &[&str] = &[
 pub struct Lambda {
     pub deployed: Deployed,
     pub emulator: Emulator,
+    /// The DynamoDB table behind the guest's stores when it is granted any, kept (with the moto
+    /// it is on) as long as the deployment.
+    _kv: Option<LambdaKv>,
     guest: String,
+}
+
+/// A table of its own on the moto_server every granted Lambda deployment of the run shares (one
+/// start instead of one per test; it stops when the last deployment using it is dropped).
+pub struct LambdaKv {
+    pub moto: Arc<Moto>,
+    pub table: String,
+}
+
+impl LambdaKv {
+    fn start() -> LambdaKv {
+        static SHARED: Mutex<Weak<Moto>> = Mutex::new(Weak::new());
+        let moto = {
+            let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+            shared.upgrade().unwrap_or_else(|| {
+                let moto = Arc::new(Moto::start());
+                *shared = Arc::downgrade(&moto);
+                moto
+            })
+        };
+        let table = format!("edgefn-kv-{:08x}", fastrand::u32(..));
+        moto.create_table(&table);
+        LambdaKv { moto, table }
+    }
 }
 
 impl Target for Lambda {
     const PLATFORM: &'static str = "aws-lambda";
 
-    /// Variables are the function's environment.
+    /// Variables are the function's environment. A guest granted stores (`EDGEFN_KV_STORES`) gets
+    /// a DynamoDB table on moto_server, its settings and credentials in the bootstrap's
+    /// environment as Lambda and the template give them.
     fn start(guest: &str, env: &[(&str, &str)]) -> Lambda {
+        let granted = env
+            .iter()
+            .any(|(k, v)| *k == "EDGEFN_KV_STORES" && !v.trim().is_empty());
+        let kv = granted.then(LambdaKv::start);
+        let kv_env = kv
+            .as_ref()
+            .map(|kv| kv.moto.lambda_env(&kv.table))
+            .unwrap_or_default();
+        let mut env = env.to_vec();
+        env.extend(kv_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let emulator = Emulator::start();
-        let deployed = deploy(&emulator, guest, env);
+        let deployed = deploy(&emulator, guest, &env);
         Lambda {
             deployed,
             emulator,
+            _kv: kv,
             guest: guest.to_owned(),
         }
     }
