@@ -17,6 +17,23 @@ pub(crate) const FUNCTION_ID: &str = "Function";
 pub(crate) const ROLE_ID: &str = "ExecutionRole";
 /// The Function URL.
 pub(crate) const URL_ID: &str = "FunctionUrl";
+/// The key-value stores' DynamoDB table, declared when the function is granted stores.
+pub(crate) const KV_TABLE_ID: &str = "KvTable";
+/// The DynamoDB calls the runtime's key-value backend makes.
+const KV_ACTIONS: [&str; 4] = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+];
+
+/// Where a function granted stores keeps them.
+enum KvTable {
+    /// In a table the template declares.
+    Declared,
+    /// In a table that exists already, by name.
+    Existing(String),
+}
 
 /// What the template describes.
 pub(crate) struct Template<'a> {
@@ -38,9 +55,27 @@ fn quoted(text: &str) -> String {
 }
 
 impl Template<'_> {
+    /// The table behind the function's stores, `None` when it is granted none.
+    fn kv_table(&self) -> Option<KvTable> {
+        let env = self.settings.environment();
+        let get = |name: &str| {
+            env.iter()
+                .find(|(k, v)| k == name && !v.trim().is_empty())
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        get(crate::runtime::capabilities::kv::STORES_VAR)?;
+        Some(
+            match get(crate::platform::aws_lambda::dynamodb::TABLE_VAR) {
+                Some(name) => KvTable::Existing(name),
+                None => KvTable::Declared,
+            },
+        )
+    }
+
     /// The template as YAML text.
     pub(crate) fn render(&self) -> String {
         let s = self.settings;
+        let kv_table = self.kv_table();
         let mut out = String::new();
         let w = &mut out;
         let _ = writeln!(
@@ -62,11 +97,35 @@ impl Template<'_> {
             ))
         );
         let _ = writeln!(w, "Resources:");
-        // Key-value storage is a later edgefn feature; its two parts have their places marked.
-        let _ = writeln!(
-            w,
-            "  # Key-value storage (a later edgefn release) declares the function's table here."
-        );
+        if let Some(KvTable::Declared) = kv_table {
+            let _ = write!(
+                w,
+                "  # The key-value stores the function is granted (EDGEFN_KV_STORES), one item per key:
+  # pk = store name, sk = key, v = value, exp = expiry (Unix seconds, which DynamoDB's TTL
+  # deletes some time after; the runtime never returns an expired key). Kept when the stack is
+  # deleted or the table replaced: it holds the app's data.
+  {KV_TABLE_ID}:
+    Type: \"AWS::DynamoDB::Table\"
+    DeletionPolicy: \"Retain\"
+    UpdateReplacePolicy: \"Retain\"
+    Properties:
+      BillingMode: \"PAY_PER_REQUEST\"
+      AttributeDefinitions:
+        - AttributeName: \"pk\"
+          AttributeType: \"S\"
+        - AttributeName: \"sk\"
+          AttributeType: \"S\"
+      KeySchema:
+        - AttributeName: \"pk\"
+          KeyType: \"HASH\"
+        - AttributeName: \"sk\"
+          KeyType: \"RANGE\"
+      TimeToLiveSpecification:
+        AttributeName: \"exp\"
+        Enabled: true
+"
+            );
+        }
         let _ = write!(
             w,
             "  {ROLE_ID}:
@@ -82,9 +141,34 @@ impl Template<'_> {
       # CloudWatch Logs, all the runtime itself needs.
       ManagedPolicyArns:
         - Fn::Sub: \"arn:${{AWS::Partition}}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\"
-      # Key-value storage adds the policy granting the function its table here (Policies:).
 "
         );
+        if let Some(table) = &kv_table {
+            let resource = match table {
+                KvTable::Declared => format!("Fn::GetAtt: [{KV_TABLE_ID:?}, \"Arn\"]"),
+                KvTable::Existing(name) => format!(
+                    "Fn::Sub: {}",
+                    quoted(&format!(
+                        "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{name}"
+                    ))
+                ),
+            };
+            let _ = writeln!(
+                w,
+                "      # The key-value stores' table: the calls the runtime makes on it, nothing else.
+      Policies:
+        - PolicyName: \"edgefn-kv\"
+          PolicyDocument:
+            Version: \"2012-10-17\"
+            Statement:
+              - Effect: \"Allow\"
+                Action:"
+            );
+            for action in KV_ACTIONS {
+                let _ = writeln!(w, "                  - {}", quoted(action));
+            }
+            let _ = writeln!(w, "                Resource:\n                  {resource}");
+        }
         let _ = write!(
             w,
             "  {FUNCTION_ID}:
@@ -117,6 +201,13 @@ impl Template<'_> {
         for (key, value) in s.environment() {
             // Keys are checked to be [A-Za-z][A-Za-z0-9_]*: plain YAML keys.
             let _ = writeln!(w, "          {key}: {}", quoted(&value));
+        }
+        if let Some(KvTable::Declared) = kv_table {
+            let _ = writeln!(
+                w,
+                "          {}:\n            Ref: {KV_TABLE_ID:?}",
+                crate::platform::aws_lambda::dynamodb::TABLE_VAR
+            );
         }
         let _ = write!(
             w,
@@ -217,9 +308,45 @@ mod tests {
     }
 
     #[test]
-    fn key_value_storage_has_its_places_marked() {
-        let text = render(&settings(&[]));
-        assert!(text.contains("declares the function's table here"));
-        assert!(text.contains("adds the policy granting the function its table here"));
+    fn a_function_granted_no_store_gets_no_table() {
+        let text = render(&settings(&[("GREETING", "hi")]));
+        assert!(!text.contains("AWS::DynamoDB::Table"), "{text}");
+        assert!(!text.contains("Policies:"), "{text}");
+        assert!(!text.contains("EDGEFN_KV_DYNAMODB_TABLE"), "{text}");
+    }
+
+    #[test]
+    fn a_function_granted_stores_gets_its_table_and_policy() {
+        let text = render(&settings(&[("EDGEFN_KV_STORES", "default,sessions")]));
+        for block in [
+            "  KvTable:\n    Type: \"AWS::DynamoDB::Table\"\n    DeletionPolicy: \"Retain\"",
+            "      KeySchema:\n        - AttributeName: \"pk\"\n          KeyType: \"HASH\"\n        - AttributeName: \"sk\"\n          KeyType: \"RANGE\"",
+            "      TimeToLiveSpecification:\n        AttributeName: \"exp\"\n        Enabled: true",
+            "                  - \"dynamodb:Query\"\n                Resource:\n                  Fn::GetAtt: [\"KvTable\", \"Arn\"]",
+            "          EDGEFN_KV_STORES: \"default,sessions\"\n          EDGEFN_KV_DYNAMODB_TABLE:\n            Ref: \"KvTable\"",
+        ] {
+            assert!(text.contains(block), "{block:?} in:\n{text}");
+        }
+        for action in KV_ACTIONS {
+            assert!(text.contains(&format!("- \"{action}\"")), "{action}");
+        }
+    }
+
+    #[test]
+    fn stores_in_an_existing_table_get_the_policy_only() {
+        let text = render(&settings(&[
+            ("EDGEFN_KV_STORES", "default"),
+            ("EDGEFN_KV_DYNAMODB_TABLE", "shared-kv"),
+        ]));
+        assert!(!text.contains("AWS::DynamoDB::Table"), "{text}");
+        assert!(
+            text.contains("Fn::Sub: \"arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/shared-kv\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("          EDGEFN_KV_DYNAMODB_TABLE: \"shared-kv\""),
+            "{text}"
+        );
+        assert!(!text.contains("Ref: \"KvTable\""), "{text}");
     }
 }
