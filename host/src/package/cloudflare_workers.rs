@@ -1,10 +1,12 @@
 //! `edgefn package --target cloudflare-workers`: an ES-module Worker bundle. The folder holds the
 //! Worker's JavaScript (from `workers/src/`, compiled into `edgefn`), the function as
-//! `function.wasm`, a `wrangler.toml` to deploy it, a `config.capnp` to run the same files
-//! locally with `workerd serve`, and a `README.md` that says how.
+//! `function.wasm`, a `wrangler.toml` to deploy it (with a KV namespace binding per granted
+//! key-value store), a `config.capnp` to run the same files locally with `workerd serve`, and a
+//! `README.md` that says how.
 
 mod config;
 mod readme;
+mod settings;
 mod sources;
 mod wasm;
 
@@ -12,6 +14,7 @@ pub use config::{
     CAPNP_VARS_MARKER, LOCAL_ADDRESS, PRIVATE_NETWORK_BINDING, PRIVATE_NETWORK_SERVICE,
     PUBLIC_NETWORK_SERVICE, SOCKET_NAME, worker_name,
 };
+pub use settings::{KV_BINDING_PREFIX, WorkersSettings, kv_binding};
 pub use wasm::WASI_PREVIEW1_FUNCTIONS;
 
 use super::{PackageReport, PackageRequest};
@@ -44,8 +47,17 @@ pub const FUNCTION_NAME_BINDING: &str = "EDGEFN_FUNCTION_NAME";
 /// Binding with the deadline budget in milliseconds.
 pub const DEADLINE_BINDING: &str = "EDGEFN_DEADLINE_MS";
 
-/// Writes the Worker bundle for `request` into `request.out`.
+/// Writes the Worker bundle for `request` into `request.out`, with no variables of its own.
 pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    package_with(request, &WorkersSettings::default())
+}
+
+/// Writes the Worker bundle for `request` into `request.out`, bound to `settings`' variables and
+/// key-value stores.
+pub fn package_with(
+    request: &PackageRequest,
+    settings: &WorkersSettings,
+) -> anyhow::Result<PackageReport> {
     let name = &request.name;
     let original = std::fs::read(&request.wasm)
         .with_context(|| format!("cannot read {}", request.wasm.display()))?;
@@ -63,26 +75,34 @@ pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
     write_file(out, WASM_FILE, &function)?;
 
     let worker_name = worker_name(name);
-    let settings = WorkerConfig {
+    let mut vars = vec![
+        (FUNCTION_NAME_BINDING, name.clone()),
+        (DEADLINE_BINDING, DEFAULT_DEADLINE_MS.to_string()),
+    ];
+    for (key, value) in settings.vars() {
+        match vars.iter_mut().find(|(k, _)| k == key) {
+            Some(existing) => existing.1.clone_from(value),
+            None => vars.push((key, value.clone())),
+        }
+    }
+    let config = WorkerConfig {
         worker_name: &worker_name,
         main: sources::ENTRY.path,
         modules: sources::MODULES.iter().map(|f| f.path).collect(),
         wasm: WASM_FILE,
         compatibility_date: COMPATIBILITY_DATE,
-        vars: vec![
-            (FUNCTION_NAME_BINDING, name.clone()),
-            (DEADLINE_BINDING, DEFAULT_DEADLINE_MS.to_string()),
-        ],
+        vars,
+        kv_stores: settings.stores().iter().map(String::as_str).collect(),
     };
     write_file(
         out,
         "wrangler.toml",
-        config::wrangler_toml(&settings).as_bytes(),
+        config::wrangler_toml(&config).as_bytes(),
     )?;
     write_file(
         out,
         "config.capnp",
-        config::workerd_capnp(&settings).as_bytes(),
+        config::workerd_capnp(&config).as_bytes(),
     )?;
     write_file(
         out,
@@ -96,11 +116,19 @@ pub fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
         .map(|f| f.contents.as_bytes())
         .chain([function.as_slice()]);
     let compressed = gzip_size(uploaded)?;
+    let mut warnings = size_warnings(compressed);
+    // wrangler refuses to deploy until each placeholder id is a namespace's.
+    for store in settings.stores() {
+        warnings.push(format!(
+            "store {store:?} needs a KV namespace: run `npx wrangler kv namespace create {store}` and put the id it prints in wrangler.toml ([[kv_namespaces]] binding = \"{}\", id = ...); functions sharing the store use the same id",
+            kv_binding(store)
+        ));
+    }
     Ok(PackageReport {
         artifact: out.clone(),
         size_bytes: compressed,
         deploy_command: format!("cd {} && npx wrangler deploy", out.display()),
-        warnings: size_warnings(compressed),
+        warnings,
     })
 }
 

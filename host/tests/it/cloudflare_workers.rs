@@ -11,6 +11,8 @@ use crate::platforms::{Case, Pair, Workers};
 use std::process::Command;
 use std::time::Duration;
 
+mod kv;
+
 /// Serves guest `name` on the local host and on workerd, sends each case to both and asserts the
 /// replies agree ([`Pair::same`]). Returns the Worker, still running, and its replies.
 fn same_on_both(name: &str, cases: &[Case]) -> (Workerd, Vec<Reply>) {

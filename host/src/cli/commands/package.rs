@@ -2,6 +2,7 @@
 //! [`crate::package`]); prints what it wrote and the command that deploys it.
 
 use crate::package::aws_lambda::LambdaSettings;
+use crate::package::cloudflare_workers::WorkersSettings;
 use crate::package::{Arch, PackageRequest, Target};
 use crate::progress::step;
 use crate::runtime::spec::FunctionSpec;
@@ -32,8 +33,9 @@ pub(crate) struct Args {
     /// limits.deadline_ms); the function's timeout is a second more [default: 10000].
     #[arg(long, value_name = "MS")]
     pub deadline_ms: Option<u64>,
-    /// AWS Lambda: a variable of the function's environment, NAME=VALUE (repeatable): the guest's
-    /// own, or a runtime setting such as EDGEFN_OUTBOUND_ALLOWED_HOSTS.
+    /// AWS Lambda and Cloudflare Workers: a variable of the function's environment, NAME=VALUE
+    /// (repeatable): the guest's own, or a runtime setting such as EDGEFN_OUTBOUND_ALLOWED_HOSTS or
+    /// EDGEFN_KV_STORES (on Workers, a KV namespace binding per store in wrangler.toml).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_variable)]
     pub env: Vec<(String, String)>,
 }
@@ -47,7 +49,7 @@ fn parse_variable(text: &str) -> Result<(String, String), String> {
 }
 
 /// Packages the module and prints the deploy command.
-pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(mut args: Args) -> anyhow::Result<()> {
     let name = match args.name {
         Some(name) => name,
         None => FunctionSpec::from_wasm_path(&args.wasm)?.name().to_owned(),
@@ -59,6 +61,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             std::env::consts::ARCH
         ),
     };
+    let mut workers = None;
+    if args.target == Target::CloudflareWorkers {
+        workers = Some(WorkersSettings::new(std::mem::take(&mut args.env))?);
+    }
     let lambda_flags =
         args.memory_mb.is_some() || args.deadline_ms.is_some() || !args.env.is_empty();
     let lambda = if args.target == Target::AwsLambda {
@@ -70,7 +76,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )?)
     } else if lambda_flags {
         anyhow::bail!(
-            "--memory-mb, --deadline-ms and --env apply to --target aws-lambda only: on Azure Functions set app settings, on Cloudflare Workers [vars] in wrangler.toml (see the deploy guides)"
+            "--memory-mb and --deadline-ms apply to --target aws-lambda only, --env to aws-lambda and cloudflare-workers: on Azure Functions set app settings, on Cloudflare Workers EDGEFN_DEADLINE_MS with --env (see the deploy guides)"
         );
     } else {
         None
@@ -88,9 +94,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         request.wasm.display(),
         target.unwrap_or_default()
     ));
-    let report = match &lambda {
-        Some(settings) => crate::package::aws_lambda::package_with(&request, settings)?,
-        None => crate::package::package(args.target, &request)?,
+    let report = match (&lambda, &workers) {
+        (Some(settings), _) => crate::package::aws_lambda::package_with(&request, settings)?,
+        (None, Some(settings)) => {
+            std::fs::create_dir_all(&request.out)?;
+            crate::package::cloudflare_workers::package_with(&request, settings)?
+        }
+        (None, None) => crate::package::package(args.target, &request)?,
     };
     println!(
         "packaged {} ({} bytes)",

@@ -1,6 +1,7 @@
 //! The two configurations of a bundle: `wrangler.toml` for deploying with wrangler, and
 //! `config.capnp` for running the very same files locally with `workerd serve`.
 
+use super::settings::kv_binding;
 use std::fmt::Write as _;
 
 /// Address `workerd serve config.capnp` listens on (override with `--socket-addr http=HOST:PORT`).
@@ -32,6 +33,14 @@ const OUTBOUND_VAR_EXAMPLES: &[(&str, &str)] = &[
     ("EDGEFN_OUTBOUND_MAX_REQUESTS", "50"),
     ("EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES", "16777216"),
 ];
+/// The key-value variables (`docs/manifest.md`, "kv"), shown commented out when none is set.
+const KV_VAR_EXAMPLES: &[(&str, &str)] = &[
+    ("EDGEFN_KV_STORES", "default"),
+    ("EDGEFN_KV_MAX_OPERATIONS", "1000"),
+];
+/// The `id` written for a store's namespace until the user puts the real one there.
+pub(super) const KV_NAMESPACE_ID_PLACEHOLDER: &str =
+    "<id printed by: npx wrangler kv namespace create>";
 
 /// What both configurations describe.
 #[derive(Debug, Clone)]
@@ -48,6 +57,15 @@ pub(super) struct WorkerConfig<'a> {
     pub compatibility_date: &'a str,
     /// Text bindings (the adapter's settings), in order.
     pub vars: Vec<(&'a str, String)>,
+    /// The key-value stores granted (`EDGEFN_KV_STORES`), each a KV namespace binding.
+    pub kv_stores: Vec<&'a str>,
+}
+
+impl WorkerConfig<'_> {
+    /// Whether the vars set `name`.
+    fn sets(&self, name: &str) -> bool {
+        self.vars.iter().any(|(k, _)| *k == name)
+    }
 }
 
 /// A Worker name wrangler accepts, from a function name: lower-case ASCII letters, digits and
@@ -132,7 +150,35 @@ fallthrough = false
         "# Outbound HTTP: the function calls nothing until allowed (docs/manifest.md, \"outbound\").\n",
     );
     for (name, value) in OUTBOUND_VAR_EXAMPLES {
-        let _ = writeln!(out, "# {name} = {}", toml_string(value));
+        if !config.sets(name) {
+            let _ = writeln!(out, "# {name} = {}", toml_string(value));
+        }
+    }
+    out.push_str(
+        "# Key-value stores: the function reaches none until granted (docs/kv.md), each then a KV namespace below.\n",
+    );
+    for (name, value) in KV_VAR_EXAMPLES {
+        if !config.sets(name) {
+            let _ = writeln!(out, "# {name} = {}", toml_string(value));
+        }
+    }
+    out.push_str(
+        r#"
+# One KV namespace per key-value store, bound as EDGEFN_KV_<STORE>. Create each once with
+# `npx wrangler kv namespace create <store>` and put the id it prints here; functions that share a
+# store name share its namespace (the same id). Workers KV is eventually consistent.
+"#,
+    );
+    if config.kv_stores.is_empty() {
+        out.push_str("# [[kv_namespaces]]\n# binding = \"EDGEFN_KV_DEFAULT\"\n# id = \"...\"\n");
+    }
+    for store in &config.kv_stores {
+        let _ = writeln!(
+            out,
+            "[[kv_namespaces]]\nbinding = {}\nid = {}",
+            toml_string(&kv_binding(store)),
+            toml_string(KV_NAMESPACE_ID_PLACEHOLDER)
+        );
     }
     out.push_str(
         r#"
@@ -203,11 +249,22 @@ const worker :Workerd.Worker = (
         "    # Outbound HTTP: the function calls nothing until allowed (docs/manifest.md, \"outbound\").\n",
     );
     for (name, value) in OUTBOUND_VAR_EXAMPLES {
+        if !config.sets(name) {
+            let _ = writeln!(
+                out,
+                "    # (name = {}, text = {}),",
+                capnp_string(name),
+                capnp_string(value)
+            );
+        }
+    }
+    // workerd has no KV of its own: a kvNamespace binding names a service that answers Workers
+    // KV's protocol (`npx wrangler dev` brings one). Without it the store answers "unavailable".
+    for store in &config.kv_stores {
         let _ = writeln!(
             out,
-            "    # (name = {}, text = {}),",
-            capnp_string(name),
-            capnp_string(value)
+            "    # Store {store:?}: bind a service speaking Workers KV's protocol, or use `npx wrangler dev`:\n    # (name = {}, kvNamespace = \"my-kv-service\"),",
+            capnp_string(&kv_binding(store))
         );
     }
     let _ = writeln!(out, "    {CAPNP_VARS_MARKER}");
@@ -240,7 +297,56 @@ mod tests {
             wasm: "function.wasm",
             compatibility_date: "2026-11-01",
             vars: vec![("EDGEFN_FUNCTION_NAME", "fetcher".to_owned())],
+            kv_stores: Vec::new(),
         }
+    }
+
+    #[test]
+    fn wrangler_toml_binds_a_kv_namespace_per_granted_store() {
+        let mut config = settings();
+        config
+            .vars
+            .push(("EDGEFN_KV_STORES", "default sessions".to_owned()));
+        config.kv_stores = vec!["default", "sessions"];
+        let wrangler = wrangler_toml(&config);
+        let parsed: toml::Value = toml::from_str(&wrangler).unwrap();
+        assert_eq!(
+            parsed["vars"]["EDGEFN_KV_STORES"].as_str(),
+            Some("default sessions")
+        );
+        let namespaces = parsed["kv_namespaces"].as_array().unwrap();
+        let bindings: Vec<&str> = namespaces
+            .iter()
+            .map(|n| n["binding"].as_str().unwrap())
+            .collect();
+        assert_eq!(bindings, ["EDGEFN_KV_DEFAULT", "EDGEFN_KV_SESSIONS"]);
+        assert!(
+            namespaces
+                .iter()
+                .all(|n| n["id"].as_str() == Some(KV_NAMESPACE_ID_PLACEHOLDER))
+        );
+        assert!(
+            wrangler.contains("npx wrangler kv namespace create"),
+            "{wrangler}"
+        );
+        assert!(
+            !wrangler.contains("# EDGEFN_KV_STORES"),
+            "set, not an example"
+        );
+        let capnp = workerd_capnp(&config);
+        assert!(
+            capnp.contains(r#"(name = "EDGEFN_KV_STORES", text = "default sessions"),"#),
+            "{capnp}"
+        );
+        assert!(
+            capnp.contains(r#"# (name = "EDGEFN_KV_SESSIONS", kvNamespace = "#),
+            "{capnp}"
+        );
+
+        let none = wrangler_toml(&settings());
+        let parsed: toml::Value = toml::from_str(&none).unwrap();
+        assert!(parsed.get("kv_namespaces").is_none(), "{none}");
+        assert!(none.contains("# EDGEFN_KV_STORES = \"default\""), "{none}");
     }
 
     #[test]

@@ -35,6 +35,15 @@ this machine, add `EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS = "true"` to `config.c
 then sends through the `{PRIVATE_NETWORK_BINDING}` network, which also reaches private and
 loopback addresses. On Cloudflare that variable cannot reach a private network.
 
+## Key-value stores
+
+A store the function is granted (`EDGEFN_KV_STORES`, or `--env EDGEFN_KV_STORES=...` when
+packaging) is a Workers KV namespace bound as `EDGEFN_KV_<STORE>`: create it once with
+`npx wrangler kv namespace create <store>` and put the id it prints in its `[[kv_namespaces]]`
+entry of `wrangler.toml`. `npx wrangler dev` serves the namespaces locally; workerd needs a
+service speaking Workers KV's protocol bound in `config.capnp`, else the store answers
+"unavailable".
+
 ## Deploy
 
     npx wrangler deploy                       # Worker "{worker_name}"
@@ -57,6 +66,8 @@ mod tests {
             "EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS = \"true\"",
             PRIVATE_NETWORK_BINDING,
             "workerd serve config.capnp",
+            "npx wrangler kv namespace create",
+            "EDGEFN_KV_STORES",
         ] {
             assert!(text.contains(needle), "{needle:?} in:\n{text}");
         }

@@ -62,18 +62,21 @@ pub const WASI_PREVIEW1_FUNCTIONS: &[&str] = &[
 ];
 
 /// The `edgefn_v1` imports the Worker provides (`workers/src/capabilities/`), with their types
-/// (`docs/abi.md`, "Host imports").
-fn edgefn_v1_type(name: &str) -> Option<([ValType; 2], ValType)> {
+/// (`docs/abi.md`, "Host imports"): every parameter is an `i32`, so the number of them and the
+/// result.
+fn edgefn_v1_type(name: &str) -> Option<(usize, ValType)> {
     match name {
-        edgefn_v1::HTTP_SEND => Some(([ValType::I32, ValType::I32], ValType::I64)),
-        edgefn_v1::RESULT_READ => Some(([ValType::I32, ValType::I32], ValType::I32)),
+        edgefn_v1::HTTP_SEND => Some((2, ValType::I64)),
+        edgefn_v1::RESULT_READ => Some((2, ValType::I32)),
+        edgefn_v1::KV_GET | edgefn_v1::KV_DELETE | edgefn_v1::KV_EXISTS => Some((4, ValType::I64)),
+        edgefn_v1::KV_SET | edgefn_v1::KV_LIST => Some((7, ValType::I64)),
         _ => None,
     }
 }
 
-fn has_type(ty: &FuncType, (params, result): &([ValType; 2], ValType)) -> bool {
-    ty.params().len() == params.len()
-        && ty.params().zip(params).all(|(a, b)| ValType::eq(&a, b))
+fn has_type(ty: &FuncType, (params, result): &(usize, ValType)) -> bool {
+    ty.params().len() == *params
+        && ty.params().all(|p| ValType::eq(&p, &ValType::I32))
         && ty.results().len() == 1
         && ty.results().all(|r| ValType::eq(&r, result))
 }
@@ -121,8 +124,8 @@ pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::
     Ok(())
 }
 
-fn describe((params, result): &([ValType; 2], ValType)) -> String {
-    let params: Vec<String> = params.iter().map(|p| p.to_string()).collect();
+fn describe((params, result): &(usize, ValType)) -> String {
+    let params = vec!["i32"; *params];
     format!("(func (param {}) (result {result}))", params.join(" "))
 }
 
@@ -278,6 +281,11 @@ mod tests {
         let wasm = importing(
             r#"(import "edgefn_v1" "http_send" (func (param i32 i32) (result i64)))
                (import "edgefn_v1" "result_read" (func (param i32 i32) (result i32)))
+               (import "edgefn_v1" "kv_get" (func (param i32 i32 i32 i32) (result i64)))
+               (import "edgefn_v1" "kv_set" (func (param i32 i32 i32 i32 i32 i32 i32) (result i64)))
+               (import "edgefn_v1" "kv_delete" (func (param i32 i32 i32 i32) (result i64)))
+               (import "edgefn_v1" "kv_exists" (func (param i32 i32 i32 i32) (result i64)))
+               (import "edgefn_v1" "kv_list" (func (param i32 i32 i32 i32 i32 i32 i32) (result i64)))
                (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))"#,
         );
         check_module("fetcher", &wasm, 128 << 20).unwrap();
@@ -286,11 +294,11 @@ mod tests {
     #[test]
     fn refuses_an_unknown_edgefn_v1_import_naming_it() {
         let wasm =
-            importing(r#"(import "edgefn_v1" "kv_get" (func (param i32 i32) (result i64)))"#);
-        let error = check_module("kv", &wasm, 128 << 20)
+            importing(r#"(import "edgefn_v1" "queue_send" (func (param i32 i32) (result i64)))"#);
+        let error = check_module("queue", &wasm, 128 << 20)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("edgefn_v1.kv_get"), "{error}");
+        assert!(error.contains("edgefn_v1.queue_send"), "{error}");
         assert!(error.contains("upgrade edgefn"), "{error}");
     }
 
@@ -303,6 +311,16 @@ mod tests {
             .to_string();
         assert!(error.contains("edgefn_v1.http_send"), "{error}");
         assert!(error.contains("(result i64)"), "{error}");
+        let wasm = importing(
+            r#"(import "edgefn_v1" "kv_set" (func (param i32 i32 i32 i32) (result i64)))"#,
+        );
+        let error = check_module("typo", &wasm, 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("(func (param i32 i32 i32 i32 i32 i32 i32) (result i64))"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Cloudflare Workers as a [`Target`]: a guest packaged with `edgefn package --target
 //! cloudflare-workers`, served by real `workerd` on a loopback port. workerd comes from npm
-//! (`scripts/setup.sh workers`, run by `make test`).
+//! (`scripts/setup.sh workers`, run by `make test`). A guest granted key-value stores
+//! (`EDGEFN_KV_STORES`) gets each bound to a local KV namespace: a Worker speaking Workers KV's
+//! protocol over a SQLite-backed Durable Object on disk (`workers/test/support/kv_service.mjs`).
 
 use super::{
     Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target,
     assert_names_the_invocation,
 };
 use crate::common::{Reply, edgefn_bin, guest, send};
-use crate::lib_api::CAPNP_VARS_MARKER;
+use crate::lib_api::{CAPNP_VARS_MARKER, COMPATIBILITY_DATE};
+use edgefn_host::package::cloudflare_workers::kv_binding;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,12 +54,21 @@ pub fn package(name: &str, out: &Path) -> Bundle {
 
 /// [`package`] for a module at any path (a test's own WAT, say).
 pub fn package_wasm(wasm: &Path, out: &Path) -> Bundle {
+    package_wasm_with(wasm, out, &[])
+}
+
+/// [`package_wasm`] with `--env NAME=VALUE` for each of `env`.
+pub fn package_wasm_with(wasm: &Path, out: &Path, env: &[(&str, &str)]) -> Bundle {
     let name = wasm.display();
     let output = Command::new(edgefn_bin())
         .args(["package", "--target", "cloudflare-workers"])
         .arg(wasm)
         .arg("--out")
         .arg(out)
+        .args(
+            env.iter()
+                .flat_map(|(k, v)| ["--env".to_owned(), format!("{k}={v}")]),
+        )
         .output()
         .expect("run edgefn package");
     let printed = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -85,8 +97,16 @@ impl Workerd {
         Workerd::start_wasm(&guest(name), vars)
     }
 
-    /// [`Workerd::start`] for a module at any path.
+    /// [`Workerd::start`] for a module at any path. Every store `EDGEFN_KV_STORES` in `vars`
+    /// grants is bound to a local KV namespace of its own.
     pub fn start_wasm(wasm: &Path, vars: &[(&str, &str)]) -> Workerd {
+        let granted = granted_stores(vars);
+        let stores: Vec<&str> = granted.iter().map(String::as_str).collect();
+        Workerd::start_wasm_with_kv(wasm, vars, &stores)
+    }
+
+    /// [`Workerd::start_wasm`] binding only `stores` to local KV namespaces, granted or not.
+    pub fn start_wasm_with_kv(wasm: &Path, vars: &[(&str, &str)], stores: &[&str]) -> Workerd {
         let name = wasm.display();
         let dir = tempfile::tempdir().unwrap();
         let bundle = package_wasm(wasm, &dir.path().join("bundle"));
@@ -96,6 +116,9 @@ impl Workerd {
         for (key, value) in vars {
             let binding = format!("(name = {key:?}, text = {value:?}),\n    {CAPNP_VARS_MARKER}");
             text = text.replace(CAPNP_VARS_MARKER, &binding);
+        }
+        if !stores.is_empty() {
+            text = bind_local_kv(&text, &bundle.dir, &dir.path().join("kv"), stores);
         }
         std::fs::write(&config, text).unwrap();
 
@@ -157,6 +180,64 @@ impl Workerd {
     pub fn assert_running(&mut self) {
         assert!(self.process.is_running(), "workerd exited: {}", self.log());
     }
+}
+
+/// The stores `EDGEFN_KV_STORES` among `vars` grants, as the adapter splits them.
+fn granted_stores(vars: &[(&str, &str)]) -> Vec<String> {
+    vars.iter()
+        .filter(|(k, _)| *k == "EDGEFN_KV_STORES")
+        .flat_map(|(_, v)| v.split([',', ' ', '\t', '\n']))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The KV-protocol Worker each local namespace runs.
+fn kv_service_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/test/support/kv_service.mjs")
+}
+
+/// `config` (a packaged config.capnp) with each of `stores` bound as its adapter expects
+/// (`EDGEFN_KV_<STORE>`) to a KV namespace of its own: a service running the KV-protocol Worker
+/// (copied into `bundle`) with one SQLite Durable Object, all stored under `storage`, as
+/// miniflare does for `wrangler dev`.
+fn bind_local_kv(config: &str, bundle: &Path, storage: &Path, stores: &[&str]) -> String {
+    const SERVICE_FILE: &str = "edgefn-test-kv-service.mjs";
+    const DISK: &str = "edgefn-test-kv-disk";
+    std::fs::copy(kv_service_source(), bundle.join(SERVICE_FILE)).expect("copy the KV service");
+    std::fs::create_dir_all(storage).unwrap();
+    let mut services = format!(
+        "services = [\n    (name = {DISK:?}, disk = (path = {:?}, writable = true)),\n",
+        storage.display().to_string()
+    );
+    let mut bindings = String::new();
+    let mut workers = String::new();
+    for (i, store) in stores.iter().enumerate() {
+        let service = format!("edgefn-test-kv-{store}");
+        services.push_str(&format!(
+            "    (name = {service:?}, worker = .kvStore{i}),\n"
+        ));
+        bindings.push_str(&format!(
+            "(name = {:?}, kvNamespace = {service:?}),\n    ",
+            kv_binding(store)
+        ));
+        workers.push_str(&format!(
+            r#"
+const kvStore{i} :Workerd.Worker = (
+  modules = [(name = "kv_service.mjs", esModule = embed {SERVICE_FILE:?})],
+  compatibilityDate = {COMPATIBILITY_DATE:?},
+  durableObjectNamespaces = [(className = "KvStore", uniqueKey = "edgefn-test-kv-{store}", enableSql = true)],
+  durableObjectStorage = (localDisk = {DISK:?}),
+  bindings = [(name = "STORE", durableObjectNamespace = "KvStore")],
+);
+"#
+        ));
+    }
+    assert!(config.contains("services = [\n"), "config.capnp: {config}");
+    let mut text = config.replacen("services = [\n", &services, 1);
+    text = text.replace(CAPNP_VARS_MARKER, &format!("{bindings}{CAPNP_VARS_MARKER}"));
+    text.push_str(&workers);
+    text
 }
 
 /// The port in workerd's control message `{"event":"listen","socket":"http","port":N}`.
