@@ -96,6 +96,16 @@ bench_outbound() {
   kill "$up_pid"; wait "$up_pid" 2>/dev/null || true
 }
 
+# Key-value store: see the step that calls it.
+bench_kv() {
+  local state=$CACHE/kv-state manifest=$CACHE/kv.toml p
+  printf '[[function]]\nname = "kv"\nwasm = "%s"\nkv = { stores = ["default"] }\n' "$PWD/target/guests/kv.wasm" > "$manifest"
+  $EDGEFN kv --state-dir "$state" put default bench-key "hello, edgefn" 2>/dev/null
+  # Same module, same instance work: /kv/ is a malformed request (no store) answered 400 at once.
+  p=$(free_port); load edgefn-kv-guest-no-call "http://127.0.0.1:$p/kv/" $EDGEFN serve ${EDGEFN_FLAGS:-} --state-dir "$state" --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); load edgefn-kv-guest-one-get "http://127.0.0.1:$p/kv/default/bench-key" $EDGEFN serve ${EDGEFN_FLAGS:-} --state-dir "$state" --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+}
+
 step "in-process invocation overhead"
 for allocator in pagemap pooling ondemand; do
   $B/invoke_overhead bench/guests/minimal.wat 50000 $allocator fresh | tee -a "$RESULTS"
@@ -142,6 +152,11 @@ step "outbound HTTP: one call per request to a local upstream, edgefn guests vs 
 # the call: native proxy − native hello, and the outbound guest with − without its call (without
 # an x-call-url header it answers 400 at once; same module, same instance work).
 bench_outbound
+
+step "key-value store: in-process get and set on the local file, and one get per HTTP request"
+# Through the KvBackend the guest's imports call, on a current-thread runtime like a host worker.
+$B/kv_store 10000 100 | tee -a "$RESULTS"
+bench_kv
 
 step "cold start: process spawn to first 200 (artifact cached vs empty cache)"
 $B/cold_start 20 / -- $B/native_hello '{addr}' per-core | tee -a "$RESULTS"
