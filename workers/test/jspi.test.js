@@ -69,3 +69,23 @@ test("without JSPI a module that imports http_send answers 500 and the log says 
     assert.match(line, /workerd 1\.20250523\.0 or later/);
   }
 });
+
+test("a module that imports a kv_* function needs JSPI too, and without it answers 500 naming the import", async (t) => {
+  const imports = ["kv_get", "kv_set", "kv_delete", "kv_exists", "kv_list"].map((name) => ["edgefn_v1", name]);
+  const module = fixedResponseModule(ok, { imports: [...imports, ["edgefn_v1", "result_read"]] });
+  assert.deepEqual(
+    suspendingImports(module),
+    imports.map(([m, n]) => `${m}.${n}`),
+  );
+  const logged = t.mock.method(console, "error", () => {});
+  await withoutJspi(async () => {
+    const response = await createFetchHandler(module)(new Request("https://example.com/"), {
+      EDGEFN_KV_STORES: "default",
+    });
+    assert.equal(response.status, 500);
+  });
+  const [line] = logged.mock.calls.map((c) => c.arguments[0]);
+  assert.match(line, /invocation failed \(instantiate\)/);
+  assert.match(line, /edgefn_v1\.kv_get/);
+  assert.match(line, /JavaScript Promise Integration/);
+});
