@@ -30,6 +30,7 @@ mod frameworks_go;
 mod frameworks_rust;
 mod go_guests;
 mod invoke_cli;
+mod kv;
 mod kv_dynamodb;
 mod kv_host;
 mod kv_local;

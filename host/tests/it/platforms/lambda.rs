@@ -28,6 +28,8 @@ pub const FUNCTIONS: &[&str] = &[
     "busy-loop",
     "memory-hog",
     "big-response",
+    "kv",
+    "shortener",
 ];
 /// How long anything here may take to come up.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
