@@ -2,9 +2,9 @@ package edgehttp
 
 import (
 	"strconv"
-	"sync"
 
 	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"edgefn.dev/sdk/go/edgefn/internal/hostcall"
 )
 
 // host is the pair of edgefn_v1 imports an outbound call uses: send is http_send (the envelope's
@@ -16,27 +16,19 @@ type host interface {
 	read(buf []byte) int32
 }
 
-// A call is http_send then result_read on one pending result per instance: a goroutine switch
-// between the two must not let another call discard it.
-var callMu sync.Mutex
-
 // Results beyond this cannot be held by a 32-bit guest; refusing them beats Go's fatal out of
 // memory.
-const maxResult = 1 << 31
-
-// Error messages have no length of their own (the code takes the return value), so they are read
-// with a buffer that grows while result_read answers invalid (the message stays pending in
-// between): messages are a line or two, the larger read is for one that is not.
-var messageReads = [...]int{1 << 10, 64 << 10}
+const maxResult = hostcall.MaxResult
 
 // call sends one outbound request envelope and returns the host's response envelope, an *Error
 // for a refused or failed call, or an error saying how the host broke the import's contract.
 func call(h host, envelope []byte) ([]byte, error) {
-	callMu.Lock()
-	defer callMu.Unlock()
+	// One pending result per instance, shared with edgekv's calls.
+	hostcall.Mu.Lock()
+	defer hostcall.Mu.Unlock()
 	code := h.send(envelope)
 	if code < 0 {
-		return nil, hostError(code, readMessage(h))
+		return nil, hostError(code, hostcall.Message(h.read))
 	}
 	if code >= maxResult {
 		return nil, &Error{Kind: Limit, Message: "the host's response envelope is " + strconv.FormatInt(code, 10) +
@@ -49,17 +41,6 @@ func call(h host, envelope []byte) ([]byte, error) {
 			strconv.FormatInt(code, 10) + " bytes")
 	}
 	return buf, nil
-}
-
-// readMessage fetches the message pending after an error code; nil when the host left none.
-func readMessage(h host) []byte {
-	for _, size := range messageReads {
-		buf := make([]byte, size)
-		if n := h.read(buf); n >= 0 && int(n) <= size {
-			return buf[:n]
-		}
-	}
-	return nil
 }
 
 // protocolError is the host answering outside the ABI: a bug in the host, not in the request.
