@@ -31,6 +31,7 @@ mod frameworks_rust;
 mod go_guests;
 mod invoke_cli;
 mod kv;
+mod kv_azure;
 mod kv_dynamodb;
 mod kv_host;
 mod kv_local;

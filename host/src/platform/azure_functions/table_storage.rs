@@ -2,9 +2,12 @@
 //! (`AzureWebJobsStorage`), spoken to over its REST API with Shared Key Lite (`shared_key`).
 //!
 //! Mapping (`docs/kv.md`): PartitionKey = the store name (already valid: `[a-z][a-z0-9_]*`),
-//! RowKey = the lower-case hex of the key's UTF-8 bytes, which no key can make invalid (RowKeys may
-//! not hold `/ \ # ?`), which sorts as the bytes do (fixed width per byte, `0-9` before `a-f`), and
-//! whose 1024 characters for a 512-byte key are exactly the RowKey limit. The value is split over
+//! RowKey = each byte of the key's UTF-8 as one character, byte `b` as U+0100 + `b` (`Ā`..`ǿ`):
+//! no key can make it invalid (RowKeys may not hold `/ \ # ?` or control characters), it sorts as
+//! the bytes do (one character per byte, in code point order, which UTF-16 and UTF-8 comparisons
+//! both keep), and a 512-byte key is 512 characters, 1 KiB in UTF-16: the RowKey limit (Azurite
+//! refuses a RowKey of more than 512 characters, so hex, at two characters per byte, cannot hold
+//! the longest keys). The value is split over
 //! `Edm.Binary` properties `v0`, `v1`, ... of at most 64 KiB each (the property limit; 256 KiB is
 //! four), with `n` the number of parts and `exp` its expiry in Unix seconds (`Edm.Int64`, 0 for
 //! none). Table storage has no expiry of its own, so every read leaves out what has expired.
@@ -36,7 +39,7 @@ const MAX_QUERY_PAGE: u32 = 1000;
 /// Queries one `list` call may make while following continuations, so a long run of expired
 /// entities cannot hold it: past this it returns what it has, with a cursor to go on.
 const MAX_QUERIES_PER_LIST: usize = 8;
-/// Largest response read: a full list page of 1024-character RowKeys, or a 256 KiB value as
+/// Largest response read: a full list page of 512-character RowKeys, or a 256 KiB value as
 /// base64, fit with room to spare.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -221,8 +224,13 @@ impl TableStore {
     }
 
     /// The resource of one entity.
+    /// The RowKey is percent-encoded as UTF-8 (and signed so, as sent).
     fn entity(&self, store: &str, row_key: &str) -> String {
-        format!("{}(PartitionKey='{store}',RowKey='{row_key}')", self.table)
+        format!(
+            "{}(PartitionKey='{store}',RowKey='{}')",
+            self.table,
+            utf8_percent_encode(row_key, QUERY_VALUE)
+        )
     }
 
     /// The entity for `key`, or `None` when absent; `select` limits the properties returned.
@@ -461,7 +469,7 @@ impl KvBackend for TableStore {
                 match key_of_row(&row) {
                     Some(key) => keys.push(key),
                     None => {
-                        tracing::warn!(table = %self.table, %store, row_key = %row, "a row of the key-value table is not a hex-encoded key; left out")
+                        tracing::warn!(table = %self.table, %store, row_key = %row, "a row of the key-value table does not encode a key; left out")
                     }
                 }
             }
@@ -470,17 +478,26 @@ impl KvBackend for TableStore {
     }
 }
 
-/// The RowKey of `key`: the lower-case hex of its UTF-8 bytes.
+/// The first character of the RowKey alphabet: byte `b` is `ROW_BASE + b`.
+const ROW_BASE: u32 = 0x100;
+/// A character above every one of the alphabet: RowKeys starting with `r` are exactly those at
+/// least `r` and below `r` + this.
+const ROW_END: char = '\u{200}';
+
+/// The RowKey of `key`: each UTF-8 byte `b` as the character U+0100 + `b`.
 pub(crate) fn row_key(key: &str) -> String {
-    hex::encode(key.as_bytes())
+    key.bytes()
+        .map(|b| char::from_u32(ROW_BASE + u32::from(b)).expect("U+0100..U+01FF are characters"))
+        .collect()
 }
 
 /// The key a RowKey encodes, `None` when it is not one [`row_key`] makes.
 fn key_of_row(row: &str) -> Option<String> {
-    if row.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    String::from_utf8(hex::decode(row).ok()?).ok()
+    let bytes = row
+        .chars()
+        .map(|c| u8::try_from(u32::from(c).checked_sub(ROW_BASE)?).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Where a listing starts.
@@ -518,8 +535,8 @@ impl Start {
 }
 
 /// The `$filter` of a listing: the store's partition, the RowKeys that start with the prefix's
-/// (from `start`), and no expired entity. Hex digits are all below `g`, so RowKeys starting with
-/// `h` are exactly those at least `h` and below `h` + `g`.
+/// (from `start`), and no expired entity. RowKeys starting with
+/// `r` are exactly those at least `r` and below `r` + [`ROW_END`].
 fn list_filter(store: &str, prefix: &str, start: &Start, now: u64) -> String {
     let prefix_row = row_key(prefix);
     let lower = match start {
@@ -527,7 +544,7 @@ fn list_filter(store: &str, prefix: &str, start: &Start, now: u64) -> String {
         Start::Prefix | Start::Continue(..) => format!("RowKey ge '{prefix_row}'"),
     };
     format!(
-        "PartitionKey eq '{store}' and {lower} and RowKey lt '{prefix_row}g' and (exp eq 0L or exp gt {now}L)"
+        "PartitionKey eq '{store}' and {lower} and RowKey lt '{prefix_row}{ROW_END}' and (exp eq 0L or exp gt {now}L)"
     )
 }
 
@@ -606,16 +623,26 @@ mod tests {
                 "{a:?} vs {b:?}"
             );
             // A prefix's RowKey bounds exactly the RowKeys of the keys that start with it.
-            let prefix = &row_key(&a)[..row_key(&a).len().min(4)];
-            let inside = row_key(&b).as_str() >= prefix && row_key(&b) < format!("{prefix}g");
+            let prefix: String = row_key(&a).chars().take(2).collect();
+            let prefix = prefix.as_str();
+            let inside =
+                row_key(&b).as_str() >= prefix && row_key(&b) < format!("{prefix}{ROW_END}");
+            // UTF-16 order (Table storage's strings) agrees too.
+            let utf16 = |s: &str| s.encode_utf16().collect::<Vec<u16>>();
+            assert_eq!(
+                utf16(&row_key(&a)).cmp(&utf16(&row_key(&b))),
+                a.as_bytes().cmp(b.as_bytes())
+            );
             assert_eq!(inside, row_key(&b).starts_with(prefix), "{a:?} vs {b:?}");
             assert_eq!(key_of_row(&row_key(&a)).as_deref(), Some(a.as_str()));
         }
         let longest = "é".repeat(256);
-        assert_eq!(row_key(&longest).len(), 1024, "the RowKey limit");
-        assert!(row_key("a/b#c?d\\e").bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(key_of_row("6A"), None);
-        assert_eq!(key_of_row("ff"), None, "not UTF-8");
+        assert_eq!(row_key(&longest).chars().count(), 512, "the RowKey limit");
+        assert_eq!(row_key(&longest).encode_utf16().count() * 2, 1024, "1 KiB");
+        let forbidden = |c: char| "/\\#?'".contains(c) || c.is_control();
+        assert!(!row_key("a/b#c?d\\e'\u{0}\u{7f}").chars().any(forbidden));
+        assert_eq!(key_of_row("a"), None);
+        assert_eq!(key_of_row("\u{1ff}"), None, "not UTF-8");
     }
 
     #[test]
@@ -643,11 +670,11 @@ mod tests {
     fn the_filter_bounds_the_partition_the_prefix_and_expiry() {
         assert_eq!(
             list_filter("default", "u/", &Start::Prefix, 99),
-            "PartitionKey eq 'default' and RowKey ge '752f' and RowKey lt '752fg' and (exp eq 0L or exp gt 99L)"
+            "PartitionKey eq 'default' and RowKey ge '\u{175}\u{12f}' and RowKey lt '\u{175}\u{12f}\u{200}' and (exp eq 0L or exp gt 99L)"
         );
         assert!(
-            list_filter("s", "", &Start::After("61".into()), 1)
-                .contains("RowKey gt '61' and RowKey lt 'g'")
+            list_filter("s", "", &Start::After(row_key("a")), 1)
+                .contains("RowKey gt '\u{161}' and RowKey lt '\u{200}'")
         );
     }
 

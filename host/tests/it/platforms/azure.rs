@@ -280,6 +280,8 @@ pub fn invocation_id() -> String {
 pub struct Azure {
     pub handler: Handler,
     guest: String,
+    /// The Table storage emulator behind the guest's key-value stores, when it is granted any.
+    _azurite: Option<std::sync::Arc<crate::kv_azure::Azurite>>,
 }
 
 impl Target for Azure {
@@ -287,13 +289,30 @@ impl Target for Azure {
 
     /// Variables are `EDGEFN_VAR_<NAME>` app settings, platform settings (`EDGEFN_OUTBOUND_*`)
     /// app settings of their own name; the rest of the environment
-    /// (FUNCTIONS_CUSTOMHANDLER_PORT, PATH, ...) stays out of the guest.
+    /// (FUNCTIONS_CUSTOMHANDLER_PORT, PATH, ...) stays out of the guest. A guest granted stores
+    /// (`EDGEFN_KV_STORES`) gets the shared Azurite as `AzureWebJobsStorage`, in a table of its
+    /// own, so each deployment starts with empty stores as the local host does.
     fn start(guest: &str, env: &[(&str, &str)]) -> Azure {
         let (platform, vars) = split_settings(env);
+        let grants_stores = platform
+            .iter()
+            .any(|(k, v)| *k == "EDGEFN_KV_STORES" && !v.trim().is_empty());
+        let azurite = grants_stores.then(crate::kv_azure::Azurite::shared);
+        let storage: Vec<(String, String)> = match &azurite {
+            Some(azurite) => vec![
+                ("AzureWebJobsStorage".into(), azurite.connection_string()),
+                (
+                    "EDGEFN_KV_AZURE_TABLE".into(),
+                    format!("kv{:016x}", fastrand::u64(..)),
+                ),
+            ],
+            None => Vec::new(),
+        };
         let settings: Vec<(String, &str)> = vars
             .iter()
             .map(|(k, v)| (format!("EDGEFN_VAR_{k}"), *v))
             .chain(platform.iter().map(|(k, v)| (k.to_string(), *v)))
+            .chain(storage.iter().map(|(k, v)| (k.clone(), v.as_str())))
             .collect();
         let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let handler = Handler::start(guest, &["--name", guest], &settings);
@@ -305,6 +324,7 @@ impl Target for Azure {
         Azure {
             handler,
             guest: guest.to_owned(),
+            _azurite: azurite,
         }
     }
 
