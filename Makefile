@@ -18,7 +18,7 @@ GUESTS       := $(EXAMPLES) $(FIXTURES)
 # it is named by path.
 GUEST_SPECS  := $(patsubst axum,path+file://$(CURDIR)/guests/examples/axum,$(GUESTS))
 # Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
-GO_GUESTS    := hello echo fetch nethttp
+GO_GUESTS    := hello echo fetch nethttp counter
 GO_GUEST_DIR := guests/examples/go
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests

@@ -271,3 +271,20 @@ conformance!(
         }
     }
 );
+
+conformance!(
+    /// The Go counter example (`edgekv`), unchanged on every platform: counts per name, and a
+    /// reset.
+    kv_go_counter_example_runs_unchanged,
+    |serve| {
+        let name = run_prefix().replace('/', "");
+        let mut counter = serve("go-counter", &[("EDGEFN_KV_STORES", "default")]);
+        let path = format!("/go-counter?name={name}");
+        for want in ["1\n", "2\n", "3\n"] {
+            let reply = same(&mut counter, &Case::get(&path));
+            assert_eq!(reply.text(), want);
+        }
+        assert_eq!(same(&mut counter, &Case::new("DELETE", &path)).text(), "0\n");
+        assert_eq!(same(&mut counter, &Case::get(&path)).text(), "1\n");
+    }
+);

@@ -30,6 +30,7 @@ pub const FUNCTIONS: &[&str] = &[
     "big-response",
     "kv",
     "shortener",
+    "go-counter",
 ];
 /// How long anything here may take to come up.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
