@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `(store, key)` → (expiry in Unix seconds, 0 = never; value).
+type Entries = BTreeMap<(String, String), (u64, Vec<u8>)>;
+
 /// Values in a map, lost with the process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    /// `(store, key)` → (expiry in Unix seconds, 0 = never; value).
-    entries: Mutex<BTreeMap<(String, String), (u64, Vec<u8>)>>,
+    entries: Mutex<Entries>,
 }
 
 /// Seconds since the Unix epoch.
