@@ -23,7 +23,7 @@ use crate::runtime::artifact::ARTIFACTS_DIR;
 use crate::runtime::capabilities::Backends;
 use crate::runtime::capabilities::kv::{KvBackend, Unconfigured};
 use crate::runtime::limits::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Limits, MAX_MEMORY_BYTES};
-use crate::runtime::spec::{FunctionSpec, OutboundPolicy};
+use crate::runtime::spec::{FunctionSpec, KvGrant, OutboundPolicy};
 use anyhow::Context as _;
 pub use dynamodb::{DynamoDbConfig, DynamoDbStore};
 use edgefn_abi::Platform;
@@ -121,6 +121,8 @@ pub struct LambdaEnvironment {
     pub guest_env: Vec<(String, String)>,
     /// What the guest may call, from the `EDGEFN_OUTBOUND_*` variables (which it does not see).
     pub outbound: OutboundPolicy,
+    /// The key-value stores it may use, from the `EDGEFN_KV_*` variables.
+    pub kv: KvGrant,
 }
 
 impl LambdaEnvironment {
@@ -162,6 +164,9 @@ impl LambdaEnvironment {
         let outbound = OutboundPolicy::from_variables(get).context(
             "the function's outbound HTTP settings (Lambda environment variables) are invalid",
         )?;
+        let kv = KvGrant::from_variables(get).context(
+            "the function's key-value settings (Lambda environment variables) are invalid",
+        )?;
         Ok(LambdaEnvironment {
             task_root,
             handler,
@@ -169,6 +174,7 @@ impl LambdaEnvironment {
             memory_mb: get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.parse().ok()),
             guest_env,
             outbound,
+            kv,
         })
     }
 
@@ -258,7 +264,8 @@ pub fn function_spec(args: &Args, environment: &LambdaEnvironment) -> anyhow::Re
             memory_bytes: guest_memory_bytes(args.memory_mb, environment.memory_mb)?,
             ..Limits::default()
         })?
-        .with_outbound(environment.outbound.clone())?;
+        .with_outbound(environment.outbound.clone())?
+        .with_kv(environment.kv.clone())?;
     Ok(spec)
 }
 
