@@ -33,6 +33,7 @@ mod invoke_cli;
 mod kv;
 mod kv_azure;
 mod kv_dynamodb;
+mod kv_faults;
 mod kv_host;
 mod kv_local;
 mod local_host;
