@@ -4,21 +4,19 @@
 //! the service endpoint is the operator's configuration (an emulator on 127.0.0.1 in tests), never
 //! the guest's. Each call reads the whole response within a size cap and a timeout.
 
-use bytes::{Bytes, BytesMut};
+use crate::http::client_io::{self, BodyError, Conn, error_chain};
+use bytes::Bytes;
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
 /// How long an idle connection to a service is kept for the next call.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,57 +139,24 @@ fn endpoint_of(uri: &Uri) -> String {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Reads the body whole, failing as soon as it passes `cap` (announced or streamed).
 async fn read_capped(
     response: Response<hyper::body::Incoming>,
     cap: usize,
     endpoint: &str,
 ) -> Result<Response<Bytes>, ServiceError> {
-    let over = || {
-        ServiceError::new(
-            ServiceErrorKind::TooLarge,
-            format!("the response from {endpoint} is larger than {cap} bytes"),
-        )
-    };
-    let announced = response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > cap as u64) {
-        return Err(over());
-    }
-    let (parts, mut body) = response.into_parts();
-    let mut collected = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ServiceError::new(
+    client_io::read_capped(response, cap)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ServiceError::new(
+                ServiceErrorKind::TooLarge,
+                format!("the response from {endpoint} is larger than {cap} bytes"),
+            ),
+            BodyError::Broken(detail) => ServiceError::new(
                 ServiceErrorKind::Broken,
-                format!(
-                    "the response from {endpoint} broke off: {}",
-                    error_chain(&e)
-                ),
-            )
-        })?;
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > cap {
-                return Err(over());
-            }
-            collected.extend_from_slice(&data);
-        }
-    }
-    Ok(Response::from_parts(parts, collected.freeze()))
+                format!("the response from {endpoint} broke off: {detail}"),
+            ),
+        })
 }
 
 /// The guests' TLS settings (ring, the Mozilla roots compiled in) offering HTTP/1.1 only, since
@@ -250,7 +215,7 @@ async fn connect(uri: Uri) -> Result<Conn, ServiceError> {
         .map_err(|e| connect_error(format!("{host}:{port}: {e}")))?;
     let _ = stream.set_nodelay(true);
     if !tls {
-        return Ok(Conn::Plain(TokioIo::new(stream)));
+        return Ok(Conn::plain(stream));
     }
     let config = tls_config().map_err(connect_error)?;
     let server_name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -259,59 +224,7 @@ async fn connect(uri: Uri) -> Result<Conn, ServiceError> {
         .connect(server_name, stream)
         .await
         .map_err(|e| connect_error(format!("the TLS handshake with {host} failed: {e}")))?;
-    Ok(Conn::Tls(TokioIo::new(Box::new(stream))))
-}
-
-/// A connection, plain or TLS, as hyper's client drives it.
-enum Conn {
-    Plain(TokioIo<TcpStream>),
-    Tls(TokioIo<Box<TlsStream<TcpStream>>>),
-}
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
+    Ok(Conn::tls(stream))
 }
 
 #[cfg(test)]

@@ -7,24 +7,21 @@
 
 use super::address::is_public;
 use super::policy::OutboundPolicy;
+use crate::http::client_io::{self, BodyError, Conn, error_chain};
 use crate::runtime::metrics::FunctionMetrics;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use edgefn_abi::ImportError;
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::future::Future;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
 /// One address's connection attempt; the next address (if any) is tried after it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -163,59 +160,31 @@ fn request_error(host: &str, error: &hyper_util::client::legacy::Error) -> CallE
     )
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Reads the body whole, failing with `limit` as soon as it passes `cap` (announced or streamed).
+/// Reads the body whole, failing with `limit` as soon as it passes `cap` (announced or streamed),
+/// without the framing headers.
 async fn read_capped(
     response: Response<hyper::body::Incoming>,
     cap: usize,
     host: &str,
 ) -> Result<Response<Bytes>, CallError> {
-    let over = || {
-        CallError::new(
-            ImportError::Limit,
-            format!(
-                "the response from {host} is larger than outbound.max_response_bytes ({cap} bytes)"
+    let mut response = client_io::read_capped(response, cap)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => CallError::new(
+                ImportError::Limit,
+                format!(
+                    "the response from {host} is larger than outbound.max_response_bytes ({cap} bytes)"
+                ),
             ),
-        )
-    };
-    let announced = response
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > cap as u64) {
-        return Err(over());
-    }
-    let (mut parts, mut body) = response.into_parts();
-    let mut collected = BytesMut::with_capacity(announced.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            CallError::new(
+            BodyError::Broken(detail) => CallError::new(
                 ImportError::Unavailable,
-                format!("the response from {host} broke off: {}", error_chain(&e)),
-            )
+                format!("the response from {host} broke off: {detail}"),
+            ),
         })?;
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > cap {
-                return Err(over());
-            }
-            collected.extend_from_slice(&data);
-        }
-    }
     for name in FRAMING_HEADERS {
-        parts.headers.remove(name);
+        response.headers_mut().remove(name);
     }
-    Ok(Response::from_parts(parts, collected.freeze()))
+    Ok(response)
 }
 
 /// Resolves, vets and connects: the only way the client reaches the network.
@@ -252,10 +221,7 @@ async fn connect(uri: Uri, allow_private_networks: bool) -> Result<Conn, CallErr
     let stream = connect_first(&host, &addresses).await?;
     let _ = stream.set_nodelay(true);
     if !tls {
-        return Ok(Conn {
-            io: TokioIo::new(Transport::Plain(stream)),
-            h2: false,
-        });
+        return Ok(Conn::plain(stream));
     }
     let config = tls_config().map_err(|e| CallError::new(ImportError::Unavailable, e))?;
     let server_name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
@@ -273,11 +239,7 @@ async fn connect(uri: Uri, allow_private_networks: bool) -> Result<Conn, CallErr
                 format!("the TLS handshake with {host} failed: {e}"),
             )
         })?;
-    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    Ok(Conn {
-        io: TokioIo::new(Transport::Tls(Box::new(stream))),
-        h2,
-    })
+    Ok(Conn::tls(stream))
 }
 
 /// The addresses `host` may be reached at: an IP literal as it is, a name resolved once; those
@@ -374,124 +336,4 @@ pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             Ok(Arc::new(config))
         })
         .clone()
-}
-
-/// A vetted connection, plain or TLS, as hyper's client drives it.
-struct Conn {
-    io: TokioIo<Transport>,
-    h2: bool,
-}
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        let connected = Connected::new();
-        if self.h2 {
-            connected.negotiated_h2()
-        } else {
-            connected
-        }
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        hyper::rt::Read::poll_read(Pin::new(&mut self.get_mut().io), cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        hyper::rt::Write::poll_write(Pin::new(&mut self.get_mut().io), cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        hyper::rt::Write::poll_flush(Pin::new(&mut self.get_mut().io), cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        hyper::rt::Write::poll_shutdown(Pin::new(&mut self.get_mut().io), cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        hyper::rt::Write::is_write_vectored(&self.io)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        hyper::rt::Write::poll_write_vectored(Pin::new(&mut self.get_mut().io), cx, bufs)
-    }
-}
-
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Transport {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Transport {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Tls(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
-            Transport::Tls(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Tls(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Transport::Plain(s) => s.is_write_vectored(),
-            Transport::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Transport::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-        }
-    }
 }
