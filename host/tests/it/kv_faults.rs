@@ -94,3 +94,33 @@ fn a_backend_that_stops_fails_calls_as_unavailable_and_other_requests_keep_being
     );
     assert_eq!(send(Case::get("/kv/_init")).status, 200, "still serving");
 }
+
+#[test]
+fn a_wrong_storage_key_is_an_error_the_guest_sees_naming_the_setting() {
+    let azurite = Azurite::start();
+    let wrong = azurite.connection_string_with_key("d3JvbmcgYWNjb3VudCBrZXk=");
+    let handler = Handler::start(
+        "kv",
+        &["--name", "kv"],
+        &[
+            ("EDGEFN_KV_STORES", "default"),
+            ("AzureWebJobsStorage", wrong.as_str()),
+        ],
+    );
+    let reply = handler.forward(&Case::get("/kv/default/greeting"), &invocation_id());
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-kv-error").unwrap_or_default(),
+        "unavailable"
+    );
+    assert!(
+        reply.text().contains("AzureWebJobsStorage"),
+        "the message names the setting to fix: {}",
+        reply.text()
+    );
+    assert!(
+        !reply.text().contains("d3JvbmcgYWNjb3VudCBrZXk="),
+        "the message never repeats the key: {}",
+        reply.text()
+    );
+}
