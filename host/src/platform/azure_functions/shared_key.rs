@@ -1,5 +1,5 @@
 //! Signing Table storage requests with the account key: Shared Key Lite for the Table service
-//! (https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key), an
+//! (<https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key>), an
 //! HMAC-SHA256 over the request's date and canonicalized resource, so the handler needs no Azure
 //! SDK.
 
