@@ -4,6 +4,7 @@
 
 pub(crate) mod body;
 pub(crate) mod client_io;
+mod framing_watch;
 pub(crate) mod ids;
 pub(crate) mod respond;
 pub mod server;

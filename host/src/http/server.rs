@@ -3,6 +3,7 @@
 //! framing rules (`strict`) every listener of the host needs; and the shutdown signal. Used by the local host, its admin listener
 //! and the Azure Functions handler.
 
+use super::framing_watch::WatchedStream;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -11,7 +12,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -190,10 +191,21 @@ where
         }
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();
+        let (stream, ambiguous) =
+            WatchedStream::new(stream, shared.options.max_header_bytes.max(8192));
+        let requests_seen = AtomicU64::new(0);
         let service = service_fn(move |req: Request<Incoming>| {
             let shared = conn_shared.clone();
+            // hyper serves a connection's requests one after another, so this is the request's
+            // index on it, the one the framing watch reports.
+            let index = requests_seen.fetch_add(1, Ordering::Relaxed);
+            let both_framings = ambiguous.is(index);
             async move {
-                if let Some(reason) = super::strict::violation(&req) {
+                let violation = match both_framings {
+                    true => Some(super::strict::BOTH_FRAMINGS),
+                    false => super::strict::violation(&req),
+                };
+                if let Some(reason) = violation {
                     tracing::debug!(%peer, reason, "refused a request that breaks HTTP/1.1 framing rules");
                     return Ok::<_, Infallible>(super::strict::refusal(reason));
                 }

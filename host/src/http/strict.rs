@@ -5,16 +5,21 @@
 //! what it accepts but RFC 9112 §3.2 and the CDNs do not:
 //! - an HTTP/1.1 request without `Host`, with more than one, or with one that is not a valid
 //!   `host[:port]` (400, as the RFC says a server MUST answer);
-//! - a request with both `Content-Length` and `Transfer-Encoding`, when both reach the handler.
-//!   hyper itself drops the `Content-Length` of such a request before the handler sees it (it reads
-//!   the chunked body and closes the connection after the response, so nothing can be smuggled
-//!   behind it), so today this check only guards a future parser that keeps both.
+//! - a request with both `Content-Length` and `Transfer-Encoding`, which CDNs refuse as a
+//!   smuggling attempt. hyper reads such a request by its chunked body and drops the
+//!   `Content-Length` header before the handler sees it, so the server finds these heads in the
+//!   connection's bytes (`framing_watch`) and answers [`BOTH_FRAMINGS`]; the header check below
+//!   covers a request that reaches a handler with both.
 //!
 //! Each refusal is a 400 that closes the connection: after a framing error nothing that follows on
 //! it can be trusted.
 
 use super::respond::{Body, plain_text};
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+
+/// The refusal of a request whose head carries both `Content-Length` and `Transfer-Encoding`.
+pub(crate) const BOTH_FRAMINGS: &str =
+    "the request carries both Content-Length and Transfer-Encoding; send one of them";
 
 /// Why a request was refused before it was handled.
 pub(crate) fn violation<B>(request: &Request<B>) -> Option<&'static str> {
@@ -33,7 +38,7 @@ pub(crate) fn violation<B>(request: &Request<B>) -> Option<&'static str> {
     if headers.contains_key(header::CONTENT_LENGTH)
         && headers.contains_key(header::TRANSFER_ENCODING)
     {
-        return Some("the request carries both Content-Length and Transfer-Encoding");
+        return Some(BOTH_FRAMINGS);
     }
     None
 }

@@ -477,6 +477,14 @@ const SMUGGLING: &[(&str, &[u8])] = &[
         b"POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n",
     ),
     (
+        "Content-Length and Transfer-Encoding",
+        b"POST /hello HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+    ),
+    (
+        "Transfer-Encoding and Content-Length",
+        b"POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+    ),
+    (
         "an obs-fold header",
         b"GET /hello HTTP/1.1\r\nhost: x\r\nx-a: 1\r\n folded\r\n\r\n",
     ),
@@ -532,6 +540,29 @@ fn every_listener_refuses_ambiguous_framing_and_closes() {
         answer.starts_with("HTTP/1.1 400"),
         "an oversized chunk size was answered {:?}",
         answer.lines().next().unwrap_or("")
+    );
+    // Behind two well-formed requests on one connection (a chunked body whose data looks like a
+    // head, then a Content-Length one), the ambiguous third is still found and only it is refused.
+    let pipelined = raw(
+        host.addr,
+        b"POST /hello HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
+          2d\r\nPOST /x HTTP/1.1\r\ncontent-length: 1\r\nx: y\r\n\r\n\r\n0\r\n\r\n\
+          POST /hello HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nok\
+          POST /hello HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let statuses: Vec<&str> = pipelined
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 400 Bad Request"
+        ],
+        "{pipelined}"
     );
     let (admin_addr, _) = admin_line(&host);
     assert_strict("the admin listener", admin_addr);
