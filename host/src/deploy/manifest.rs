@@ -211,6 +211,12 @@ impl FunctionSource {
     }
 }
 
+/// Whether `path` names a manifest rather than a module: a `.toml` file, as `serve`, `invoke` and
+/// `package` take one.
+pub fn is_manifest_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "toml")
+}
+
 /// A parsed manifest: the functions to deploy, with paths resolved against the manifest's folder.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -219,6 +225,27 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The function named `name`, or an error naming the manifest (read from `path`) and listing
+    /// the functions it has.
+    pub fn function(&self, path: &Path, name: &str) -> anyhow::Result<&FunctionSpec> {
+        self.functions
+            .iter()
+            .find(|f| f.name() == name)
+            .with_context(|| {
+                format!(
+                    "{} has no function {name:?}; it has: {} (pick one with --name)",
+                    path.display(),
+                    self.names()
+                )
+            })
+    }
+
+    /// The functions' names, comma-separated, for messages.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.functions.iter().map(|f| f.name()).collect();
+        names.join(", ")
+    }
+
     /// Reads and validates a manifest file.
     pub fn load(path: &Path) -> anyhow::Result<Manifest> {
         let text = std::fs::read_to_string(path)

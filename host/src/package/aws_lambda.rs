@@ -10,7 +10,7 @@
 
 mod template;
 
-use super::{PackageReport, PackageRequest, precompile_into};
+use super::{PackageReport, PackageRequest, precompile_into, shell_quoted};
 use crate::platform::aws_lambda::{RUNTIME_MEMORY_HEADROOM_MB, is_runtime_variable};
 use crate::runtime::artifact::ARTIFACTS_DIR;
 use crate::runtime::capabilities::outbound_http::policy::{
@@ -324,11 +324,6 @@ fn environment_json(settings: &LambdaSettings) -> String {
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
     serde_json::json!({ "Variables": variables }).to_string()
-}
-
-/// `text` as one POSIX shell word.
-fn shell_quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// One file of the zip.

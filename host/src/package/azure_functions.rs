@@ -35,8 +35,37 @@ pub(crate) const CATCH_ALL_ROUTE: &str = "{*path}";
 /// Longest function name Azure accepts.
 pub(crate) const MAX_FUNCTION_NAME: usize = 127;
 
+/// How the app runs the function beyond its module: `host.json`'s `functionTimeout` and the app
+/// settings written into `local.settings.json`'s `Values` (the guest's variables as
+/// `EDGEFN_VAR_<NAME>`, the runtime's `EDGEFN_*` settings as they are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AzureSettings {
+    /// `functionTimeout`, as `hh:mm:ss`.
+    pub function_timeout: String,
+    /// App settings, in order.
+    pub app_settings: Vec<(String, String)>,
+}
+
+impl Default for AzureSettings {
+    /// The longest timeout an HTTP trigger has, and no app settings.
+    fn default() -> Self {
+        AzureSettings {
+            function_timeout: PACKAGED_FUNCTION_TIMEOUT.to_owned(),
+            app_settings: Vec::new(),
+        }
+    }
+}
+
 /// Writes the function app folder and reports how to deploy it.
 pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport> {
+    package_with(request, &AzureSettings::default())
+}
+
+/// Writes the function app folder with `settings` and reports how to deploy it.
+pub(crate) fn package_with(
+    request: &PackageRequest,
+    settings: &AzureSettings,
+) -> anyhow::Result<PackageReport> {
     anyhow::ensure!(
         request.arch == super::Arch::X86_64,
         "Azure Functions custom handlers run on Linux x86_64 here; package for --arch x86_64"
@@ -64,7 +93,7 @@ pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport>
     write(&out.join(&wasm_file), &wasm)?;
     write(
         &out.join("host.json"),
-        pretty(&host_json(name, &wasm_file))?.as_bytes(),
+        pretty(&host_json(name, &wasm_file, &settings.function_timeout))?.as_bytes(),
     )?;
     let function_dir = out.join(name);
     std::fs::create_dir_all(&function_dir)
@@ -75,7 +104,7 @@ pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport>
     )?;
     write(
         &out.join("local.settings.json"),
-        pretty(&local_settings())?.as_bytes(),
+        pretty(&local_settings(&settings.app_settings))?.as_bytes(),
     )?;
     copy_handler(&out.join(HANDLER_EXECUTABLE), &mut warnings)?;
     if !(cfg!(target_os = "linux") && cfg!(target_arch = "x86_64")) {
@@ -89,7 +118,7 @@ pub(crate) fn package(request: &PackageRequest) -> anyhow::Result<PackageReport>
     Ok(PackageReport {
         artifact: out.clone(),
         size_bytes: folder_size(out)?,
-        deploy_command: deploy_command(out, name),
+        deploy_command: deploy_command(out, name, &settings.app_settings),
         warnings,
     })
 }
@@ -117,10 +146,10 @@ fn check_function_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// `host.json`: run this executable as the custom handler, requests forwarded as-is.
-pub(crate) fn host_json(name: &str, wasm_file: &str) -> serde_json::Value {
+pub(crate) fn host_json(name: &str, wasm_file: &str, function_timeout: &str) -> serde_json::Value {
     json!({
         "version": "2.0",
-        "functionTimeout": PACKAGED_FUNCTION_TIMEOUT,
+        "functionTimeout": function_timeout,
         "customHandler": {
             "description": {
                 "defaultExecutablePath": HANDLER_EXECUTABLE,
@@ -161,10 +190,17 @@ pub(crate) fn function_json() -> serde_json::Value {
 }
 
 /// `local.settings.json`, read by `func start` and `func azure functionapp publish`; never uploaded.
-fn local_settings() -> serde_json::Value {
+/// Its `Values` are the app settings: `func start` sets them as the handler's environment, and
+/// `func azure functionapp publish --publish-local-settings` copies them to the app.
+fn local_settings(app_settings: &[(String, String)]) -> serde_json::Value {
+    let mut values = serde_json::Map::new();
+    values.insert("FUNCTIONS_WORKER_RUNTIME".into(), "Custom".into());
+    for (name, value) in app_settings {
+        values.insert(name.clone(), value.as_str().into());
+    }
     json!({
         "IsEncrypted": false,
-        "Values": { "FUNCTIONS_WORKER_RUNTIME": "Custom" },
+        "Values": values,
     })
 }
 
@@ -218,17 +254,30 @@ fn folder_size(dir: &Path) -> anyhow::Result<u64> {
 
 /// `func` publishes the folder as it is; the zip deploy needs only the Azure CLI. The zip goes
 /// next to the folder, named with an absolute path so both commands agree wherever they run.
-fn deploy_command(out: &Path, name: &str) -> String {
+/// With app settings, `func` publishes them too, and the Azure CLI route sets them first.
+fn deploy_command(out: &Path, name: &str, app_settings: &[(String, String)]) -> String {
     let out = out.canonicalize().unwrap_or_else(|_| out.to_owned());
     let zip = out
         .parent()
         .unwrap_or(Path::new("/"))
         .join(format!("{name}-azure-functions.zip"));
     let (dir, zip) = (out.display(), zip.display());
+    if app_settings.is_empty() {
+        return format!(
+            "cd {dir} && func azure functionapp publish <APP_NAME>\n  \
+             or, without Core Tools: (cd {dir} && zip -qr {zip} .) && az functionapp deployment source config-zip --resource-group <RESOURCE_GROUP> --name <APP_NAME> --src {zip}\n  \
+             (create the app once, on Linux with the custom runtime: see docs/deploy-azure-functions.md)"
+        );
+    }
+    let settings: Vec<String> = app_settings
+        .iter()
+        .map(|(k, v)| super::shell_quoted(&format!("{k}={v}")))
+        .collect();
     format!(
-        "cd {dir} && func azure functionapp publish <APP_NAME>\n  \
-         or, without Core Tools: (cd {dir} && zip -qr {zip} .) && az functionapp deployment source config-zip --resource-group <RESOURCE_GROUP> --name <APP_NAME> --src {zip}\n  \
-         (create the app once, on Linux with the custom runtime: see docs/deploy-azure-functions.md)"
+        "cd {dir} && func azure functionapp publish <APP_NAME> --publish-local-settings --overwrite-settings\n  \
+         or, without Core Tools: az functionapp config appsettings set --resource-group <RESOURCE_GROUP> --name <APP_NAME> --settings {settings} && (cd {dir} && zip -qr {zip} .) && az functionapp deployment source config-zip --resource-group <RESOURCE_GROUP> --name <APP_NAME> --src {zip}\n  \
+         (create the app once, on Linux with the custom runtime: see docs/deploy-azure-functions.md)",
+        settings = settings.join(" ")
     )
 }
 
@@ -247,7 +296,7 @@ mod tests {
 
     #[test]
     fn zip_deploy_paths_line_up() {
-        let command = deploy_command(Path::new("/srv/dist/azure"), "hello");
+        let command = deploy_command(Path::new("/srv/dist/azure"), "hello", &[]);
         assert!(command.starts_with("cd /srv/dist/azure && func azure functionapp publish"));
         assert!(command.contains("zip -qr /srv/dist/hello-azure-functions.zip ."));
         assert!(command.contains("--src /srv/dist/hello-azure-functions.zip"));

@@ -93,6 +93,7 @@ pub fn package_with(
         compatibility_date: COMPATIBILITY_DATE,
         vars,
         kv_stores: settings.stores().iter().map(String::as_str).collect(),
+        cpu_ms: settings.cpu_ms(),
     };
     write_file(
         out,

@@ -1,5 +1,6 @@
 //! `edgefn package`: turns one `.wasm` into a deployable bundle for a platform. One module per
 //! target; each writes its files into the output folder and reports what it wrote and how to deploy.
+//! `manifest` packages a manifest's functions with the settings they were tested with.
 
 use crate::deploy::host::HostBuilder;
 use crate::progress::step;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub(crate) mod aws_lambda;
 pub(crate) mod azure_functions;
 pub mod cloudflare_workers;
+pub(crate) mod manifest;
 
 /// Platforms `edgefn package` can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,6 +122,11 @@ pub fn strip_executable(path: &Path, flag: &str) -> Result<(), String> {
         )),
         Err(error) => Err(format!("`{STRIP_TOOL}` could not be run: {error}")),
     }
+}
+
+/// `text` as one POSIX shell word, for the commands a report prints.
+pub(crate) fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Name of the runtime-only executable (package `edgefn-runtime`) that packages ship.

@@ -40,6 +40,7 @@ mod local_host;
 mod observability;
 mod outbound;
 mod outbound_host;
+mod package_manifest;
 mod preinit;
 mod reliability;
 mod sam_template;

@@ -8,7 +8,7 @@
 
 use crate::deploy::host::HostBuilder;
 use crate::deploy::invoker::{FunctionInvoker, PlatformCall};
-use crate::deploy::manifest::Manifest;
+use crate::deploy::manifest::{Manifest, is_manifest_path};
 use crate::http::ids::{new_request_id, traceparent};
 use crate::local::kv_file::{FileStore, Owner};
 use crate::runtime::artifact::default_cache_dir;
@@ -140,8 +140,7 @@ fn invoke_once(runner: &FunctionInvoker, request: &Request<Bytes>) -> anyhow::Re
 
 /// The function to run: from the `.wasm` or the manifest, with the flags' overrides.
 fn function_spec(args: &Args) -> anyhow::Result<FunctionSpec> {
-    let is_manifest = args.function.extension().is_some_and(|e| e == "toml");
-    let spec = if is_manifest {
+    let spec = if is_manifest_path(&args.function) {
         from_manifest(&args.function, args.name.as_deref())?
     } else {
         if !args.function.is_file() {
@@ -177,31 +176,14 @@ fn function_spec(args: &Args) -> anyhow::Result<FunctionSpec> {
 }
 
 fn from_manifest(path: &Path, name: Option<&str>) -> anyhow::Result<FunctionSpec> {
-    let functions = Manifest::load(path)?.functions;
-    let names = || {
-        functions
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let manifest = Manifest::load(path)?;
     match name {
-        Some(name) => functions
-            .iter()
-            .find(|f| f.name() == name)
-            .cloned()
-            .with_context(|| {
-                format!(
-                    "{} has no function {name:?}; it has: {}",
-                    path.display(),
-                    names()
-                )
-            }),
-        None if functions.len() == 1 => Ok(functions[0].clone()),
+        Some(name) => manifest.function(path, name).cloned(),
+        None if manifest.functions.len() == 1 => Ok(manifest.functions[0].clone()),
         None => bail!(
             "{} defines several functions: pick one with --name ({})",
             path.display(),
-            names()
+            manifest.names()
         ),
     }
 }

@@ -59,6 +59,9 @@ pub(super) struct WorkerConfig<'a> {
     pub vars: Vec<(&'a str, String)>,
     /// The key-value stores granted (`EDGEFN_KV_STORES`), each a KV namespace binding.
     pub kv_stores: Vec<&'a str>,
+    /// `[limits] cpu_ms`, when a manifest's deadline sets it; otherwise the section is shown
+    /// commented out.
+    pub cpu_ms: Option<u64>,
 }
 
 impl WorkerConfig<'_> {
@@ -180,14 +183,28 @@ fallthrough = false
             toml_string(KV_NAMESPACE_ID_PLACEHOLDER)
         );
     }
-    out.push_str(
-        r#"
+    match config.cpu_ms {
+        Some(cpu_ms) => {
+            let _ = write!(
+                out,
+                r#"
+# Paid plan only (remove the section on the Free plan): the CPU time a request may use, from the
+# manifest's limits.deadline_ms. This limit, not EDGEFN_DEADLINE_MS, is what stops a guest that
+# never returns; keep the two in step.
+[limits]
+cpu_ms = {cpu_ms}
+"#
+            );
+        }
+        None => out.push_str(
+            r#"
 # Paid plan only: the CPU time a request may use (default 30 000 ms, at most 300 000). This limit,
 # not EDGEFN_DEADLINE_MS, is what stops a guest that never returns; keep the two in step.
 # [limits]
 # cpu_ms = 30000
 "#,
-    );
+        ),
+    }
     out
 }
 
@@ -298,6 +315,7 @@ mod tests {
             compatibility_date: "2026-11-01",
             vars: vec![("EDGEFN_FUNCTION_NAME", "fetcher".to_owned())],
             kv_stores: Vec::new(),
+            cpu_ms: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub fn kv_binding(store: &str) -> String {
 pub struct WorkersSettings {
     vars: Vec<(String, String)>,
     stores: Vec<String>,
+    cpu_ms: Option<u64>,
 }
 
 impl WorkersSettings {
@@ -54,7 +55,19 @@ impl WorkersSettings {
         Ok(WorkersSettings {
             vars: env,
             stores: grant.stores().to_vec(),
+            cpu_ms: None,
         })
+    }
+
+    /// Sets `[limits] cpu_ms` in `wrangler.toml` (a manifest's deadline does; `--env` never).
+    pub fn with_cpu_ms(mut self, cpu_ms: u64) -> WorkersSettings {
+        self.cpu_ms = Some(cpu_ms);
+        self
+    }
+
+    /// `[limits] cpu_ms`, when set.
+    pub fn cpu_ms(&self) -> Option<u64> {
+        self.cpu_ms
     }
 
     /// The text bindings, in the order given.
