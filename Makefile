@@ -32,11 +32,13 @@ LISTEN       ?= 127.0.0.1:8080
 # target/doc/edgefn (cargo#6313), and a binary has no API docs to check.
 CLIPPY       := $(CARGO) clippy --release --workspace --all-targets -- -D warnings
 RUSTDOC      := RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --workspace --lib
+# The crates published to crates.io, in dependency order (the Go SDK is a module at sdk/go).
+PUBLISHED    := edgefn-abi edgefn edgefn-tower edgefn-host edgefn-runtime
 # Variables `make help` expands in the descriptions.
 HELP_VARS    := HOST_BIN RUNTIME_BIN RUNTIME_ARM64_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR LISTEN
 
 .PHONY: all help build host runtime runtime-arm64 guests guests-go run check test test-side test-setup test-rust test-unit \
-	test-go test-workers lint lint-rust lint-js fmt setup clean bench soak
+	test-go test-workers publish-check lint lint-rust lint-js fmt setup clean bench soak
 
 ## all: the default target, same as build
 all: build
@@ -108,7 +110,7 @@ check:
 ## test: everything CI runs: builds the host and every guest, lints, then every test end to end
 test:
 	@$(MAKE) --no-print-directory -j2 host test-side
-	@$(MAKE) --no-print-directory lint runtime-arm64 test-rust
+	@$(MAKE) --no-print-directory lint runtime-arm64 test-rust publish-check
 
 # test-side runs one make per step: one make given all four goals would run them side by side
 # under test's -j2.
@@ -154,6 +156,12 @@ test-go:
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 
 ## lint: rustfmt, clippy and rustdoc with warnings as errors, and the Workers adapter's JS lint
+## publish-check: `cargo publish --dry-run` of the crates.io crates together (edgefn-abi, edgefn,
+## edgefn-tower, edgefn-host, edgefn-runtime), path dependencies resolving to each other's packages,
+## so each .crate is checked to have what it compiles and to build on its own; uploads nothing
+publish-check:
+	$(CARGO) publish --dry-run --allow-dirty $(addprefix -p ,$(PUBLISHED))
+
 lint: lint-rust lint-js
 
 ## lint-rust: rustfmt, clippy and rustdoc with warnings as errors. rustdoc uses the release

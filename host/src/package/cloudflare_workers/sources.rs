@@ -1,5 +1,6 @@
 //! The Worker's JavaScript, compiled into `edgefn` from `workers/src/` so a packaged bundle never
-//! depends on a checkout or on npm. The WASI shim is the vendored copy of
+//! depends on a checkout or on npm. It is read through `host/workers-src`, a symlink to it inside
+//! the crate, so the published crate carries the files too. The WASI shim is the vendored copy of
 //! `@bjorn3/browser_wasi_shim` (`workers/src/vendor/`), with its licences.
 
 /// A file of the bundle: its path inside the bundle (the same as under `workers/src/`) and contents.
@@ -15,7 +16,7 @@ macro_rules! worker_file {
     ($path:literal) => {
         BundleFile {
             path: $path,
-            contents: include_str!(concat!("../../../../workers/src/", $path)),
+            contents: include_str!(concat!("../../../workers-src/", $path)),
         }
     };
 }
