@@ -155,13 +155,13 @@ test-go:
 	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
 
-## lint: rustfmt, clippy and rustdoc with warnings as errors, and the Workers adapter's JS lint
 ## publish-check: `cargo publish --dry-run` of the crates.io crates together (edgefn-abi, edgefn,
 ## edgefn-tower, edgefn-host, edgefn-runtime), path dependencies resolving to each other's packages,
 ## so each .crate is checked to have what it compiles and to build on its own; uploads nothing
 publish-check:
 	$(CARGO) publish --dry-run --allow-dirty $(addprefix -p ,$(PUBLISHED))
 
+## lint: rustfmt, clippy and rustdoc with warnings as errors, and the Workers adapter's JS lint
 lint: lint-rust lint-js
 
 ## lint-rust: rustfmt, clippy and rustdoc with warnings as errors. rustdoc uses the release
