@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s dynamodb azurite)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s otel dynamodb azurite)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,6 +98,21 @@ for part in "$@"; do
         python3 -m venv "$k8s_venv"
         "$k8s_venv/bin/pip" install --quiet --disable-pip-version-check $k8s_want
         echo "$k8s_want" > "$k8s_venv/.installed"
+      fi
+      ;;
+    otel)
+      # The official OpenTelemetry protobuf bindings (PyPI opentelemetry-proto, with the protobuf
+      # runtime pinned too) in a venv of its own: host/tests/it/otlp.rs decodes the host's OTLP
+      # exports with them (host/tests/it/otlp_collector.py).
+      otel_venv=target/tools/otel-venv
+      otel_want='opentelemetry-proto==1.45.2 protobuf==7.36.2'
+      if [ "$(cat "$otel_venv/.installed" 2>/dev/null)" != "$otel_want" ] \
+          || ! "$otel_venv/bin/python" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+        echo "setup: installing $otel_want into $otel_venv (pip)"
+        rm -rf "$otel_venv"
+        python3 -m venv "$otel_venv"
+        "$otel_venv/bin/pip" install --quiet --disable-pip-version-check $otel_want
+        echo "$otel_want" > "$otel_venv/.installed"
       fi
       ;;
     dynamodb)

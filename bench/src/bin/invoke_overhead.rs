@@ -98,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             platform_deadline: None,
             cold_start: false,
             traceparent: None,
+            trace: None,
         };
         // The first invocation after deploy, on its own: what a function's first user waits for.
         let started = Instant::now();

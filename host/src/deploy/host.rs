@@ -11,6 +11,7 @@ use crate::runtime::artifact::CacheOutcome;
 use crate::runtime::capabilities::Backends;
 use crate::runtime::engine::{EngineOptions, HostEngine};
 use crate::runtime::spec::FunctionSpec;
+use crate::runtime::traces::TraceConfig;
 use edgefn_abi::Platform;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct HostBuilder {
     engine: EngineOptions,
     max_loaded: usize,
     scratch_cache: Option<PathBuf>,
+    traces: Option<TraceConfig>,
 }
 
 impl HostBuilder {
@@ -32,6 +34,7 @@ impl HostBuilder {
             engine: EngineOptions::default(),
             max_loaded: 1,
             scratch_cache: None,
+            traces: None,
         }
     }
 
@@ -67,6 +70,13 @@ impl HostBuilder {
         self
     }
 
+    /// Exports a span per invocation and per outbound call (OTLP/HTTP) as `config` says; `None`
+    /// exports none.
+    pub fn traces(mut self, config: Option<TraceConfig>) -> HostBuilder {
+        self.traces = config;
+        self
+    }
+
     /// The registry, its engine started (and, when pooling, announced in the log).
     pub fn registry(self, backends: Backends) -> anyhow::Result<Arc<Registry>> {
         let engine = HostEngine::new(&self.engine)?;
@@ -85,12 +95,11 @@ impl HostBuilder {
             }
             (Err(error), None) => return Err(error),
         };
-        Ok(Arc::new(Registry::new(
-            engine,
-            cache,
-            self.max_loaded,
-            backends,
-        )?))
+        let mut registry = Registry::new(engine, cache, self.max_loaded, backends)?;
+        if let Some(config) = self.traces {
+            registry.export_traces(config)?;
+        }
+        Ok(Arc::new(registry))
     }
 
     /// One function deployed (compiled, or loaded from the cache) and ready to invoke on

@@ -6,7 +6,9 @@
 use super::registry::{Deployed, InFlight, Registry};
 use crate::runtime::error::InvokeError;
 use crate::runtime::guest::{GuestOutput, Invocation, InvocationContext, invoke_capturing};
+use crate::runtime::metrics::OK_OUTCOME;
 use crate::runtime::spec::FunctionSpec;
+use crate::runtime::traces::InvocationEnd;
 use bytes::Bytes;
 use edgefn_abi::Platform;
 use http::{Request, Response};
@@ -83,23 +85,53 @@ impl Invoker {
         call: &PlatformCall<'_>,
     ) -> Invocation {
         let deployed = &admitted.deployed;
-        let resident = match self.registry.resident(deployed).await {
-            Ok(resident) => resident,
-            Err(error) => {
-                return Invocation {
+        let span = self
+            .registry
+            .tracer()
+            .and_then(|tracer| tracer.begin(call.traceparent));
+        let (invocation, cold_start) = match self.registry.resident(deployed).await {
+            Ok(resident) => {
+                let cx = InvocationContext {
+                    request_id: call.request_id,
+                    platform: self.platform,
+                    platform_deadline: call.deadline,
+                    cold_start: resident.take_cold_start(),
+                    traceparent: call.traceparent,
+                    trace: span.as_ref(),
+                };
+                let invocation = invoke_capturing(&resident.function, request, &cx).await;
+                (invocation, cx.cold_start)
+            }
+            Err(error) => (
+                Invocation {
                     result: Err(InvokeError::Load(format!("{error:#}"))),
                     output: GuestOutput::default(),
-                };
-            }
+                },
+                true,
+            ),
         };
-        let cx = InvocationContext {
-            request_id: call.request_id,
-            platform: self.platform,
-            platform_deadline: call.deadline,
-            cold_start: resident.take_cold_start(),
-            traceparent: call.traceparent,
-        };
-        invoke_capturing(&resident.function, request, &cx).await
+        if let Some(span) = &span {
+            let (status, outcome, error) = match &invocation.result {
+                Ok(response) => (response.status().as_u16(), OK_OUTCOME, None),
+                Err(error) => (
+                    error.status().as_u16(),
+                    error.kind().as_str(),
+                    Some(error.to_string()),
+                ),
+            };
+            span.finish(InvocationEnd {
+                function: deployed.spec.name(),
+                platform: self.platform.as_str(),
+                request_id: call.request_id,
+                method: request.method().as_str(),
+                path: request.uri().path(),
+                cold_start,
+                status,
+                outcome,
+                error,
+            });
+        }
+        invocation
     }
 }
 

@@ -16,6 +16,7 @@ use crate::runtime::metrics::Metrics;
 use crate::runtime::preinit;
 use crate::runtime::sandbox::HostState;
 use crate::runtime::spec::FunctionSpec;
+use crate::runtime::traces::{TraceConfig, Tracer};
 use anyhow::Context as _;
 use lru::LruCache;
 use std::collections::HashMap;
@@ -82,6 +83,8 @@ pub struct Registry {
     backends: Arc<Backends>,
     /// Metrics of every function and of the registry itself.
     pub metrics: Arc<Metrics>,
+    /// Where invocation and outbound spans go, when traces are exported.
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl Registry {
@@ -108,7 +111,19 @@ impl Registry {
             wanted: Mutex::default(),
             backends: Arc::new(backends),
             metrics: Arc::new(Metrics::default()),
+            tracer: None,
         })
+    }
+
+    /// Exports a span per invocation and per outbound call as `config` says, from now on.
+    pub fn export_traces(&mut self, config: TraceConfig) -> anyhow::Result<()> {
+        self.tracer = Some(config.start(&self.metrics)?);
+        Ok(())
+    }
+
+    /// Where spans go, if traces are exported.
+    pub fn tracer(&self) -> Option<&Arc<Tracer>> {
+        self.tracer.as_ref()
     }
 
     /// The engine in use.

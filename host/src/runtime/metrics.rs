@@ -1,6 +1,6 @@
 //! Prometheus metrics: per-function invocations, failures by kind, latency and instantiation time,
-//! outbound HTTP calls by outcome, plus artifact cache and loaded-function counters. Served as text
-//! on the admin listener.
+//! outbound HTTP calls by outcome, plus artifact cache and loaded-function counters and the trace
+//! spans exported or dropped. Served as text on the admin listener.
 
 use super::error::FailureKind;
 use edgefn_abi::ImportError;
@@ -57,6 +57,11 @@ struct FunctionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     result: &'static str,
 }
@@ -83,6 +88,9 @@ pub struct Metrics {
     pub evicted: Counter,
     /// Functions deployed now.
     pub deployed: Gauge,
+    /// Trace spans the OTLP collector took.
+    pub trace_spans_exported: Counter,
+    trace_spans_dropped: Family<DropLabels, Counter>,
 }
 
 /// Pre-resolved handles for one function, so recording an invocation allocates nothing.
@@ -191,6 +199,18 @@ impl Default for Metrics {
         );
         let deployed = Gauge::default();
         registry.register("functions_deployed", "Functions deployed", deployed.clone());
+        let trace_spans_exported = Counter::default();
+        registry.register(
+            "trace_spans_exported",
+            "Trace spans the OTLP collector accepted",
+            trace_spans_exported.clone(),
+        );
+        let trace_spans_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Trace spans dropped, by reason: queue_full (the export queue was full), export_failed (the collector refused, was unreachable or too slow)",
+            trace_spans_dropped.clone(),
+        );
         Metrics {
             registry,
             invocations,
@@ -202,6 +222,8 @@ impl Default for Metrics {
             loaded,
             evicted,
             deployed,
+            trace_spans_exported,
+            trace_spans_dropped,
         }
     }
 }
@@ -250,6 +272,13 @@ impl Metrics {
                 outcome: FailureKind::Overload.as_str(),
             })
             .inc();
+    }
+
+    /// The counter of trace spans dropped for `reason` (`queue_full`, `export_failed`).
+    pub(crate) fn trace_spans_dropped(&self, reason: &'static str) -> Counter {
+        self.trace_spans_dropped
+            .get_or_create(&DropLabels { reason })
+            .clone()
     }
 
     /// Counts one module load by its artifact cache result (`hit`, `compiled`, `rebuilt`).

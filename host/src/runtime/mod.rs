@@ -1,7 +1,7 @@
 //! The runtime layer: everything that touches wasmtime, depending on nothing above it. The
 //! engine and its artifact cache, limits, the validated function spec, the sandbox every instance
 //! runs in with the capabilities it can import, the guest kinds and their one invocation seam,
-//! pre-initialization, guest logs, metrics and the failure types.
+//! pre-initialization, guest logs, metrics, trace export and the failure types.
 
 pub mod artifact;
 pub mod capabilities;
@@ -15,3 +15,4 @@ pub mod metrics;
 pub(crate) mod preinit;
 pub(crate) mod sandbox;
 pub mod spec;
+pub mod traces;

@@ -50,6 +50,7 @@ fn run(
         platform_deadline: None,
         cold_start: false,
         traceparent: None,
+        trace: None,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

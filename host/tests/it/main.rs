@@ -38,6 +38,7 @@ mod kv_host;
 mod kv_local;
 mod local_host;
 mod observability;
+mod otlp;
 mod outbound;
 mod outbound_host;
 mod package_manifest;

@@ -10,12 +10,16 @@ use crate::local::admin::{self, Admin, Readiness};
 use crate::local::kv_file::{FileStore, Owner};
 use crate::runtime::artifact::default_cache_dir;
 use crate::runtime::engine::EngineOptions;
+use crate::runtime::traces::TraceConfig;
 use anyhow::{Context as _, bail};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Longest shutdown waits for the last trace spans to be exported.
+const TRACE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Address `edgefn serve` listens on unless told otherwise.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -39,7 +43,12 @@ pub(crate) struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn registry(&self, max_loaded: usize, kv: &FileStore) -> anyhow::Result<Arc<Registry>> {
+    fn registry(
+        &self,
+        max_loaded: usize,
+        kv: &FileStore,
+        traces: Option<TraceConfig>,
+    ) -> anyhow::Result<Arc<Registry>> {
         let options = EngineOptions {
             pool_slots: self.pool_slots,
             pagemap_scan: !self.no_pagemap_scan,
@@ -50,6 +59,7 @@ impl EngineArgs {
         HostBuilder::new(cache_dir)
             .engine(options)
             .max_loaded(max_loaded)
+            .traces(traces)
             .registry(crate::local::backends(kv))
     }
 }
@@ -104,6 +114,11 @@ pub(crate) struct Args {
     /// $EDGEFN_STATE_DIR, else .edgefn/state in the current folder].
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Export a trace span per invocation and per outbound call to this OpenTelemetry collector
+    /// (OTLP/HTTP with protobuf, to <URL>/v1/traces) [default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    /// as it is, else $OTEL_EXPORTER_OTLP_ENDPOINT; none when neither is set].
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -140,7 +155,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .state_dir
         .unwrap_or_else(crate::local::default_state_dir);
     let kv = FileStore::new(&state_dir, Owner::this_process("serve"));
-    let registry = args.engine.registry(args.max_loaded, &kv)?;
+    let traces = TraceConfig::from_flag_or_env(args.otlp_endpoint.as_deref())?;
+    let registry = args.engine.registry(args.max_loaded, &kv, traces)?;
     // The admin listener (with the probes) comes up before the deploy, so a deploy that compiles
     // for a while is seen as alive and not yet ready rather than as a port that refuses.
     let readiness = Arc::new(Readiness::default());
@@ -220,7 +236,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         ..defaults
     };
     readiness.serving();
-    crate::local::router::serve(registry, listener, options, stopped)?;
+    crate::local::router::serve(registry.clone(), listener, options, stopped)?;
+    if let Some(tracer) = registry.tracer() {
+        // The spans of the last requests, unless the collector takes longer than this.
+        tracer.flush(TRACE_FLUSH_LIMIT);
+    }
     // The probes kept answering (503) through the drain; now the admin listener goes too.
     let _ = stop_admin.send(true);
     if let Some(thread) = admin_thread

@@ -22,6 +22,9 @@ pub(crate) struct Handler {
     past_deadline_reported: bool,
 }
 
+/// Longest the runtime waits, between two invocations, for their trace spans to be exported.
+const TRACE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Handler {
     /// A handler posting to `api` the results of `runner`.
     pub(crate) fn new(api: RuntimeApi, runner: FunctionInvoker) -> Handler {
@@ -38,6 +41,11 @@ impl Handler {
         loop {
             let invocation = self.api.next_invocation().await?;
             self.handle(invocation).await?;
+            // Lambda freezes the environment once it asks for the next event: the invocation's
+            // spans go out now, after its answer, or they would wait for the next thaw.
+            if let Some(tracer) = self.runner.registry().tracer().cloned() {
+                let _ = tokio::task::spawn_blocking(move || tracer.flush(TRACE_FLUSH_LIMIT)).await;
+            }
         }
     }
 

@@ -24,6 +24,7 @@ use crate::runtime::capabilities::Backends;
 use crate::runtime::capabilities::kv::{KvBackend, Unconfigured};
 use crate::runtime::limits::{DEFAULT_DEADLINE, DEFAULT_MEMORY_BYTES, Limits, MAX_MEMORY_BYTES};
 use crate::runtime::spec::{FunctionSpec, KvGrant, OutboundPolicy};
+use crate::runtime::traces::TraceConfig;
 use anyhow::Context as _;
 pub use dynamodb::{DynamoDbConfig, DynamoDbStore};
 use edgefn_abi::Platform;
@@ -303,6 +304,7 @@ fn load_function(args: &Args) -> anyhow::Result<FunctionInvoker> {
     let spec = function_spec(args, &environment)?;
     HostBuilder::new(environment.cache_dir())
         .pool_slots(args.pool_slots)
+        .traces(TraceConfig::from_env()?)
         .single(spec, Platform::AwsLambda, backends())
         .with_context(|| {
             format!(

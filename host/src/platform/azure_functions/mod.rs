@@ -224,5 +224,6 @@ fn deploy(args: &Args, budget: Duration) -> anyhow::Result<FunctionInvoker> {
     HostBuilder::new(artifacts)
         .pool_slots(args.pool_slots)
         .scratch_cache_on_failure(std::env::temp_dir().join("edgefn-azure-artifacts"))
+        .traces(crate::runtime::traces::TraceConfig::from_env()?)
         .single(spec, Platform::AzureFunctions, backends())
 }

@@ -5,6 +5,7 @@
 
 use super::kv::imports::FunctionKv;
 use super::outbound_http::client::FunctionClient;
+use crate::runtime::traces::ActiveSpan;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +27,9 @@ pub(crate) struct InvocationScope {
     pub(crate) request_id: String,
     /// Its W3C `traceparent`, passed on to outbound requests that carry none.
     pub(crate) traceparent: Option<String>,
+    /// Its span, when traces are exported: each outbound call records a child span and passes
+    /// that span's context on instead of `traceparent`.
+    pub(crate) trace: Option<ActiveSpan>,
     /// When it must end; no call outlasts it.
     pub(crate) deadline: Instant,
     /// Outbound requests sent so far (calls refused before they went out do not count).
@@ -50,11 +54,18 @@ impl ImportState {
 
     /// An invocation starts: its own call count and no pending result, so a warm instance's
     /// previous invocation leaves nothing behind.
-    pub(crate) fn begin(&mut self, request_id: &str, traceparent: Option<&str>, deadline: Instant) {
+    pub(crate) fn begin(
+        &mut self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        trace: Option<&ActiveSpan>,
+        deadline: Instant,
+    ) {
         self.pending = None;
         self.invocation = Some(InvocationScope {
             request_id: request_id.to_owned(),
             traceparent: traceparent.map(str::to_owned),
+            trace: trace.cloned(),
             deadline,
             sent: 0,
             kv_operations: 0,

@@ -119,10 +119,12 @@ impl AbiV1Function {
                 }
             }
         };
-        live.store
-            .data_mut()
-            .imports
-            .begin(cx.request_id, cx.traceparent, budget.deadline);
+        live.store.data_mut().imports.begin(
+            cx.request_id,
+            cx.traceparent,
+            cx.trace,
+            budget.deadline,
+        );
         let result = live.call(spec, request, cx, budget).await;
         live.store.data_mut().imports.end();
         let captures = Captures {

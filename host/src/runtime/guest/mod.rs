@@ -102,6 +102,9 @@ pub struct InvocationContext<'a> {
     pub cold_start: bool,
     /// W3C `traceparent`, if the request had one.
     pub traceparent: Option<&'a str>,
+    /// The invocation's span, when traces are exported (and the trace is sampled): outbound
+    /// calls record theirs under it and pass its trace on.
+    pub trace: Option<&'a super::traces::ActiveSpan>,
 }
 
 /// What the guest wrote to stdout and stderr during one invocation, as it was logged (tagged with

@@ -1,7 +1,9 @@
 //! `edgefn_v1.http_send`: one outbound HTTP request from the guest, under its function's policy
 //! (`docs/abi.md`, "Outbound HTTP"). The import is async: the guest's fiber is suspended while the
 //! request runs, so a slow upstream holds no worker thread. Every call is counted and logged
-//! (function, request id, method, host, status or error, duration; never a body or a header value).
+//! (function, request id, method, host, status or error, duration; never a body or a header value),
+//! and, when traces are exported, recorded as a CLIENT span whose context the callee receives in
+//! `traceparent`.
 
 pub(crate) mod address;
 pub(crate) mod client;
@@ -9,6 +11,7 @@ pub mod policy;
 
 use super::pending::read_guest;
 use crate::runtime::sandbox::HostState;
+use crate::runtime::traces::{ActiveSpan, Started, TraceContext};
 use bytes::Bytes;
 use client::{CallError, FunctionClient};
 use edgefn_abi::imports::{HTTP_SEND, MODULE};
@@ -51,6 +54,8 @@ struct Seen {
     method: String,
     host: String,
     status: Option<u16>,
+    /// The call's span (its context, the invocation's span, when it was sent), if traced.
+    span: Option<(TraceContext, ActiveSpan, Started)>,
 }
 
 /// One call: its result becomes the pending result, its outcome is counted and logged.
@@ -71,6 +76,14 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
         Err(_) => Some(String::from_utf8_lossy(&pending).into_owned()),
     };
     imports.pending = Some(pending);
+    if let Some((call, parent, started)) = seen.span.take() {
+        let ended = match (seen.status, outcome) {
+            (Some(status), _) => Ok(status),
+            (None, Err(kind)) => Err((kind.as_str(), message.clone().unwrap_or_default())),
+            (None, Ok(())) => Ok(0),
+        };
+        parent.finish_outbound(call, started, &seen.method, &seen.host, ended);
+    }
     let request_id = imports
         .invocation
         .as_ref()
@@ -132,7 +145,15 @@ async fn send(
         ));
     };
     let (deadline, sent) = (invocation.deadline, invocation.sent);
-    let traceparent = invocation.traceparent.clone();
+    // Traced, the callee's parent is this call's own span; otherwise the invocation's context
+    // passes on as it came.
+    let (traceparent, traced) = match &invocation.trace {
+        Some(span) => {
+            let call = span.child();
+            (Some(call.header()), Some((call, span.clone())))
+        }
+        None => (invocation.traceparent.clone(), None),
+    };
     let bytes = read_guest(caller, ptr, len)
         .map(Bytes::from)
         .ok_or_else(|| {
@@ -190,6 +211,7 @@ async fn send(
         ));
     }
     let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline);
+    seen.span = traced.map(|(call, span)| (call, span, Started::now()));
     let result = client.send(request, timeout, why_timeout).await;
     let refused =
         matches!(&result, Err(e) if matches!(e.kind, ImportError::Denied | ImportError::Invalid));
