@@ -4,7 +4,7 @@ import (
 	"os"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // Platform is the platform a function runs on, by its ABI name.

@@ -5,7 +5,7 @@
 //
 //	package main
 //
-//	import "edgefn.dev/sdk/go/edgefn"
+//	import "github.com/edgefn-dev/edgefn/sdk/go"
 //
 //	func init() {
 //		edgefn.Handle(func(req *edgefn.Request, ctx *edgefn.Context) (*edgefn.Response, error) {
@@ -32,6 +32,6 @@
 // particular it does not import fmt, encoding/json or net/http; JSON takes the output of
 // json.Marshal, so only functions that answer JSON link encoding/json.
 //
-// Outbound HTTP is in package edgefn.dev/sdk/go/edgefn/edgehttp, for the same reason: its
+// Outbound HTTP is in package github.com/edgefn-dev/edgefn/sdk/go/edgehttp, for the same reason: its
 // Transport is an http.RoundTripper, and only functions that import it link net/http.
 package edgefn

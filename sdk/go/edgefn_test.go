@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // captureStderr runs f and returns what it wrote to os.Stderr.

@@ -5,7 +5,7 @@ package edgefn
 import (
 	"unsafe"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // The ABI v1 entry points (docs/abi.md). The host calls edgefn_v1_alloc for room to write the

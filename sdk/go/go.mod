@@ -1,3 +1,3 @@
-module edgefn.dev/sdk/go/edgefn
+module github.com/edgefn-dev/edgefn/sdk/go
 
 go 1.24

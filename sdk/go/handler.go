@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 	"strconv"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // HandlerFunc serves one request. Return a response, or an error for a bare 500 (the error is

@@ -11,7 +11,7 @@ import (
 	"io"
 	"net/http"
 
-	"edgefn.dev/sdk/go/edgefn/nethttp"
+	"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 )
 
 // A reactor's main never runs; package initialization does, so the handler is registered here.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/nethttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 )
 
 func TestGreetsByName(t *testing.T) {

@@ -5,7 +5,7 @@
 // serves it and reloads it whenever a file changes.
 package main
 
-import "edgefn.dev/sdk/go/edgefn"
+import "github.com/edgefn-dev/edgefn/sdk/go"
 
 // A reactor's main never runs; package initialization does, so the handler is registered here.
 func init() { edgefn.Handle(handle) }

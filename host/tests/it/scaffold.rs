@@ -196,7 +196,7 @@ fn go_project_from_new_to_invoke() {
     let sdk = repo_root().join("sdk/go").canonicalize().unwrap();
     assert!(
         go_mod.contains(&format!(
-            "replace edgefn.dev/sdk/go/edgefn => {}",
+            "replace github.com/edgefn-dev/edgefn/sdk/go => {}",
             sdk.display()
         )),
         "{go_mod}"
@@ -229,6 +229,96 @@ fn go_project_from_new_to_invoke() {
     );
 }
 
+/// `edgefn ARGS...` in `cwd` run from a copy of the binary outside any checkout, as after
+/// `cargo install edgefn-host`.
+fn installed_edgefn_in(bin_dir: &Path, cwd: &Path, args: &[&str]) -> Output {
+    let installed = bin_dir.join("edgefn");
+    if !installed.exists() {
+        std::fs::create_dir_all(bin_dir).unwrap();
+        std::fs::hard_link(env!("CARGO_BIN_EXE_edgefn"), &installed)
+            .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_edgefn"), &installed).map(drop))
+            .unwrap();
+    }
+    let mut command = Command::new(&installed);
+    command.args(args).current_dir(cwd).env_remove("EDGEFN_SDK");
+    run_bounded(&mut command, Duration::from_secs(60))
+}
+
+/// A Cargo.toml's `[dependencies]` table.
+fn dependencies(project: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    manifest["dependencies"].as_table().unwrap().clone()
+}
+
+/// Away from a checkout the projects depend on the published SDK of the binary's version (they do
+/// not build offline, so only what is written is checked); `--sdk-version` picks another.
+#[test]
+fn an_installed_edgefn_scaffolds_against_the_published_sdk() {
+    let version = env!("CARGO_PKG_VERSION");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    let new = |args: &[&str]| {
+        let out = installed_edgefn_in(&bin, work.path(), args);
+        assert_ok(&out, &format!("edgefn {args:?}"));
+        text(&out.stdout)
+    };
+
+    let stdout = new(&["new", "greet"]);
+    assert!(
+        stdout.contains(&format!("using edgefn {version} from crates.io")),
+        "{stdout}"
+    );
+    let deps = dependencies(&work.path().join("greet"));
+    assert_eq!(deps["edgefn"].as_str(), Some(version), "{deps:?}");
+
+    new(&["new", "web", "--template", "axum"]);
+    let deps = dependencies(&work.path().join("web"));
+    assert_eq!(deps["edgefn"].as_str(), Some(version), "{deps:?}");
+    assert_eq!(deps["edgefn-tower"].as_str(), Some(version), "{deps:?}");
+
+    for (name, template) in [("greet-go", "default"), ("mux", "net-http")] {
+        let stdout = new(&["new", name, "--lang", "go", "--template", template]);
+        assert!(stdout.contains("go mod tidy"), "{stdout}");
+        let go_mod = std::fs::read_to_string(work.path().join(name).join("go.mod")).unwrap();
+        assert!(
+            go_mod.contains(&format!(
+                "\nrequire github.com/edgefn-dev/edgefn/sdk/go v{version}\n"
+            )),
+            "{go_mod}"
+        );
+        assert!(!go_mod.contains("\nreplace "), "{go_mod}");
+    }
+
+    // --sdk-version, from an installed binary or a checkout's, with or without Go's `v`.
+    new(&["new", "pinned", "--sdk-version", "v0.2.0"]);
+    let deps = dependencies(&work.path().join("pinned"));
+    assert_eq!(deps["edgefn"].as_str(), Some("0.2.0"), "{deps:?}");
+    let cache = work.path().join("cache");
+    let out = edgefn_in(
+        work.path(),
+        &cache,
+        &["new", "pinned-go", "--lang", "go", "--sdk-version", "0.2.0"],
+    );
+    assert_ok(&out, "edgefn new --sdk-version from a checkout");
+    let go_mod = std::fs::read_to_string(work.path().join("pinned-go/go.mod")).unwrap();
+    assert!(
+        go_mod.contains("require github.com/edgefn-dev/edgefn/sdk/go v0.2.0\n")
+            && !go_mod.contains("\nreplace "),
+        "{go_mod}"
+    );
+
+    // --sdk still points an installed binary at a checkout.
+    let sdk = repo_root().join("sdk/rust").canonicalize().unwrap();
+    new(&["new", "local", "--sdk", repo_root().to_str().unwrap()]);
+    let deps = dependencies(&work.path().join("local"));
+    assert_eq!(
+        deps["edgefn"].get("path").and_then(|p| p.as_str()),
+        Some(sdk.to_str().unwrap()),
+        "{deps:?}"
+    );
+}
+
 #[test]
 fn mistakes_are_refused_with_what_to_do() {
     let work = tempfile::tempdir().unwrap();
@@ -251,6 +341,16 @@ fn mistakes_are_refused_with_what_to_do() {
         &run(&["new", "x", "--sdk", "/nonexistent"]),
         "a wrong --sdk",
         "is not the edgefn Rust SDK",
+    );
+    assert_fails_saying(
+        &run(&["new", "x", "--sdk-version", "latest"]),
+        "a --sdk-version that is not a version",
+        "is not a version: give one like",
+    );
+    assert_fails_saying(
+        &run(&["new", "x", "--sdk", ".", "--sdk-version", "0.1.0"]),
+        "both --sdk and --sdk-version",
+        "cannot be used with",
     );
     std::fs::create_dir(work.path().join("empty")).unwrap();
     assert_fails_saying(

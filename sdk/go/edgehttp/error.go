@@ -3,7 +3,7 @@ package edgehttp
 import (
 	"strconv"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // Kind is why the host did not deliver a response, by the name docs/abi.md gives its error code.

@@ -3,8 +3,8 @@ package edgehttp
 import (
 	"strconv"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
-	"edgefn.dev/sdk/go/edgefn/internal/hostcall"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/hostcall"
 )
 
 // host is the pair of edgefn_v1 imports an outbound call uses: send is http_send (the envelope's

@@ -2,7 +2,7 @@
 
 package edgehttp
 
-import "edgefn.dev/sdk/go/edgefn/internal/abi"
+import "github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 
 // nativeHost stands in for the edgefn host in a native build (go test, go run): every call is
 // unsupported, with a message that says what to do instead.

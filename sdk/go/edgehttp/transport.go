@@ -26,7 +26,7 @@ import (
 	"strings"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // Transport sends requests through the edgefn host. It is safe for concurrent use; calls run one

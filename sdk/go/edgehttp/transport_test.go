@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // fakeHost plays the edgefn host at the ABI's level: it decodes each envelope the transport sends,

@@ -29,8 +29,8 @@ import (
 	"strconv"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
-	"edgefn.dev/sdk/go/edgefn/internal/hostcall"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/hostcall"
 )
 
 // Kind is why a call failed, by the name docs/abi.md gives its error code.

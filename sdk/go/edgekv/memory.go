@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn/internal/abi"
+	"github.com/edgefn-dev/edgefn/sdk/go/internal/abi"
 )
 
 // UseMemory makes every store call of this process go to an empty in-memory store granting the

@@ -8,7 +8,7 @@
 //	import (
 //		"net/http"
 //
-//		"edgefn.dev/sdk/go/edgefn/nethttp"
+//		"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 //	)
 //
 //	func init() {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/nethttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 )
 
 // serve runs h through the adapter on one request, as the SDK would for an envelope.

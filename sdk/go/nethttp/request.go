@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"edgefn.dev/sdk/go/edgefn"
+	"github.com/edgefn-dev/edgefn/sdk/go"
 )
 
 // newRequest builds the *http.Request a net/http server would hand a handler for req, or says why

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"edgefn.dev/sdk/go/edgefn"
+	"github.com/edgefn-dev/edgefn/sdk/go"
 )
 
 // responseWriter holds what the handler answers until it returns: the envelope carries one whole

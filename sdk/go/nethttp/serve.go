@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"os"
 
-	"edgefn.dev/sdk/go/edgefn"
+	"github.com/edgefn-dev/edgefn/sdk/go"
 )
 
 // Serve registers h as the function's handler (edgefn.Handle with Adapt(h)). Call it from an init

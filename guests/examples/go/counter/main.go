@@ -17,8 +17,8 @@ import (
 	"errors"
 	"strconv"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/edgekv"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/edgekv"
 )
 
 // A reactor's main never runs; package initialization does, so the handler is registered here.

@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/edgekv"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/edgekv"
 )
 
 func get(t *testing.T, method, uri string) *edgefn.Response {

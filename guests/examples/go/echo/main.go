@@ -3,7 +3,7 @@
 // exactly like the Rust echo guest (guests/examples/echo), so the same tests apply to both.
 package main
 
-import "edgefn.dev/sdk/go/edgefn"
+import "github.com/edgefn-dev/edgefn/sdk/go"
 
 func init() { edgefn.Handle(handle) }
 

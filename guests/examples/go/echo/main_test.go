@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"edgefn.dev/sdk/go/edgefn"
+	"github.com/edgefn-dev/edgefn/sdk/go"
 )
 
 func TestEchoesBodyAndRepeatedHeaders(t *testing.T) {

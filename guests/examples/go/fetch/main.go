@@ -19,8 +19,8 @@ import (
 	"strconv"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/edgehttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/edgehttp"
 )
 
 func init() { edgefn.Handle(handle) }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/edgehttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/edgehttp"
 )
 
 // upstream serves routes on loopback and points UPSTREAM_URL and the client at it.

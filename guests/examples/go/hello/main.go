@@ -2,7 +2,7 @@
 // hello guest (guests/examples/hello).
 package main
 
-import "edgefn.dev/sdk/go/edgefn"
+import "github.com/edgefn-dev/edgefn/sdk/go"
 
 // A reactor's main never runs; package initialization does, so the handler is registered here.
 func init() { edgefn.Handle(handle) }

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"edgefn.dev/sdk/go/edgefn"
+	"github.com/edgefn-dev/edgefn/sdk/go"
 )
 
 func TestGreetsWithFunctionName(t *testing.T) {

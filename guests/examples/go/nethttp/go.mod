@@ -1,7 +1,7 @@
-module edgefn.dev/guests/examples/go/nethttp
+module github.com/edgefn-dev/edgefn/guests/examples/go/nethttp
 
 go 1.24
 
-require edgefn.dev/sdk/go/edgefn v0.0.0
+require github.com/edgefn-dev/edgefn/sdk/go v0.0.0
 
-replace edgefn.dev/sdk/go/edgefn => ../../../../sdk/go
+replace github.com/edgefn-dev/edgefn/sdk/go => ../../../../sdk/go

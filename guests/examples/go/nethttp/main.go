@@ -20,8 +20,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/nethttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 )
 
 // A reactor's main never runs; package initialization does, so the handler is registered here.

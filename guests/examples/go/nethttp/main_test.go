@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"edgefn.dev/sdk/go/edgefn"
-	"edgefn.dev/sdk/go/edgefn/nethttp"
+	"github.com/edgefn-dev/edgefn/sdk/go"
+	"github.com/edgefn-dev/edgefn/sdk/go/nethttp"
 )
 
 // do serves one httptest request through the function's handler, natively.

@@ -1,9 +1,11 @@
 //! `edgefn new NAME`: a function project that builds and passes its own unit test right away.
 //!
 //! The templates are real files under `host/templates/`, embedded in the binary: per language the
-//! SDK's own handler style, and a framework's (`--template axum`, `--template net-http`). The SDK is
-//! not published, so the project depends on the SDK of the edgefn checkout by path: found next to
-//! the running binary, or given with `--sdk` / `EDGEFN_SDK`.
+//! SDK's own handler style, and a framework's (`--template axum`, `--template net-http`). The
+//! project depends on a published SDK (crates.io, or the Go module at `sdk/go` of the repository),
+//! of this binary's version or `--sdk-version`; or on an edgefn checkout's SDK by path: given with
+//! `--sdk` / `EDGEFN_SDK`, or, when this binary runs from a checkout (`target/release/edgefn`),
+//! that checkout's, so a change to the SDK is in the project right away.
 
 use super::project::{Language, MANIFEST_FILE};
 use super::{checkout_path, display_path, self_command};
@@ -25,10 +27,26 @@ pub(crate) struct Args {
     /// Folder to create [default: ./NAME].
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
-    /// The SDK to depend on: `sdk/rust` (or `sdk/go`) of an edgefn checkout, or the checkout
-    /// itself [default: the checkout this binary was built in].
+    /// Depend on the SDK of an edgefn checkout by path: its `sdk/rust` (or `sdk/go`), or the
+    /// checkout itself [default: the checkout this binary runs from, if it does].
     #[arg(long, value_name = "PATH", env = "EDGEFN_SDK")]
     pub sdk: Option<PathBuf>,
+    /// Depend on this published SDK version (crates.io, or the Go module proxy) [default: this
+    /// edgefn's version, when it does not run from a checkout].
+    #[arg(long, value_name = "VERSION", conflicts_with = "sdk")]
+    pub sdk_version: Option<String>,
+}
+
+/// The Go SDK's module path: `sdk/go` of the edgefn repository, tagged `sdk/go/vX.Y.Z`.
+const GO_MODULE: &str = "github.com/edgefn-dev/edgefn/sdk/go";
+
+/// Where the project's SDK comes from.
+#[derive(Debug)]
+enum Sdk {
+    /// A published version (`X.Y.Z`, no `v`).
+    Published(String),
+    /// The SDK folder (`sdk/rust` or `sdk/go`) of a checkout, canonical.
+    Checkout(PathBuf),
 }
 
 /// The `--template` names.
@@ -61,7 +79,7 @@ struct Template {
 }
 
 /// A template file: where it goes in the project and its text (`{{name}}`, `{{sdk}}` and, for
-/// templates that use the tower adapter, `{{sdk_tower}}` are filled in).
+/// templates that use the tower adapter, `{{sdk_tower}}` are filled in; see [`Placeholders`]).
 struct TemplateFile {
     path: &'static str,
     text: &'static str,
@@ -234,36 +252,98 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let template = choose(args.template, args.lang)?;
-    let sdk = find_sdk(template.language, args.sdk.as_deref())?;
-    let sdk_value = match template.language {
-        Language::Rust => toml_string(&sdk),
-        Language::Go => go_mod_path(&sdk),
+    let sdk = match &args.sdk_version {
+        Some(version) => Sdk::Published(published_version(version)?),
+        None => find_sdk(template.language, args.sdk.as_deref())?,
     };
     let uses_tower = template
         .files
         .iter()
         .any(|file| file.text.contains("{{sdk_tower}}"));
-    let tower_value = if uses_tower {
-        toml_string(&find_tower(&sdk)?)
-    } else {
-        String::new()
+    let tower = match &sdk {
+        Sdk::Checkout(path) if uses_tower => Some(find_tower(path)?),
+        _ => None,
     };
+    let values = Placeholders::new(template.language, &args.name, &sdk, tower.as_deref());
     for file in template.files {
         let path = dir.join(file.path);
         std::fs::create_dir_all(path.parent().expect("template paths have a folder"))
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let text = fill(file.text, &args.name, &sdk_value, &tower_value);
+        let text = values.fill(file.text);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     print_next_steps(&args, template, &dir, &sdk);
     Ok(())
 }
 
-/// A template file's text with its placeholders filled in.
-fn fill(text: &str, name: &str, sdk: &str, sdk_tower: &str) -> String {
-    text.replace("{{name}}", name)
-        .replace("{{sdk}}", sdk)
-        .replace("{{sdk_tower}}", sdk_tower)
+/// What a template's placeholders become.
+///
+/// - `{{name}}`: the function's name.
+/// - `{{sdk}}`, in `Cargo.toml`: the `edgefn` dependency's value, `"X.Y.Z"` or `{ path = "..." }`;
+///   `{{sdk_tower}}` the same for `edgefn-tower`.
+/// - `{{sdk}}`, in `go.mod`: what follows `require MODULE`: `vX.Y.Z`, or `v0.0.0` and a `replace`
+///   to the checkout's `sdk/go`.
+struct Placeholders {
+    name: String,
+    sdk: String,
+    sdk_tower: String,
+}
+
+impl Placeholders {
+    fn new(lang: Language, name: &str, sdk: &Sdk, tower: Option<&Path>) -> Self {
+        let (sdk, sdk_tower) = match (lang, sdk) {
+            (Language::Rust, Sdk::Published(version)) => {
+                let value = toml_string(version);
+                (value.clone(), value)
+            }
+            (Language::Rust, Sdk::Checkout(path)) => {
+                (toml_path(path), tower.map(toml_path).unwrap_or_default())
+            }
+            (Language::Go, Sdk::Published(version)) => (format!("v{version}"), String::new()),
+            (Language::Go, Sdk::Checkout(path)) => (
+                format!(
+                    "v0.0.0\n\n// The SDK of the edgefn checkout this project was created with, not a published version.\nreplace {GO_MODULE} => {}",
+                    go_mod_path(path)
+                ),
+                String::new(),
+            ),
+        };
+        Self {
+            name: name.to_owned(),
+            sdk,
+            sdk_tower,
+        }
+    }
+
+    /// A template file's text with its placeholders filled in.
+    fn fill(&self, text: &str) -> String {
+        text.replace("{{name}}", &self.name)
+            .replace("{{sdk}}", &self.sdk)
+            .replace("{{sdk_tower}}", &self.sdk_tower)
+    }
+}
+
+/// A `--sdk-version` as `X.Y.Z` (a leading `v` dropped): a full version, which crates.io and the
+/// Go module proxy both resolve.
+fn published_version(given: &str) -> anyhow::Result<String> {
+    let version = given.strip_prefix('v').unwrap_or(given);
+    let (release, pre) = version.split_once('-').unwrap_or((version, ""));
+    let numbers: Vec<&str> = release.split('.').collect();
+    let ok = numbers.len() == 3
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && pre
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !(version.contains('-') && pre.is_empty());
+    if !ok {
+        bail!(
+            "--sdk-version {given:?} is not a version: give one like {}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok(version.to_owned())
 }
 
 /// The tower adapter (`sdk/tower`, package `edgefn-tower`) beside the Rust SDK at `sdk`.
@@ -295,9 +375,9 @@ fn validate_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SDK folder for `lang`: the given path (an SDK folder, or a checkout containing one), else
-/// the checkout this binary was built in.
-fn find_sdk(lang: Language, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// The SDK for `lang`: the given path (an SDK folder, or a checkout containing one); else the
+/// checkout this binary runs from, if it does; else the published SDK of this binary's version.
+fn find_sdk(lang: Language, given: Option<&Path>) -> anyhow::Result<Sdk> {
     let (relative, marker) = match lang {
         Language::Rust => ("sdk/rust", "Cargo.toml"),
         Language::Go => ("sdk/go", "go.mod"),
@@ -305,7 +385,9 @@ fn find_sdk(lang: Language, given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let is_sdk = |dir: &Path| {
         std::fs::read_to_string(dir.join(marker)).is_ok_and(|text| match lang {
             Language::Rust => text.contains("name = \"edgefn\""),
-            Language::Go => text.contains("module edgefn.dev/sdk/go/edgefn"),
+            Language::Go => text
+                .lines()
+                .any(|line| line.trim() == format!("module {GO_MODULE}")),
         })
     };
     let found = match given {
@@ -319,21 +401,25 @@ fn find_sdk(lang: Language, given: Option<&Path>) -> anyhow::Result<PathBuf> {
                     lang.as_str()
                 )
             })?,
-        None => checkout_path(relative).filter(|dir| is_sdk(dir)).with_context(|| {
-            format!(
-                "cannot find the edgefn {} SDK next to this edgefn binary: pass --sdk PATH/TO/edgefn/{relative} (or set EDGEFN_SDK)",
-                lang.as_str()
-            )
-        })?,
+        None => match checkout_path(relative).filter(|dir| is_sdk(dir)) {
+            Some(dir) => dir,
+            None => return Ok(Sdk::Published(env!("CARGO_PKG_VERSION").to_owned())),
+        },
     };
-    found
+    let found = found
         .canonicalize()
-        .with_context(|| format!("cannot open {}", found.display()))
+        .with_context(|| format!("cannot open {}", found.display()))?;
+    Ok(Sdk::Checkout(found))
 }
 
-/// A path as a TOML basic string.
-fn toml_string(path: &Path) -> String {
-    toml::Value::String(path.display().to_string()).to_string()
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// A path dependency's value: `{ path = "..." }`.
+fn toml_path(path: &Path) -> String {
+    format!("{{ path = {} }}", toml_string(&path.display().to_string()))
 }
 
 /// A path as `go.mod` accepts it: bare, or quoted when it has spaces or quotes.
@@ -346,17 +432,21 @@ fn go_mod_path(path: &Path) -> String {
     }
 }
 
-fn print_next_steps(args: &Args, template: &Template, dir: &Path, sdk: &Path) {
+fn print_next_steps(args: &Args, template: &Template, dir: &Path, sdk: &Sdk) {
     let edgefn = self_command();
     let name = &args.name;
     let kind = match template.name {
         TemplateName::Default => template.language.as_str().to_owned(),
         other => format!("{}, {}", template.language.as_str(), template_label(other)),
     };
+    let using = match (sdk, template.language) {
+        (Sdk::Checkout(path), _) => format!("the SDK at {}", path.display()),
+        (Sdk::Published(version), Language::Rust) => format!("edgefn {version} from crates.io"),
+        (Sdk::Published(version), Language::Go) => format!("{GO_MODULE} v{version}"),
+    };
     println!(
-        "created {name} ({kind}) in {} using the SDK at {}",
-        display_path(dir),
-        sdk.display()
+        "created {name} ({kind}) in {} using {using}",
+        display_path(dir)
     );
     let test = match template.language {
         Language::Rust => "cargo test",
@@ -364,6 +454,9 @@ fn print_next_steps(args: &Args, template: &Template, dir: &Path, sdk: &Path) {
     };
     println!("next:");
     println!("  cd {}", display_path(dir));
+    if template.language == Language::Go && matches!(sdk, Sdk::Published(_)) {
+        println!("  {:<44} # download the SDK, write go.sum", "go mod tidy");
+    }
     println!("  {test:<44} # the handler's unit test, natively");
     println!(
         "  {:<44} # the module, at target/edgefn/{name}.wasm",
@@ -399,7 +492,7 @@ mod tests {
 
     #[test]
     fn sdk_paths_are_quoted_for_their_files() {
-        assert_eq!(toml_string(Path::new("/a b/sdk")), r#""/a b/sdk""#);
+        assert_eq!(toml_path(Path::new("/a b/sdk")), r#"{ path = "/a b/sdk" }"#);
         assert_eq!(go_mod_path(Path::new("/src/sdk/go")), "/src/sdk/go");
         assert_eq!(go_mod_path(Path::new("/a b/go")), r#""/a b/go""#);
     }
@@ -408,7 +501,13 @@ mod tests {
     fn templates_fill_every_placeholder() {
         for template in TEMPLATES {
             for file in template.files {
-                let filled = fill(file.text, "x", "\"/s\"", "\"/t\"");
+                let filled = Placeholders::new(
+                    template.language,
+                    "x",
+                    &Sdk::Checkout("/s".into()),
+                    Some(Path::new("/t")),
+                )
+                .fill(file.text);
                 assert!(
                     !filled.contains("{{"),
                     "{}/{} keeps a placeholder",
@@ -422,6 +521,19 @@ mod tests {
                     .replace("{{name}}", "x")
                     .contains("{{")
             );
+        }
+    }
+
+    #[test]
+    fn sdk_versions_are_full_versions() {
+        assert_eq!(published_version("0.1.0").unwrap(), "0.1.0");
+        assert_eq!(published_version("v1.20.3").unwrap(), "1.20.3");
+        assert_eq!(published_version("0.2.0-rc.1").unwrap(), "0.2.0-rc.1");
+        for bad in [
+            "", "1", "0.1", "0.1.x", "latest", "0.1.0-", "1.2.3.4", "^0.1.0",
+        ] {
+            let err = published_version(bad).unwrap_err().to_string();
+            assert!(err.contains("is not a version"), "{bad}: {err}");
         }
     }
 
