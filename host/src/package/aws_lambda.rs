@@ -35,6 +35,8 @@ pub(crate) const UNZIPPED_LIMIT_BYTES: u64 = 250 << 20;
 const LAMBDA_MIN_MEMORY_MB: u64 = 128;
 /// Lambda's longest timeout, seconds.
 const LAMBDA_MAX_TIMEOUT_S: u64 = 900;
+/// The longest guest deadline a package can have: its timeout is a second past the deadline.
+pub(crate) const MAX_DEADLINE_MS: u64 = (LAMBDA_MAX_TIMEOUT_S - 1) * 1000;
 /// Lambda's limit on a function's environment: all keys and values together, bytes.
 const LAMBDA_ENVIRONMENT_LIMIT_BYTES: usize = 4096;
 /// The runtime's variable for the guest's deadline (its `--deadline-ms`).
@@ -88,7 +90,7 @@ impl LambdaSettings {
             bail!("--memory-mb {memory_mb} is out of range: give 1 to {max_memory_mb} (MiB)");
         }
         // The timeout is the deadline rounded up to a second, plus one.
-        let max_deadline_ms = (LAMBDA_MAX_TIMEOUT_S - 1) * 1000;
+        let max_deadline_ms = MAX_DEADLINE_MS;
         if !(1..=max_deadline_ms).contains(&deadline_ms) {
             bail!(
                 "--deadline-ms {deadline_ms} is out of range: give 1 to {max_deadline_ms} (Lambda's timeout is at most {LAMBDA_MAX_TIMEOUT_S} s, and the package sets it a second past the deadline)"

@@ -167,7 +167,14 @@ fn lambda_settings(spec: &FunctionSpec) -> anyhow::Result<LambdaSettings> {
     let mut env = guest_variables(spec)?;
     env.extend(runtime_variables(spec));
     let limits = spec.limits();
-    LambdaSettings::new(limits.memory_bytes >> 20, deadline_ms(limits), env)
+    let deadline = deadline_ms(limits);
+    if deadline > super::aws_lambda::MAX_DEADLINE_MS {
+        bail!(
+            "limits.deadline_ms = {deadline} is longer than a Lambda function can run: give at most {} (Lambda's timeout is at most 900 s, and the package sets it a second past the deadline)",
+            super::aws_lambda::MAX_DEADLINE_MS
+        );
+    }
+    LambdaSettings::new(limits.memory_bytes >> 20, deadline, env)
 }
 
 /// Workers: the environment as `[vars]`, the deadline as `EDGEFN_DEADLINE_MS` and `cpu_ms`, and
@@ -410,6 +417,11 @@ mod tests {
     fn variables_a_platform_would_swallow_are_refused() {
         let error = lambda_settings(&spec("env = { EDGEFN_MODE = 'x' }")).unwrap_err();
         assert!(format!("{error:#}").contains("EDGEFN_MODE"), "{error:#}");
+        let error = lambda_settings(&spec("limits = { deadline_ms = 900000 }")).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("limits.deadline_ms = 900000"),
+            "{error:#}"
+        );
         let error = azure_settings(&spec("env = { 'my-var' = 'x' }")).unwrap_err();
         assert!(format!("{error:#}").contains("my-var"), "{error:#}");
     }
