@@ -98,6 +98,23 @@ fn is_lower_hex(text: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Longest status message a span carries: a trap's message holds the guest's backtrace, which
+/// the log has in full; collectors limit attribute and message sizes.
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, marked when cut.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
+}
+
 /// A random id of `N` bytes, never all zeros.
 fn new_id<const N: usize>() -> [u8; N] {
     loop {
@@ -295,7 +312,7 @@ impl ActiveSpan {
             start_unix_nanos: start,
             end_unix_nanos: finish,
             attributes,
-            error,
+            error: error.map(bounded),
         });
     }
 
@@ -334,7 +351,7 @@ impl ActiveSpan {
             start_unix_nanos: start,
             end_unix_nanos: finish,
             attributes,
-            error,
+            error: error.map(bounded),
         });
     }
 }
@@ -380,6 +397,15 @@ mod tests {
             TraceContext::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let cut = bounded(long);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES + 3 && cut.ends_with("..."));
+        assert!(cut.starts_with("éé"));
     }
 
     #[test]
