@@ -158,9 +158,11 @@ test-go:
 
 ## publish-check: `cargo publish --dry-run` of the crates.io crates together (edgefn-abi, edgefn,
 ## edgefn-tower, edgefn-host, edgefn-runtime), path dependencies resolving to each other's packages,
-## so each .crate is checked to have what it compiles and to build on its own; uploads nothing
+## so each .crate is checked to have what it compiles and to build on its own; uploads nothing.
+## Its verify builds are dev-profile builds nothing else makes, thrown away after: built without
+## debug info or incremental state, which they would never use
 publish-check:
-	$(CARGO) publish --dry-run --allow-dirty $(addprefix -p ,$(PUBLISHED))
+	CARGO_PROFILE_DEV_DEBUG=false CARGO_INCREMENTAL=0 $(CARGO) publish --dry-run --allow-dirty $(addprefix -p ,$(PUBLISHED))
 
 ## lint: rustfmt, clippy and rustdoc with warnings as errors, and the Workers adapter's JS lint
 lint: lint-rust lint-js
