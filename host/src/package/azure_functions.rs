@@ -126,7 +126,7 @@ pub(crate) fn package_with(
 /// Azure's rule for function (folder) names, plus one of ours: the name must differ from the
 /// route prefix, or invocations (`POST /<name>`) and forwarded requests (`/api/...`) could not be
 /// told apart.
-fn check_function_name(name: &str) -> anyhow::Result<()> {
+pub(crate) fn check_function_name(name: &str) -> anyhow::Result<()> {
     let valid = name.len() <= MAX_FUNCTION_NAME
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name

@@ -210,6 +210,7 @@ fn workers_settings(spec: &FunctionSpec) -> anyhow::Result<(WorkersSettings, Vec
 /// `EDGEFN_VAR_<NAME>` (the only ones the handler passes on), the runtime's as they are.
 fn azure_settings(spec: &FunctionSpec) -> anyhow::Result<(AzureSettings, Vec<String>)> {
     let who = format!("function {:?}", spec.name());
+    super::azure_functions::check_function_name(spec.name())?;
     let mut warnings = Vec::new();
     let mut app_settings = Vec::new();
     for (name, value) in guest_variables(spec)? {
@@ -422,6 +423,14 @@ mod tests {
             format!("{error:#}").contains("limits.deadline_ms = 900000"),
             "{error:#}"
         );
+        let error = azure_settings(&spec("env = { 'my-var' = 'x' }")).unwrap_err();
+        assert!(format!("{error:#}").contains("my-var"), "{error:#}");
+        let api = Manifest::parse(
+            "[[function]]\nname = 'api'\nwasm = 'a.wasm'",
+            Path::new("."),
+        );
+        let error = azure_settings(&api.unwrap().functions[0]).unwrap_err();
+        assert!(format!("{error:#}").contains("route prefix"), "{error:#}");
         let error = azure_settings(&spec("env = { 'my-var' = 'x' }")).unwrap_err();
         assert!(format!("{error:#}").contains("my-var"), "{error:#}");
     }

@@ -32,17 +32,18 @@ pub(crate) struct Args {
     /// Architecture the package runs on (AWS Lambda: x86_64 or arm64) [default: this machine's].
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
-    /// AWS Lambda: the guest's memory limit in MiB (the manifest's limits.memory_mb); the
-    /// function's memory size is 48 MiB more [default: 128].
+    /// With a .wasm, AWS Lambda: the guest's memory limit in MiB (the manifest's
+    /// limits.memory_mb); the function's memory size is 48 MiB more [default: 128].
     #[arg(long, value_name = "MIB")]
     pub memory_mb: Option<u64>,
-    /// AWS Lambda: the guest's deadline per invocation in milliseconds (the manifest's
-    /// limits.deadline_ms); the function's timeout is a second more [default: 10000].
+    /// With a .wasm, AWS Lambda: the guest's deadline per invocation in milliseconds (the
+    /// manifest's limits.deadline_ms); the function's timeout is a second more [default: 10000].
     #[arg(long, value_name = "MS")]
     pub deadline_ms: Option<u64>,
-    /// AWS Lambda and Cloudflare Workers: a variable of the function's environment, NAME=VALUE
-    /// (repeatable): the guest's own, or a runtime setting such as EDGEFN_OUTBOUND_ALLOWED_HOSTS or
-    /// EDGEFN_KV_STORES (on Workers, a KV namespace binding per store in wrangler.toml).
+    /// With a .wasm, AWS Lambda and Cloudflare Workers: a variable of the function's environment,
+    /// NAME=VALUE (repeatable): the guest's own, or a runtime setting such as
+    /// EDGEFN_OUTBOUND_ALLOWED_HOSTS or EDGEFN_KV_STORES (on Workers, a KV namespace binding per
+    /// store in wrangler.toml).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_variable)]
     pub env: Vec<(String, String)>,
 }
