@@ -186,6 +186,7 @@ fn invocations_and_outbound_calls_are_exported_as_spans() {
         &[
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_SERVICE_NAME", "otlp-test"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=se%20cret"),
         ],
     );
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
@@ -224,6 +225,7 @@ fn invocations_and_outbound_calls_are_exported_as_spans() {
     for export in collector.exports() {
         assert_eq!(export["path"], "/v1/traces");
         assert_eq!(export["content_type"], "application/x-protobuf");
+        assert_eq!(export["api_key"], "se cret");
         assert_eq!(export["resource"]["service.name"], "otlp-test");
         assert_eq!(export["scope"]["name"], "edgefn");
     }

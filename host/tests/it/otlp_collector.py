@@ -59,6 +59,7 @@ class Collector(BaseHTTPRequestHandler):
                         {
                             "path": self.path,
                             "content_type": self.headers.get("content-type"),
+                            "api_key": self.headers.get("x-api-key"),
                             "resource": attributes(resource_spans.resource.attributes),
                             "scope": {
                                 "name": scope_spans.scope.name,

@@ -159,7 +159,9 @@ impl LambdaEnvironment {
             });
         let guest_env = vars
             .iter()
-            .filter(|(k, _)| !is_runtime_variable(k))
+            // The trace exporter's settings are the runtime's too, and one may be a credential
+            // (an API key in OTEL_EXPORTER_OTLP_HEADERS).
+            .filter(|(k, _)| !is_runtime_variable(k) && !k.starts_with("OTEL_"))
             .cloned()
             .collect();
         let outbound = OutboundPolicy::from_variables(get).context(
@@ -336,6 +338,7 @@ mod tests {
             ("_X_AMZN_TRACE_ID", "Root=1"),
             ("PATH", "/usr/bin"),
             ("EDGEFN_DEADLINE_MS", "100"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret"),
             ("GREETING", "hi"),
         ]);
         assert_eq!(e.module_path(), Path::new("/var/task/hello.wasm"));

@@ -47,6 +47,44 @@ pub struct TraceConfig {
     pub schedule_delay: Duration,
     /// See [`DEFAULT_EXPORT_TIMEOUT`].
     pub export_timeout: Duration,
+    /// Headers every export request carries (`OTEL_EXPORTER_OTLP[_TRACES]_HEADERS`), such as a
+    /// hosted collector's API key.
+    pub headers: ExportHeaders,
+}
+
+/// Extra export request headers; their values (often credentials) are left out of `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ExportHeaders(Vec<(http::HeaderName, http::HeaderValue)>);
+
+impl std::fmt::Debug for ExportHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name.as_str()))
+            .finish()
+    }
+}
+
+impl ExportHeaders {
+    /// Reads the OTel spec's `key1=value1,key2=value2` list, values percent-decoded.
+    fn parse(variable: &str, text: &str) -> anyhow::Result<ExportHeaders> {
+        let mut headers = Vec::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bad = || {
+                anyhow::anyhow!(
+                    "{variable}: {:?} is not a header as name=value (percent-encode a comma in a value as %2C)",
+                    pair.split('=').next().unwrap_or("")
+                )
+            };
+            let (name, value) = pair.split_once('=').ok_or_else(bad)?;
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8()
+                .map_err(|_| bad())?;
+            let name = http::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| bad())?;
+            let value = http::HeaderValue::from_str(&value).map_err(|_| bad())?;
+            headers.push((name, value));
+        }
+        Ok(ExportHeaders(headers))
+    }
 }
 
 impl TraceConfig {
@@ -54,8 +92,8 @@ impl TraceConfig {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` is: spans go to `<flag>/v1/traces`) or else the standard
     /// environment: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as it is), then
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended). `None` when none is set: no traces.
-    /// Also read: `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` and the batch
-    /// processor's `OTEL_BSP_*`.
+    /// Also read: `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`,
+    /// `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` and the batch processor's `OTEL_BSP_*`.
     pub fn from_flag_or_env(flag: Option<&str>) -> anyhow::Result<Option<TraceConfig>> {
         Self::from_lookup(flag, |name| std::env::var(name).ok())
     }
@@ -113,8 +151,19 @@ impl TraceConfig {
         let queue_size = number("OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE as u64)?.max(1);
         let batch_size = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE as u64)?
             .clamp(1, queue_size);
+        let headers = match [
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ]
+        .into_iter()
+        .find_map(|name| env(name).map(|text| (name, text)))
+        {
+            Some((name, text)) => ExportHeaders::parse(name, &text)?,
+            None => ExportHeaders::default(),
+        };
         Ok(Some(TraceConfig {
             endpoint,
+            headers,
             service_name: env("OTEL_SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE_NAME.into()),
             queue_size: queue_size as usize,
             batch_size: batch_size as usize,
@@ -305,10 +354,13 @@ async fn export(
     spans: &[SpanRecord],
 ) -> Result<(), String> {
     let body = otlp::export_request(&config.service_name, spans);
-    let request = Request::post(&config.endpoint)
+    let mut request = Request::post(&config.endpoint)
         .header(header::CONTENT_TYPE, "application/x-protobuf")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the export request: {e}"))?;
+    for (name, value) in &config.headers.0 {
+        request.headers_mut().append(name.clone(), value.clone());
+    }
     let response = client
         .send(request, config.export_timeout)
         .await
@@ -383,6 +435,41 @@ mod tests {
         assert_eq!(c.export_timeout, Duration::from_millis(250));
         assert_eq!((c.queue_size, c.batch_size), (8, 8));
         assert_eq!(c.schedule_delay, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn export_headers_are_read_and_kept_out_of_debug() {
+        let c = config(
+            Some("http://f"),
+            &[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "ignored=1"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                    "x-api-key=se%20cret%2C1 , X-Team=a",
+                ),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let headers: Vec<(&str, &str)> = c
+            .headers
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(headers, [("x-api-key", "se cret,1"), ("x-team", "a")]);
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("x-api-key") && !shown.contains("cret"),
+            "{shown}"
+        );
+        let error = config(
+            Some("http://f"),
+            &[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{error}");
     }
 
     #[test]
