@@ -39,13 +39,13 @@ pub struct TraceConfig {
     pub endpoint: String,
     /// The resource's `service.name`.
     pub service_name: String,
-    /// See [`DEFAULT_QUEUE_SIZE`].
+    /// See `DEFAULT_QUEUE_SIZE`.
     pub queue_size: usize,
-    /// See [`DEFAULT_BATCH_SIZE`].
+    /// See `DEFAULT_BATCH_SIZE`.
     pub batch_size: usize,
-    /// See [`DEFAULT_SCHEDULE_DELAY`].
+    /// See `DEFAULT_SCHEDULE_DELAY`.
     pub schedule_delay: Duration,
-    /// See [`DEFAULT_EXPORT_TIMEOUT`].
+    /// See `DEFAULT_EXPORT_TIMEOUT`.
     pub export_timeout: Duration,
     /// Headers every export request carries (`OTEL_EXPORTER_OTLP[_TRACES]_HEADERS`), such as a
     /// hosted collector's API key.

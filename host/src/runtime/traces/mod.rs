@@ -1,10 +1,10 @@
 //! OpenTelemetry traces: one SERVER span per invocation and one CLIENT span per outbound HTTP
 //! call, exported over OTLP/HTTP with protobuf (`docs/observability.md`).
 //!
-//! The request path only builds a [`SpanRecord`] and hands it to [`Tracer::record`], a
+//! The request path only builds a `SpanRecord` and hands it to `Tracer::record`, a
 //! `try_send` on a bounded queue: a full queue drops the span and counts it, so a slow or absent
-//! collector never holds a request. The exporter ([`export`]) runs on a thread of its own,
-//! batches, encodes ([`otlp`], by hand: the few messages it sends) and POSTs with a timeout.
+//! collector never holds a request. The exporter (`export`) runs on a thread of its own,
+//! batches, encodes (`otlp`, by hand: the few messages it sends) and POSTs with a timeout.
 //!
 //! Sampling is parent-based, as OpenTelemetry's default: a request whose `traceparent` says
 //! "not sampled" is not recorded (its trace context still reaches the guest and its outbound
