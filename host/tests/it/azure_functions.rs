@@ -618,23 +618,6 @@ fn every_example_package_is_a_function_app_as_azure_documents_it() {
     }
 }
 
-/// `%NAME%` in host.json arguments, expanded from the environment as the Functions host does.
-fn expand_app_settings(argument: &str) -> String {
-    let mut out = String::new();
-    let mut rest = argument;
-    while let Some(start) = rest.find('%') {
-        let Some(len) = rest[start + 1..].find('%') else {
-            break;
-        };
-        let name = &rest[start + 1..start + 1 + len];
-        out.push_str(&rest[..start]);
-        out.push_str(&std::env::var(name).unwrap_or_else(|_| format!("%{name}%")));
-        rest = &rest[start + len + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[test]
 fn package_writes_a_function_app_that_starts_from_its_host_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,19 +687,7 @@ fn package_writes_a_function_app_that_starts_from_its_host_json() {
 
     // Start the app the way the Functions host does: host.json's executable and arguments, in
     // the app root, with the port and app root in the environment.
-    let arguments: Vec<String> = description["arguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| expand_app_settings(a.as_str().unwrap()))
-        .collect();
-    let handler = Handler::spawn(
-        executable.to_str().unwrap(),
-        &arguments,
-        tempfile::tempdir().unwrap(),
-        Some(&app),
-        &[],
-    );
+    let handler = Handler::start_app(&app, &[]);
     let reply = handler.forward(&Case::new("GET", "/hello"), &invocation_id());
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "Hello from hello on azure-functions!\n");

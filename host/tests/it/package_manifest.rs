@@ -175,27 +175,13 @@ fn azure_apps_carry_the_manifest_settings_and_run_with_them() {
 
     // The app as the Functions host starts it, with local.settings.json's Values as its
     // environment (as `func start` sets them): the guest sees the manifest's variable.
-    let description = &host["customHandler"]["description"];
-    let arguments: Vec<String> = description["arguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
     let env: Vec<(&str, &str)> = values
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
         .collect();
-    let executable = app.join(description["defaultExecutablePath"].as_str().unwrap());
-    let handler = Handler::spawn(
-        executable.to_str().unwrap(),
-        &arguments,
-        tempfile::tempdir().unwrap(),
-        Some(&app),
-        &env,
-    );
+    let handler = Handler::start_app(&app, &env);
     let reply = handler.forward(&Case::new("GET", "/greeter"), &invocation_id());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body: Value = serde_json::from_str(&reply.text()).unwrap();

@@ -54,6 +54,29 @@ impl Handler {
         Handler::spawn(edgefn_bin(), &args, dir, None, env)
     }
 
+    /// A packaged function app started the way the Functions host starts it: `host.json`'s
+    /// `customHandler` executable and arguments (`%NAME%` expanded from `env`, then this process's
+    /// environment), in the app root, with `env` (the app settings) as its environment.
+    pub fn start_app(app: &Path, env: &[(&str, &str)]) -> Handler {
+        let host_json: Value =
+            serde_json::from_slice(&std::fs::read(app.join("host.json")).unwrap()).unwrap();
+        let description = &host_json["customHandler"]["description"];
+        let executable = app.join(description["defaultExecutablePath"].as_str().unwrap());
+        let arguments: Vec<String> = description["arguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| expand_app_settings(a.as_str().unwrap(), env))
+            .collect();
+        Handler::spawn(
+            executable.to_str().unwrap(),
+            &arguments,
+            tempfile::tempdir().unwrap(),
+            Some(app),
+            env,
+        )
+    }
+
     /// Starts `program ARGS` as the Functions host does (port, worker id and app root in the
     /// environment, working directory `cwd` or the app folder) and polls `GET /` until it answers.
     /// A port taken in between is retried with another.
@@ -419,4 +442,30 @@ impl Target for Azure {
     fn log(&self) -> String {
         self.handler.log()
     }
+}
+
+/// `%NAME%` in a host.json argument, expanded as the Functions host does: from the app settings
+/// (`settings`), else the environment.
+fn expand_app_settings(argument: &str, settings: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = argument;
+    while let Some(start) = rest.find('%') {
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
+        let name = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        let setting = settings
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string());
+        out.push_str(
+            &setting
+                .or_else(|| std::env::var(name).ok())
+                .unwrap_or_else(|| format!("%{name}%")),
+        );
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
