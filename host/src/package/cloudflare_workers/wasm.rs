@@ -3,10 +3,11 @@
 //! request after a deploy, and with its linear memory capped so a runaway guest traps instead of
 //! growing the isolate past the platform's limit.
 
-use crate::runtime::guest::abi_v1::check_abi;
 use anyhow::{Context as _, bail};
 use edgefn_abi::imports as edgefn_v1;
-use wasmtime::{Engine, ExternType, FuncType, Module, ValType};
+use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT, INIT_EXPORT};
+use wasmparser::types::{EntityType, Types};
+use wasmparser::{FuncType, ValType, Validator};
 
 /// Bytes of one WebAssembly page.
 const PAGE_BYTES: u64 = 64 << 10;
@@ -76,21 +77,21 @@ fn edgefn_v1_type(name: &str) -> Option<(usize, ValType)> {
 
 fn has_type(ty: &FuncType, (params, result): &(usize, ValType)) -> bool {
     ty.params().len() == *params
-        && ty.params().all(|p| ValType::eq(&p, &ValType::I32))
-        && ty.results().len() == 1
-        && ty.results().all(|r| ValType::eq(&r, result))
+        && ty.params().iter().all(|p| *p == ValType::I32)
+        && ty.results() == [*result]
 }
 
 /// Checks that `wasm` is an edgefn ABI v1 module whose imports the Worker provides, with at most
 /// `memory_cap` bytes of initial memory. Errors name the function and say what to change.
 pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::Result<()> {
-    let module = Module::new(&Engine::default(), wasm).map_err(|e| {
+    // Validating, as the Workers runtime does at upload, yields every import's and export's type
+    // without compiling the module (seconds for a Go guest).
+    let types = Validator::new().validate_all(wasm).map_err(|e| {
         anyhow::anyhow!("function {name:?} is not a valid WebAssembly module: {e:#}")
     })?;
-    check_abi(name, &module, memory_cap)?;
-    for import in module.imports() {
-        let (module_name, import_name) = (import.module(), import.name());
-        let ExternType::Func(ty) = import.ty() else {
+    check_exports(name, &types, memory_cap)?;
+    for (module_name, import_name, ty) in types.as_ref().core_imports().into_iter().flatten() {
+        let Some(ty) = func_type(&types, ty) else {
             bail!(
                 "function {name:?} imports {module_name}.{import_name}, which is not a function: a Worker provides only functions"
             );
@@ -105,9 +106,9 @@ pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::
                         edgefn_v1::ALL.join(", ")
                     );
                 };
-                if !has_type(&ty, &expected) {
+                if !has_type(ty, &expected) {
                     bail!(
-                        "function {name:?} imports {module_name}.{import_name} with the type {ty}, but it is {}: rebuild it against an edgefn SDK",
+                        "function {name:?} imports {module_name}.{import_name} with the type (type {ty}), but it is {}: rebuild it against an edgefn SDK",
                         describe(&expected)
                     );
                 }
@@ -119,6 +120,92 @@ pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::
             bail!(
                 "function {name:?} imports {module_name}.{import_name}, which a Worker cannot provide: edgefn functions may import only WASI preview 1 (wasi_snapshot_preview1) and edgefn_v1 functions"
             );
+        }
+    }
+    Ok(())
+}
+
+fn func_type(types: &Types, ty: EntityType) -> Option<&FuncType> {
+    match ty {
+        EntityType::Func(id) | EntityType::FuncExact(id) => Some(types[id].unwrap_func()),
+        _ => None,
+    }
+}
+
+/// The export checks `runtime::guest::abi_v1::check_abi` makes on a compiled module, with its
+/// messages, made on the validated types instead: keep the two in step.
+fn check_exports(name: &str, types: &Types, memory_cap: u64) -> anyhow::Result<()> {
+    let exports: Vec<(&str, EntityType)> = types
+        .as_ref()
+        .core_exports()
+        .into_iter()
+        .flatten()
+        .collect();
+    let export = |wanted: &str| {
+        exports
+            .iter()
+            .find_map(|&(n, ty)| (n == wanted).then_some(ty))
+    };
+    let func = |wanted: &str| export(wanted).and_then(|ty| func_type(types, ty));
+    if export("_start").is_some() {
+        bail!(
+            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
+        );
+    }
+    if export(HANDLE_EXPORT).is_none() {
+        let other_version = exports
+            .iter()
+            .filter_map(|(n, _)| n.strip_prefix(EXPORT_PREFIX)?.split('_').next())
+            .find(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(version) = other_version {
+            bail!(
+                "function {name:?} speaks edgefn ABI v{version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
+            );
+        }
+        bail!(
+            "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
+        );
+    }
+    use ValType::{I32, I64};
+    for (export, params, result, shown) in [
+        (
+            HANDLE_EXPORT,
+            &[I32, I32][..],
+            I64,
+            "(func (param i32 i32) (result i64))",
+        ),
+        (
+            ALLOC_EXPORT,
+            &[I32][..],
+            I32,
+            "(func (param i32) (result i32))",
+        ),
+    ] {
+        match func(export) {
+            Some(ty) if ty.params() == params && ty.results() == [result] => {}
+            Some(_) => {
+                bail!("function {name:?}: export {export} has the wrong type; ABI v1 wants {shown}")
+            }
+            None => bail!("function {name:?}: export {export} is missing; ABI v1 wants {shown}"),
+        }
+    }
+    let Some(EntityType::Memory(memory)) = export("memory") else {
+        bail!("function {name:?} does not export its linear memory as \"memory\"");
+    };
+    if memory.memory64 || memory.shared {
+        bail!("function {name:?}: its memory must be a plain 32-bit, unshared memory");
+    }
+    let declared = memory.initial.saturating_mul(u64::from(memory.page_size()));
+    if declared > memory_cap {
+        bail!(
+            "function {name:?} declares {} MiB of initial memory, more than its limit of {} MiB: raise limits.memory_mb or shrink the module",
+            declared >> 20,
+            memory_cap >> 20
+        );
+    }
+    for constructor in ["_initialize", INIT_EXPORT] {
+        if func(constructor).is_some_and(|f| !f.params().is_empty() || !f.results().is_empty()) {
+            bail!("function {name:?}: {constructor} must take and return nothing");
         }
     }
     Ok(())
@@ -229,6 +316,7 @@ fn write_leb_u32(out: &mut Vec<u8>, mut value: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmtime::{Engine, ExternType, Module};
 
     fn memory_limits(wasm: &[u8]) -> (u64, Option<u64>) {
         let module = Module::new(&Engine::default(), wasm).unwrap();
@@ -310,7 +398,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("edgefn_v1.http_send"), "{error}");
-        assert!(error.contains("(result i64)"), "{error}");
+        assert!(
+            error.contains("with the type (type (func (param i32 i32) (result i32))), but it is (func (param i32 i32) (result i64))"),
+            "{error}"
+        );
         let wasm = importing(
             r#"(import "edgefn_v1" "kv_set" (func (param i32 i32 i32 i32) (result i64)))"#,
         );
@@ -331,6 +422,61 @@ mod tests {
             .to_string();
         assert!(error.contains("env.now"), "{error}");
         assert!(error.contains("a Worker cannot provide"), "{error}");
+    }
+
+    #[test]
+    fn refuses_an_invalid_module_naming_the_function() {
+        // Well formed section by section, but a body returns an i64 where its type says i32.
+        let wasm = importing(r#"(func (export "bad") (result i32) i64.const 0)"#);
+        let error = check_module("broken", &wasm, 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(r#"function "broken" is not a valid WebAssembly module: "#),
+            "{error}"
+        );
+        let error = check_module("cut", &wasm[..wasm.len() - 3], 128 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a valid WebAssembly module"), "{error}");
+    }
+
+    #[test]
+    fn makes_the_abi_checks_on_exports() {
+        let refused = |module: &str, cap: u64| {
+            let wasm = wat::parse_str(module).unwrap();
+            check_module("f", &wasm, cap).unwrap_err().to_string()
+        };
+        let abi = r#"(func (export "edgefn_v1_alloc") (param i32) (result i32) i32.const 0)"#;
+        let error = refused(
+            &format!(r#"(module (memory (export "memory") 1) {abi} (func (export "_start")))"#),
+            128 << 20,
+        );
+        assert!(error.contains("WASI command"), "{error}");
+        let error = refused(
+            r#"(module (memory (export "memory") 1) (func (export "edgefn_v2_handle")))"#,
+            128 << 20,
+        );
+        assert!(error.contains("speaks edgefn ABI v2"), "{error}");
+        let error = refused(
+            &format!(
+                r#"(module (memory (export "memory") 1) {abi} (func (export "edgefn_v1_handle") (param i32 i32) (result i32) i32.const 0))"#
+            ),
+            128 << 20,
+        );
+        assert!(
+            error.contains("export edgefn_v1_handle has the wrong type"),
+            "{error}"
+        );
+        let wasm = importing("");
+        let error = check_module("f", &wasm, 0).unwrap_err().to_string();
+        assert!(error.contains("MiB of initial memory"), "{error}");
+        let wasm = importing(r#"(func (export "_initialize") (param i32))"#);
+        let error = check_module("f", &wasm, 128 << 20).unwrap_err().to_string();
+        assert!(
+            error.contains("_initialize must take and return nothing"),
+            "{error}"
+        );
     }
 
     #[test]
