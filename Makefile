@@ -17,6 +17,11 @@ GUESTS       := $(EXAMPLES) $(FIXTURES)
 # Their `cargo -p` specs: the axum example shares its name with the axum crate it depends on, so
 # it is named by path.
 GUEST_SPECS  := $(patsubst axum,path+file://$(CURDIR)/guests/examples/axum,$(GUESTS))
+# wasi:http/proxy (WASI 0.2) component guests, the second guest kind: a cargo project of its own
+# (outside the workspace) built for $(COMPONENT_TARGET), each binary to $(GUEST_OUT)/NAME.wasm.
+COMPONENT_TARGET := wasm32-wasip2
+COMPONENT_DIR    := guests/fixtures/wasi-http
+COMPONENTS       := wasi-http wasi-http-command
 # Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
 GO_GUESTS    := hello echo fetch nethttp counter
 GO_GUEST_DIR := guests/examples/go
@@ -57,7 +62,7 @@ help:
 	    else printf "  %-14s (no description)\n", target } \
 	  { name = "" }' $(firstword $(MAKEFILE_LIST))
 
-## setup: install the Rust target the guests need (idempotent)
+## setup: install the Rust targets the guests need (idempotent)
 setup:
 	@scripts/setup.sh rust
 
@@ -81,12 +86,20 @@ runtime-arm64:
 	@scripts/setup.sh arm64
 	$(CARGO) build --profile runtime -p edgefn-runtime --target aarch64-unknown-linux-gnu
 
-## guests: every Rust guest (examples and test fixtures) for $(WASM_TARGET), to $(GUEST_OUT)/NAME.wasm
+## guests: every Rust guest (examples and test fixtures) for $(WASM_TARGET), to $(GUEST_OUT)/NAME.wasm,
+## and the component guests ($(COMPONENT_DIR)) for $(COMPONENT_TARGET)
 guests: setup
 	$(CARGO) build --profile guest --target $(WASM_TARGET) $(addprefix -p ,$(GUEST_SPECS))
 	@mkdir -p $(GUEST_OUT)
 	@for g in $(GUESTS); do cp target/$(WASM_TARGET)/guest/$$(echo $$g | tr - _).wasm $(GUEST_OUT)/$$g.wasm; done
 	@echo "guests: $(GUEST_OUT)/{$$(echo $(GUESTS) | tr ' ' ,)}.wasm"
+	$(CARGO) build --release --manifest-path $(COMPONENT_DIR)/Cargo.toml --target $(COMPONENT_TARGET) \
+	  --target-dir target/components
+	@for g in $(COMPONENTS); do \
+	  src=target/components/$(COMPONENT_TARGET)/release; \
+	  if [ -f $$src/$$g.wasm ]; then cp $$src/$$g.wasm $(GUEST_OUT)/$$g.wasm; \
+	  else cp $$src/$$(echo $$g | tr - _).wasm $(GUEST_OUT)/$$g.wasm; fi; done
+	@echo "guests: $(GUEST_OUT)/{$$(echo $(COMPONENTS) | tr ' ' ,)}.wasm (components)"
 
 ## guests-go: the Go example guests ($(GO_GUEST_DIR)/NAME, Go SDK in sdk/go) as reactors, to
 ## $(GUEST_OUT)/go-NAME.wasm

@@ -19,10 +19,13 @@ have_rust_target() { rustup target list --installed 2>/dev/null | grep -qx "$1";
 for part in "$@"; do
   case "$part" in
     rust)
-      if ! have_rust_target wasm32-wasip1; then
-        echo "setup: installing the wasm32-wasip1 Rust target"
-        rustup target add wasm32-wasip1
-      fi
+      # wasm32-wasip1 for ABI v1 guests, wasm32-wasip2 for the wasi:http component guests.
+      for target in wasm32-wasip1 wasm32-wasip2; do
+        if ! have_rust_target "$target"; then
+          echo "setup: installing the $target Rust target"
+          rustup target add "$target"
+        fi
+      done
       ;;
     arm64)
       # The arm64 Lambda runtime: Rust's aarch64 target, Debian's cross linker and libc, and

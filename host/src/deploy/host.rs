@@ -165,7 +165,8 @@ impl HostBuilder {
                 target: Some(triple.to_owned()),
                 ..self.engine.clone()
             })?;
-            let artifact = engine.engine.precompile_module(&code)?;
+            let artifact =
+                crate::runtime::artifact::precompile(&engine.engine, deployed.kind, &code)?;
             let cache = ArtifactCache::open_for(&self.cache_dir, arch)?;
             let key = deployed.artifact_key();
             cache.store(&key, &artifact)?;

@@ -9,12 +9,11 @@ use super::routes::Routes;
 use crate::runtime::artifact::{ArtifactCache, CacheOutcome, module_hash};
 use crate::runtime::capabilities::{self, Backends};
 use crate::runtime::engine::HostEngine;
-use crate::runtime::guest::LoadedFunction;
 use crate::runtime::guest::checks::{check_sections, guest_kind};
+use crate::runtime::guest::{Code, GuestKind, Linkers, LoadedFunction, wasi_http};
 use crate::runtime::metrics::Metrics;
 #[cfg(feature = "compiler")]
 use crate::runtime::preinit;
-use crate::runtime::sandbox::HostState;
 use crate::runtime::spec::FunctionSpec;
 use crate::runtime::traces::{TraceConfig, Tracer};
 use anyhow::Context as _;
@@ -25,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use wasmtime::Linker;
+use wasmtime::component::Component;
 
 /// Functions kept loaded (instantiable without touching disk) at once.
 pub const DEFAULT_MAX_LOADED: usize = 1000;
@@ -70,7 +70,7 @@ impl Resident {
 pub struct Registry {
     engine: HostEngine,
     cache: ArtifactCache,
-    linker: Linker<HostState>,
+    linkers: Linkers,
     routes: RwLock<Routes>,
     loaded: Mutex<LruCache<u64, Arc<Resident>>>,
     next_id: AtomicU64,
@@ -98,12 +98,16 @@ impl Registry {
     ) -> anyhow::Result<Registry> {
         let mut linker = Linker::new(&engine.engine);
         capabilities::link_all(&mut linker)?;
+        let linkers = Linkers {
+            core: linker,
+            component: wasi_http::linker(&engine.engine)?,
+        };
         let capacity =
             NonZeroUsize::new(max_loaded).context("max loaded functions must be at least 1")?;
         Ok(Registry {
             engine,
             cache,
-            linker,
+            linkers,
             routes: RwLock::default(),
             loaded: Mutex::new(LruCache::new(capacity)),
             next_id: AtomicU64::new(1),
@@ -173,7 +177,12 @@ impl Registry {
                 spec.wasm().display()
             )
         })?;
-        let facts = check_sections(spec.name(), &wasm)?;
+        // Components are checked by wasmtime as a whole, and their world at `guest_kind`; the
+        // section checks are of core modules.
+        let facts = match kind {
+            GuestKind::AbiV1 => check_sections(spec.name(), &wasm)?,
+            GuestKind::WasiHttp => Default::default(),
+        };
         let deployed = Arc::new(Deployed {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             kind,
@@ -205,7 +214,12 @@ impl Registry {
         }
         let spec = &deployed.spec;
         #[cfg(feature = "compiler")]
-        return preinit::snapshot(&self.linker, spec.name(), &wasm, spec.limits().memory_bytes);
+        return preinit::snapshot(
+            &self.linkers.core,
+            spec.name(),
+            &wasm,
+            spec.limits().memory_bytes,
+        );
         #[cfg(not(feature = "compiler"))]
         anyhow::bail!(
             "function {:?} is pre-initialized and its snapshot is not among the artifacts; this runtime cannot make one",
@@ -446,15 +460,25 @@ impl Registry {
             );
             self.code_to_compile(deployed, wasm)
         };
-        let (module, outcome) =
-            self.cache
-                .load_or_compile(&self.engine.engine, &deployed.artifact_key(), source)?;
+        let (engine, key) = (&self.engine.engine, deployed.artifact_key());
+        let (code, outcome) = match deployed.kind {
+            GuestKind::AbiV1 => {
+                let (module, outcome) = self.cache.load_or_compile(engine, &key, source)?;
+                (Code::Module(module), outcome)
+            }
+            GuestKind::WasiHttp => {
+                let (component, outcome) = self
+                    .cache
+                    .load_or_compile::<Component>(engine, &key, source)?;
+                (Code::Component(component), outcome)
+            }
+        };
         self.metrics.record_cache(outcome.as_str());
         let function = LoadedFunction::new(
             deployed.kind,
             spec.clone(),
-            &module,
-            &self.linker,
+            &code,
+            &self.linkers,
             self.metrics.function(spec.name()),
             &self.backends,
         )?;

@@ -1,4 +1,4 @@
-//! The on-disk cache of precompiled modules (AOT artifacts).
+//! The on-disk cache of precompiled modules and components (AOT artifacts).
 //!
 //! A precompiled module is native code and loading one is `unsafe` in wasmtime, so an artifact is
 //! only used when everything about it checks out: its file name carries the SHA-256 of the `.wasm`
@@ -19,6 +19,7 @@ use std::fs::File;
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// Folder inside a package that holds precompiled artifacts (an artifact cache the packaged
@@ -33,6 +34,56 @@ pub fn artifact_key(kind: GuestKind, module_hash: &str, preinit: bool) -> String
     match (kind, preinit) {
         (GuestKind::AbiV1, false) => module_hash.to_owned(),
         (GuestKind::AbiV1, true) => format!("{module_hash}-preinit"),
+        // Components are never pre-initialized (yet): the flag cannot be set for them.
+        (GuestKind::WasiHttp, _) => format!("{module_hash}-component"),
+    }
+}
+
+/// Compiled code the cache holds artifacts of: core modules and components.
+pub trait Artifact: Sized {
+    /// Compiles `wasm` to an artifact of this engine.
+    #[cfg(feature = "compiler")]
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>>;
+
+    /// Loads an artifact.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be an artifact this host made with an engine of the same fingerprint (see
+    /// `Module::deserialize`).
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+}
+
+impl Artifact for Module {
+    #[cfg(feature = "compiler")]
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_module(wasm)
+    }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+}
+
+impl Artifact for Component {
+    #[cfg(feature = "compiler")]
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_component(wasm)
+    }
+
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
+
+/// Compiles `wasm` for `engine` as its kind needs: a module or a component.
+#[cfg(feature = "compiler")]
+pub fn precompile(engine: &Engine, kind: GuestKind, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    match kind {
+        GuestKind::AbiV1 => Module::precompile(engine, wasm),
+        GuestKind::WasiHttp => Component::precompile(engine, wasm),
     }
 }
 
@@ -170,13 +221,14 @@ impl ArtifactCache {
     }
 
     /// Loads the artifact named `key` (`Deployed::artifact_key`) from the cache, or compiles the module
-    /// `wasm()` returns and stores it. `wasm` is only called on a miss.
-    pub fn load_or_compile(
+    /// `wasm()` returns and stores it. `wasm` is only called on a miss. `C` is what the artifact
+    /// is of: a [`Module`] or a [`Component`], as the function's kind says (its key carries it).
+    pub fn load_or_compile<C: Artifact>(
         &self,
         engine: &Engine,
         key: &str,
         wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-    ) -> anyhow::Result<(Module, CacheOutcome)> {
+    ) -> anyhow::Result<(C, CacheOutcome)> {
         let outcome = match self.load_verified(engine, key) {
             Ok(Some(module)) => return Ok((module, CacheOutcome::Hit)),
             Ok(None) => CacheOutcome::Compiled,
@@ -197,22 +249,22 @@ impl ArtifactCache {
 
     /// Compiles the module and stores its artifact.
     #[cfg(feature = "compiler")]
-    fn compile(
+    fn compile<C: Artifact>(
         &self,
         engine: &Engine,
         key: &str,
         wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
         outcome: CacheOutcome,
-    ) -> anyhow::Result<(Module, CacheOutcome)> {
+    ) -> anyhow::Result<(C, CacheOutcome)> {
         let wasm = wasm()?;
-        let artifact = engine.precompile_module(&wasm)?;
+        let artifact = C::precompile(engine, &wasm)?;
         if let Err(error) = self.store(key, &artifact) {
             // A read-only cache (a Lambda or Azure package folder) still runs; it just compiles
             // again next start.
             tracing::warn!(error = %format!("{error:#}"), "cannot write to the artifact cache; the compiled module is used from memory only");
         }
         // SAFETY: `artifact` was produced by this engine a moment ago, in this process.
-        let module = unsafe { Module::deserialize(engine, &artifact) }
+        let module = unsafe { C::deserialize(engine, &artifact) }
             .map_err(|e| anyhow::anyhow!("wasmtime refused its own artifact: {e}"))?;
         Ok((module, outcome))
     }
@@ -220,13 +272,13 @@ impl ArtifactCache {
     /// Without a compiler a missing or refused artifact is the end: the message names what was
     /// looked for, what was found and how to make a package this runtime can load.
     #[cfg(not(feature = "compiler"))]
-    fn compile(
+    fn compile<C: Artifact>(
         &self,
         _engine: &Engine,
         key: &str,
         _wasm: impl FnOnce() -> anyhow::Result<Vec<u8>>,
         outcome: CacheOutcome,
-    ) -> anyhow::Result<(Module, CacheOutcome)> {
+    ) -> anyhow::Result<(C, CacheOutcome)> {
         let found: Vec<String> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
@@ -253,7 +305,7 @@ impl ArtifactCache {
     }
 
     /// `Ok(None)`: no entry. `Err`: an entry that must not be trusted.
-    fn load_verified(&self, engine: &Engine, key: &str) -> anyhow::Result<Option<Module>> {
+    fn load_verified<C: Artifact>(&self, engine: &Engine, key: &str) -> anyhow::Result<Option<C>> {
         let bytes = match std::fs::read(self.artifact_path(key)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -274,7 +326,7 @@ impl ArtifactCache {
         // SAFETY: these exact bytes hash to what this host recorded when it compiled the module with
         // an engine of the same fingerprint, and wasmtime copies them into memory of its own, so
         // nothing done to the file later (even in place) can change the code that runs.
-        let module = unsafe { Module::deserialize(engine, &bytes) }
+        let module = unsafe { C::deserialize(engine, &bytes) }
             .map_err(|e| anyhow::anyhow!("wasmtime refused the artifact: {e}"))?;
         Ok(Some(module))
     }
@@ -318,6 +370,43 @@ mod tests {
             "host/Cargo.toml no longer pins wasmtime {WASMTIME_VERSION}: update WASMTIME_VERSION"
         );
         assert_ne!(engine_fingerprint("x86_64"), engine_fingerprint("aarch64"));
+    }
+
+    #[test]
+    fn the_key_carries_the_kind_so_kinds_never_share_an_artifact() {
+        let hash = module_hash(b"same bytes");
+        let keys = [
+            artifact_key(GuestKind::AbiV1, &hash, false),
+            artifact_key(GuestKind::AbiV1, &hash, true),
+            artifact_key(GuestKind::WasiHttp, &hash, false),
+        ];
+        assert_eq!(
+            keys[0], hash,
+            "ABI v1 keys stay as caches before kinds wrote them"
+        );
+        assert!(keys[2].ends_with("-component"), "{}", keys[2]);
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+    }
+
+    #[test]
+    fn a_component_is_cached_and_loaded_as_a_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = ArtifactCache::open(dir.path()).unwrap();
+        let wasm = wat::parse_str("(component)").unwrap();
+        let key = artifact_key(GuestKind::WasiHttp, &module_hash(&wasm), false);
+        let (_, outcome): (Component, _) = cache
+            .load_or_compile(&engine, &key, || Ok(wasm.clone()))
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Compiled);
+        let (_, outcome): (Component, _) = cache
+            .load_or_compile(&engine, &key, || panic!("a hit must not read the wasm"))
+            .unwrap();
+        assert_eq!(outcome, CacheOutcome::Hit);
+        // The same artifact read as a core module is refused by wasmtime, not run.
+        let loaded: anyhow::Result<(Module, _)> =
+            cache.load_or_compile(&engine, &key, || Ok(wasm.clone()));
+        assert!(loaded.is_err(), "a component artifact loaded as a module");
     }
 
     const WAT: &str = r#"(module (func (export "f") (result i32) i32.const 7))"#;
@@ -373,12 +462,12 @@ mod tests {
 
         // Truncate it, and separately drop its checksum: both refused and rebuilt.
         std::fs::write(&path, &bytes[..100]).unwrap();
-        let (_, outcome) = cache
+        let (_, outcome): (Module, _) = cache
             .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
             .unwrap();
         assert!(matches!(outcome, CacheOutcome::Rebuilt { .. }));
         std::fs::remove_file(cache.checksum_path(&hash)).unwrap();
-        let (_, outcome) = cache
+        let (_, outcome): (Module, _) = cache
             .load_or_compile(&engine, &hash, || Ok(wasm.clone()))
             .unwrap();
         assert!(

@@ -155,7 +155,9 @@ fn pooling_config(options: &EngineOptions, pagemap_scan: bool) -> Config {
         .total_memories(options.pool_slots)
         .total_tables(options.pool_slots)
         .total_stacks(options.pool_slots)
-        .total_component_instances(0)
+        // A wasi:http component is one component instance over a few core instances (its
+        // module and the shims of its lowered imports), each taking a core slot as above.
+        .total_component_instances(options.pool_slots)
         .max_memories_per_module(1)
         .max_tables_per_module(1)
         .max_memory_size(options.max_memory_bytes as usize)

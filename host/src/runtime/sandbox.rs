@@ -62,6 +62,18 @@ impl<'a> Grants<'a> {
         }
     }
 
+    /// What a component is granted: the function's environment and directory; its outbound
+    /// calls go through wasi:http's hook, and it has no key-value interface.
+    pub(crate) fn of_component(spec: &'a FunctionSpec) -> Grants<'a> {
+        Grants {
+            name: spec.name(),
+            env: spec.env(),
+            dir: spec.dir(),
+            outbound: None,
+            kv: None,
+        }
+    }
+
     /// Nothing but a name: what an init run at deploy gets, so its snapshot depends on the module
     /// alone (and its outbound calls are `unsupported`).
     #[cfg(feature = "compiler")]
@@ -90,19 +102,7 @@ pub(crate) fn new_store(
     grants: &Grants<'_>,
     bounds: &Bounds<'_>,
 ) -> Result<Store<HostState>, InvokeError> {
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(bounds.stdout.clone())
-        .stderr(bounds.stderr.clone())
-        .arg(grants.name);
-    for (key, value) in grants.env {
-        wasi.env(key, value);
-    }
-    if let Some(dir) = grants.dir {
-        wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
-            .map_err(|e| {
-                InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
-            })?;
-    }
+    let mut wasi = wasi_builder(grants, bounds)?;
     let state = HostState {
         wasi: wasi.build_p1(),
         imports: ImportState::new(grants.outbound.cloned(), grants.kv.cloned()),
@@ -118,6 +118,28 @@ pub(crate) fn new_store(
     Ok(store)
 }
 
+/// The WASI context of an instance of either kind: output captured, `argv[0]` the function's
+/// name, its environment, its read-only directory if it has one, nothing else.
+pub(crate) fn wasi_builder(
+    grants: &Grants<'_>,
+    bounds: &Bounds<'_>,
+) -> Result<WasiCtxBuilder, InvokeError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(bounds.stdout.clone())
+        .stderr(bounds.stderr.clone())
+        .arg(grants.name);
+    for (key, value) in grants.env {
+        wasi.env(key, value);
+    }
+    if let Some(dir) = grants.dir {
+        wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .map_err(|e| {
+                InvokeError::Instantiate(format!("cannot open {}: {e}", dir.host.display()))
+            })?;
+    }
+    Ok(wasi)
+}
+
 /// Prepares a reused instance's store for its next invocation.
 pub(crate) fn rearm(store: &mut Store<HostState>, deadline: Instant) {
     let state = store.data_mut();
@@ -126,10 +148,31 @@ pub(crate) fn rearm(store: &mut Store<HostState>, deadline: Instant) {
     store.set_epoch_deadline(1);
 }
 
+/// What the sandbox reads from a store's data, for core modules and components alike: when the
+/// running invocation must stop ([`on_epoch_tick`]) and its memory limiter ([`classify_error`]).
+pub(crate) trait Sandboxed {
+    /// When the running invocation must stop.
+    fn deadline(&self) -> Instant;
+    /// The limiter capping the instance's memory.
+    fn limiter(&self) -> &GuestLimiter;
+}
+
+impl Sandboxed for HostState {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn limiter(&self) -> &GuestLimiter {
+        &self.limiter
+    }
+}
+
 /// Each epoch tick while a guest runs: past the deadline, stop it; otherwise yield so other
 /// requests on this thread make progress, then continue.
-fn on_epoch_tick(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
-    if Instant::now() >= store.data().deadline {
+pub(crate) fn on_epoch_tick<T: Sandboxed>(
+    store: StoreContextMut<'_, T>,
+) -> wasmtime::Result<UpdateDeadline> {
+    if Instant::now() >= store.data().deadline() {
         Ok(UpdateDeadline::Interrupt)
     } else {
         Ok(UpdateDeadline::Yield(1))
@@ -137,8 +180,8 @@ fn on_epoch_tick(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<Upda
 }
 
 /// What a wasmtime error from inside the sandbox means for the caller.
-pub(crate) fn classify_error(
-    store: &Store<HostState>,
+pub(crate) fn classify_error<T: Sandboxed>(
+    store: &Store<T>,
     error: wasmtime::Error,
     budget: Duration,
     memory_cap: u64,
@@ -146,7 +189,7 @@ pub(crate) fn classify_error(
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return InvokeError::Timeout(budget);
     }
-    if store.data().limiter.denied_memory() {
+    if store.data().limiter().denied_memory() {
         return InvokeError::MemoryLimit(memory_cap);
     }
     if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {

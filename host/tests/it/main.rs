@@ -26,6 +26,7 @@ mod azure_functions;
 mod azure_properties;
 mod cli_docs;
 mod cloudflare_workers;
+mod components;
 mod frameworks_go;
 mod frameworks_rust;
 mod go_guests;

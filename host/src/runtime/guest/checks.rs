@@ -3,6 +3,7 @@
 //! memories or tables, a table larger than any guest may grow one).
 
 use super::GuestKind;
+use super::wasi_http::{INCOMING_HANDLER, PROXY_WORLD};
 use crate::runtime::capabilities::{EDGEFN_V1_IMPORTS, import_modules_listed};
 use crate::runtime::limits::MAX_TABLE_ELEMENTS;
 use anyhow::{Context as _, bail};
@@ -16,12 +17,55 @@ pub(crate) fn guest_kind(wasm: &[u8]) -> anyhow::Result<GuestKind> {
     if wasm.len() < 8 || &wasm[..4] != MAGIC {
         bail!("it is not a WebAssembly module (a .wasm file starts with the bytes \\0asm)");
     }
-    if wasm[4..8] != [1, 0, 0, 0] {
-        bail!(
-            "it is a WebAssembly component or an unknown binary version; edgefn runs core modules built for wasm32-wasip1 with the edgefn SDK"
-        );
+    match wasm[4..8] {
+        [1, 0, 0, 0] => Ok(GuestKind::AbiV1),
+        // Component model binary: version 0x0d, layer 1.
+        [0x0d, 0, 1, 0] => {
+            check_world(wasm)?;
+            Ok(GuestKind::WasiHttp)
+        }
+        _ => bail!(
+            "it is a WebAssembly binary of an unknown version; edgefn runs core modules built with the edgefn SDK (wasm32-wasip1) and {PROXY_WORLD} components (wasm32-wasip2)"
+        ),
     }
-    Ok(GuestKind::AbiV1)
+}
+
+/// Refuses a component that does not export `wasi:http/incoming-handler@0.2.x`, naming the
+/// world it exports instead (as far as its exports tell) and the one expected.
+fn check_world(wasm: &[u8]) -> anyhow::Result<()> {
+    use wasmparser::{Parser, Payload};
+    let mut exports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.context("it is not a valid WebAssembly component")? {
+            // Exports of nested components and modules are theirs, not this component's.
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(section) if depth == 0 => {
+                for export in section {
+                    exports.push(export?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let handler = |name: &String| {
+        name.strip_prefix(INCOMING_HANDLER)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    };
+    if exports.iter().any(handler) {
+        return Ok(());
+    }
+    let world = if exports.iter().any(|e| e.starts_with("wasi:cli/run@")) {
+        "the wasi:cli/command world".to_owned()
+    } else if exports.is_empty() {
+        "no interface at all".to_owned()
+    } else {
+        format!("a world of its own ({})", exports.join(", "))
+    };
+    bail!(
+        "it is a component that exports {world}, but edgefn runs components of the {PROXY_WORLD} world (exporting {INCOMING_HANDLER}.x): build it as a wasi:http/proxy component (Rust: wasm32-wasip2 with wasip2::http::proxy::export!)"
+    )
 }
 
 /// Static checks on the module's bytes, done once at deploy, for what the ABI checks on the

@@ -1,13 +1,15 @@
 //! Guest kinds and the one invocation seam every front end calls: [`invoke`] on an
 //! `http::Request<Bytes>`, whatever kind of guest answers it.
 //!
-//! A loaded function is a `LoadedGuest`: today one kind, `abi_v1` core modules built on the
-//! edgefn SDKs. A second kind (wasi:http components) is one file beside `abi_v1.rs`, one variant
-//! of [`GuestKind`] and `LoadedGuest`, and its arm in the dispatches below; no front end changes.
+//! A loaded function is a `LoadedGuest`, by kind: `abi_v1` core modules built on the edgefn
+//! SDKs, and `wasi_http` components of the standard `wasi:http/proxy` world. Each kind is one file
+//! here, one variant of [`GuestKind`] and `LoadedGuest`, and its arm in the dispatches below; no
+//! front end changes.
 
 pub(crate) mod abi_v1;
 pub(crate) mod checks;
 pub(crate) mod warm;
+pub(crate) mod wasi_http;
 
 use super::capabilities::Backends;
 use super::error::InvokeError;
@@ -20,6 +22,7 @@ use edgefn_abi::Platform;
 use http::{Request, Response};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use wasmtime::component::Component;
 use wasmtime::{Linker, Module};
 
 /// What kind of guest a binary is, detected from its bytes at deploy.
@@ -27,6 +30,8 @@ use wasmtime::{Linker, Module};
 pub enum GuestKind {
     /// A core module implementing edgefn ABI v1 (`edgefn_v1_handle`).
     AbiV1,
+    /// A WASI 0.2 component of the `wasi:http/proxy` world.
+    WasiHttp,
 }
 
 impl GuestKind {
@@ -34,14 +39,33 @@ impl GuestKind {
     pub fn as_str(self) -> &'static str {
         match self {
             GuestKind::AbiV1 => "abi-v1",
+            GuestKind::WasiHttp => "wasi-http",
         }
     }
+}
+
+/// A function's compiled code: a core module or a component, as its kind needs.
+pub enum Code {
+    /// A core module (ABI v1).
+    Module(Module),
+    /// A component (`wasi:http/proxy`).
+    Component(Component),
+}
+
+/// What the code of each kind is linked against, made once per registry.
+pub(crate) struct Linkers {
+    /// Core modules: WASI preview 1 and the `edgefn_v1` imports.
+    pub(crate) core: Linker<HostState>,
+    /// Components: WASI 0.2 and `wasi:http`.
+    pub(crate) component: wasmtime::component::Linker<wasi_http::ComponentState>,
 }
 
 /// A deployed function's code, ready for instances, by kind.
 pub(crate) enum LoadedGuest {
     /// An ABI v1 core module.
     AbiV1(abi_v1::AbiV1Function),
+    /// A `wasi:http/proxy` component.
+    WasiHttp(wasi_http::WasiHttpFunction),
 }
 
 /// A deployed function, loaded: its configuration, its code, where it is counted.
@@ -60,19 +84,34 @@ impl LoadedFunction {
     pub(crate) fn new(
         kind: GuestKind,
         spec: Arc<FunctionSpec>,
-        module: &Module,
-        linker: &Linker<HostState>,
+        code: &Code,
+        linkers: &Linkers,
         metrics: Arc<FunctionMetrics>,
         backends: &Backends,
     ) -> anyhow::Result<LoadedFunction> {
-        let guest = match kind {
-            GuestKind::AbiV1 => LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(
-                &spec,
-                module,
-                linker,
-                metrics.clone(),
-                backends,
-            )?),
+        let guest = match (kind, code) {
+            (GuestKind::AbiV1, Code::Module(module)) => {
+                LoadedGuest::AbiV1(abi_v1::AbiV1Function::new(
+                    &spec,
+                    module,
+                    &linkers.core,
+                    metrics.clone(),
+                    backends,
+                )?)
+            }
+            (GuestKind::WasiHttp, Code::Component(component)) => {
+                LoadedGuest::WasiHttp(wasi_http::WasiHttpFunction::new(
+                    &spec,
+                    component,
+                    &linkers.component,
+                    metrics.clone(),
+                )?)
+            }
+            (kind, _) => anyhow::bail!(
+                "function {:?}: its artifact is not of its kind ({}); deploy it again",
+                spec.name(),
+                kind.as_str()
+            ),
         };
         Ok(LoadedFunction {
             spec,
@@ -85,6 +124,8 @@ impl LoadedFunction {
     pub fn idle_instances(&self) -> usize {
         match &self.guest {
             LoadedGuest::AbiV1(function) => function.warm.idle_count(),
+            // Components never keep an instance (fresh per request, always).
+            LoadedGuest::WasiHttp(_) => 0,
         }
     }
 }
@@ -193,6 +234,7 @@ pub async fn invoke_capturing(
     };
     let (result, captures) = match &func.guest {
         LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
+        LoadedGuest::WasiHttp(guest) => guest.invoke(func, request, cx, &budget).await,
     };
     let output = captures.emit(func.spec.name(), cx.request_id);
     let outcome = match &result {

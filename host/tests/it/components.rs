@@ -1,0 +1,320 @@
+//! Standard `wasi:http/proxy` (WASI 0.2) components on the local host, end to end: the real
+//! binary serving `guests/fixtures/wasi-http` (built for wasm32-wasip2 by `make guests`) through
+//! the same invoke seam as ABI v1 modules, under the same limits, logs, variables and outbound
+//! policy; and a component of another world refused at load.
+
+use crate::common;
+use crate::upstream::Upstream;
+
+use common::{Host, guest, guests_dir};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// One component, deployed under several names with different limits (one artifact for all).
+fn manifest(extra: &str) -> String {
+    format!(
+        r#"
+[[function]]
+name = "component"
+wasm = "{{guests}}/wasi-http.wasm"
+env = {{ GREETING = "hello from the manifest" }}
+limits = {{ max_request_bytes = 65536, max_response_bytes = 1048576 }}
+
+[[function]]
+name = "component-deadline"
+wasm = "{{guests}}/wasi-http.wasm"
+limits = {{ deadline_ms = 300 }}
+
+[[function]]
+name = "component-hog"
+wasm = "{{guests}}/wasi-http.wasm"
+limits = {{ memory_mb = 32 }}
+
+[[function]]
+name = "component-single"
+wasm = "{{guests}}/wasi-http.wasm"
+limits = {{ deadline_ms = 2000, max_concurrency = 1 }}
+{extra}
+"#
+    )
+}
+
+fn host() -> Host {
+    assert!(
+        guest("wasi-http").is_file(),
+        "the component guests are not built in {}: run `make guests`",
+        guests_dir().display()
+    );
+    Host::with_manifest(&manifest(""))
+}
+
+fn assert_hello(host: &Host) {
+    let reply = host.get("/component/hello");
+    assert_eq!(reply.status, 200, "hello: {}", reply.text());
+    assert_eq!(reply.text(), "Hello from a wasi:http component!\n");
+}
+
+#[test]
+fn hello_component_answers() {
+    let host = host();
+    assert_hello(&host);
+    let reply = host.get("/component/hello");
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(
+        reply.header("x-edgefn-request-id").is_some(),
+        "edgefn's own headers are added to a component's response"
+    );
+    assert!(
+        host.log().contains("function=component"),
+        "the deploy is logged under the function's name: {}",
+        host.log()
+    );
+}
+
+#[test]
+fn echo_sees_method_path_query_headers_and_body_byte_for_byte() {
+    let host = host();
+    // Every byte a header value may hold (visible ASCII and obs-text 0x80-0xff), and a body of
+    // every byte value.
+    let value: Vec<u8> = (0x21u8..=0x7e).chain(0x80..=0xff).collect();
+    let body: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let reply = host.send(
+        "PATCH",
+        "/component/echo?q=1&empty=&x=%20y",
+        &[
+            ("x-repeated", b"first"),
+            ("x-repeated", b"second"),
+            ("x-bytes", &value),
+        ],
+        &body,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-method").as_deref(), Some("PATCH"));
+    assert_eq!(
+        reply.header("x-path-with-query").as_deref(),
+        Some("/component/echo?q=1&empty=&x=%20y"),
+        "the component sees the path as the client sent it, query included"
+    );
+    assert_eq!(reply.all("x-echo-x-repeated"), ["first", "second"]);
+    let seen: Vec<&Vec<u8>> = reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-echo-x-bytes")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(seen, [&value], "header bytes arrive unchanged");
+    assert_eq!(reply.body, body, "the body arrives unchanged");
+}
+
+#[test]
+fn a_trap_before_or_after_the_response_is_500_and_the_next_request_is_fresh() {
+    let host = host();
+    for case in ["trap", "trap-after"] {
+        let reply = host.get(&format!("/component/{case}"));
+        assert_eq!(reply.status, 500, "{case}: {}", reply.text());
+        assert!(
+            !reply.text().contains("partial"),
+            "{case}: nothing the guest wrote before trapping is sent as a success"
+        );
+        assert_hello(&host);
+    }
+    let log = host.log();
+    assert!(
+        log.contains("trapping before the response") && log.contains("kind=\"trap\""),
+        "the guest's panic message and the trap are logged: {log}"
+    );
+}
+
+#[test]
+fn a_spinning_component_is_stopped_at_its_deadline_with_504() {
+    let host = host();
+    let started = Instant::now();
+    let reply = host.get("/component-deadline/spin");
+    let took = started.elapsed();
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(reply.text().contains("300 ms"), "{}", reply.text());
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped near its 300 ms deadline, not after {took:?}"
+    );
+    assert_hello(&host);
+}
+
+#[test]
+fn a_memory_hog_component_is_stopped_at_its_cap_with_500() {
+    let host = host();
+    let reply = host.get("/component-hog/hog");
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    let log = host.log();
+    assert!(
+        log.contains("exceeded its memory limit of 32 MiB"),
+        "the memory cap is what stopped it: {log}"
+    );
+    assert_hello(&host);
+}
+
+#[test]
+fn variables_are_the_environment_and_output_is_logged_with_function_and_request_id() {
+    let host = host();
+    let reply = host.get("/component/env");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "hello from the manifest");
+    let request_id = reply.header("x-edgefn-request-id").unwrap();
+    let log = host.log();
+    for line in [
+        "stdout line from the component",
+        "stderr line from the component",
+    ] {
+        let logged = log
+            .lines()
+            .find(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("{line:?} is not logged: {log}"));
+        assert!(
+            logged.contains("function=\"component\"")
+                && logged.contains(&format!("request_id=\"{request_id}\"")),
+            "guest output is tagged with function and request id: {logged}"
+        );
+    }
+}
+
+#[test]
+fn body_caps_apply_to_components() {
+    let host = host();
+    // Larger than the body channel between guest and host, within the cap: all of it.
+    let reply = host.get("/component/big?n=600000");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.body.len(), 600_000);
+    assert!(reply.body.iter().all(|&b| b == b'x'));
+    // Over max_response_bytes (1 MiB): 500, not a truncated body.
+    let reply = host.get("/component/big?n=2000000");
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert!(
+        host.log().contains("more than its limit of 1048576 bytes"),
+        "the oversized response is logged with the limit: {}",
+        host.log()
+    );
+    // Over max_request_bytes (64 KiB): 413 before the component runs.
+    let reply = host.send("POST", "/component/echo", &[], &vec![b'a'; 100_000]);
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_hello(&host);
+}
+
+#[test]
+fn concurrency_beyond_the_limit_is_503() {
+    let host = host();
+    let addr = host.addr;
+    let spinning =
+        thread::spawn(move || common::send(addr, "GET", "/component-single/spin", &[], b""));
+    // Wait until the first request holds the only slot.
+    thread::sleep(Duration::from_millis(400));
+    let reply = host.get("/component-single/hello");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(spinning.join().unwrap().status, 504);
+    assert_eq!(host.get("/component-single/hello").status, 200);
+}
+
+#[test]
+fn outbound_requests_follow_the_same_policy_as_modules() {
+    let upstream = Upstream::start();
+    let extra = r#"
+[[function]]
+name = "fetcher"
+wasm = "{guests}/wasi-http.wasm"
+outbound = { allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = true }
+
+[[function]]
+name = "fetcher-public-only"
+wasm = "{guests}/wasi-http.wasm"
+outbound = { allowed_hosts = ["http://127.0.0.1:*"] }
+"#;
+    let host = Host::with_manifest(&manifest(extra));
+    let fetch = |function: &str, url: &str| {
+        host.send("POST", &format!("/{function}/fetch"), &[], url.as_bytes())
+    };
+
+    // Allowed: the upstream's answer reaches the component.
+    let reply = fetch("fetcher", &upstream.url("/echo"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-upstream-status").as_deref(), Some("200"));
+
+    // A redirect is returned to the component, not followed.
+    let before = upstream.requests();
+    let reply = fetch("fetcher", &upstream.url("/redirect"));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-upstream-status").as_deref(), Some("302"));
+    assert_eq!(
+        upstream.requests(),
+        before + 1,
+        "the redirect was not followed"
+    );
+
+    // A host not on the allow-list is denied before anything is sent.
+    let before = upstream.requests();
+    let reply = fetch("fetcher", &upstream.localhost_url("/echo"));
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(
+        reply.text().contains("HttpRequestDenied"),
+        "{}",
+        reply.text()
+    );
+    // Allowed by name, but a private address without allow_private_networks: denied too.
+    let reply = fetch("fetcher-public-only", &upstream.url("/echo"));
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(
+        upstream.requests(),
+        before,
+        "nothing denied reached the upstream"
+    );
+    let log = host.log();
+    assert!(
+        log.contains("outbound request failed") && log.contains("not allowed"),
+        "denied calls are logged with the reason: {log}"
+    );
+}
+
+/// Starts `edgefn serve` on a manifest of one function (`wasm` is a built guest's name, `extra`
+/// more of its settings) that must be refused at load; returns the log that says why.
+fn refused_at_load(name: &str, wasm: &str, extra: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("edgefn.toml");
+    let wasm = guest(wasm);
+    let text = format!(
+        "[[function]]\nname = \"{name}\"\nwasm = \"{}\"\n{extra}\n",
+        wasm.display()
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let cache = common::shared_cache_dir();
+    let args = [
+        manifest.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    match Host::start(dir, &args) {
+        Err(log) => log,
+        Ok(_) => panic!("function {name:?} ({}) was served", wasm.display()),
+    }
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_at_load_naming_both_worlds() {
+    let log = refused_at_load("command", "wasi-http-command", "");
+    assert!(
+        log.contains("exports the wasi:cli/command world")
+            && log.contains("the wasi:http/proxy world")
+            && log.contains("\"command\""),
+        "the refusal names the function, the world it exports and the one expected: {log}"
+    );
+}
+
+#[test]
+fn warm_instances_are_refused_for_components() {
+    let log = refused_at_load("warm", "wasi-http", "warm = {}");
+    assert!(
+        log.contains("fresh instance per request") && log.contains("remove [warm]"),
+        "{log}"
+    );
+}
