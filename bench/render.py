@@ -50,6 +50,16 @@ if http:
         out.append(f"| {name} | {rps:,.0f} | {vs_native} | {vs_wasmtime} | {cpu_us} |")
     out.append("")
 
+fixed = [r for r in rows if r["bench"] == "fixed-rate"]
+if fixed:
+    out += ["### At one fixed request rate (open loop, same run)", "",
+            "| server | target rate | rate reached | p50 µs | p99 µs | no answer | not 2xx | server CPU µs/request |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in fixed:
+        out.append(f"| {r['server']} | {r['rate_target']:,.0f} | {r['rate']:,.0f} | {r['p50_us']:,.0f} | "
+                   f"{r['p99_us']:,.0f} | {r['errors']} | {r['not_2xx']} | {r['server_cpu_us_per_request']:.2f} |")
+    out.append("")
+
 noisy = [r for r in rows if r["bench"] == "noisy_neighbour"]
 if noisy:
     out += ["### Noisy neighbours: hello, one request per new connection, beside busy guests", "",

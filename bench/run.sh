@@ -27,8 +27,9 @@ if ! command -v wrk >/dev/null; then
 fi
 make -s guests host >/dev/null
 cargo build --release -q -p edgefn-bench
-cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello
+cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello -p abi-outbound
 ABI_HELLO=target/wasm32-wasip1/guest/abi_hello.wasm
+ABI_OUTBOUND=target/wasm32-wasip1/guest/abi_outbound.wasm
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
 COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
@@ -77,6 +78,18 @@ load() {
   echo "{\"bench\":\"http\",\"server\":\"$name\",\"rps\":$rps,\"server_cpu_us_per_request\":$cpu_us}" | tee -a "$RESULTS"
 }
 
+# One server at a fixed request rate (open loop): name, url, rate, "name: value" header or "",
+# command... Records the rate reached, latency and the server's CPU time per request.
+at_rate() {
+  local name=$1 url=$2 rate=$3 header=$4; shift 4
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  wait_http "$url"
+  $B/fixed_rate "$url" "$rate" "$DURATION" "$CONNECTIONS" "$pid" ${header:+"$header"} \
+    | sed "s/^{/{\"server\":\"$name\",/" | tee -a "$RESULTS"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
 # Outbound HTTP: see the step that calls it.
 bench_outbound() {
   local up manifest p
@@ -85,11 +98,23 @@ bench_outbound() {
   local up_pid=$!
   wait_http "http://127.0.0.1:$up/"
   manifest=$CACHE/outbound.toml
-  printf '[[function]]\nname = "outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "go-fetch"\nwasm = "%s"\nenv = { UPSTREAM_URL = "http://127.0.0.1:%s/json" }\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n' \
-    "$PWD/target/guests/outbound.wasm" "$up" "$PWD/target/guests/go-fetch.wasm" "$up" "$up" > "$manifest"
+  printf '[[function]]\nname = "outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "abi-outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "go-fetch"\nwasm = "%s"\nenv = { UPSTREAM_URL = "http://127.0.0.1:%s/json" }\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n' \
+    "$PWD/target/guests/outbound.wasm" "$up" "$PWD/$ABI_OUTBOUND" "$up" "$PWD/target/guests/go-fetch.wasm" "$up" "$up" > "$manifest"
   p=$(free_port); load native-hyper-outbound-call "http://127.0.0.1:$p/" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
+  # The same four servers at one request rate they all sustain (open loop): wrk runs each as
+  # fast as it goes, and a slower server then sleeps and is woken more often per request.
+  local rate=${OUTBOUND_RATE:-2000}
+  p=$(free_port); at_rate native-hyper-no-call "http://127.0.0.1:$p/" "$rate" "" $B/native_hello "127.0.0.1:$p" per-core
+  p=$(free_port); at_rate native-hyper-outbound-call "http://127.0.0.1:$p/" "$rate" "" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
+  p=$(free_port); at_rate edgefn-outbound-guest-no-call "http://127.0.0.1:$p/outbound" "$rate" "" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); at_rate edgefn-outbound-guest-one-call "http://127.0.0.1:$p/outbound" "$rate" "x-call-url: http://127.0.0.1:$up/" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); at_rate edgefn-abi-outbound-no-call "http://127.0.0.1:$p/abi-outbound" "$rate" "" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); at_rate edgefn-abi-outbound-one-call "http://127.0.0.1:$p/abi-outbound" "$rate" "x-call-url: http://127.0.0.1:$up/" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   p=$(free_port); WRK_HEADER= load edgefn-outbound-guest-no-call "http://127.0.0.1:$p/outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   p=$(free_port); WRK_HEADER="x-call-url: http://127.0.0.1:$up/" load edgefn-outbound-guest-one-call "http://127.0.0.1:$p/outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  # The same call from a guest on the bare ABI codec (no SDK): the host's share of the call.
+  p=$(free_port); WRK_HEADER= load edgefn-abi-outbound-no-call "http://127.0.0.1:$p/abi-outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
+  p=$(free_port); WRK_HEADER="x-call-url: http://127.0.0.1:$up/" load edgefn-abi-outbound-one-call "http://127.0.0.1:$p/abi-outbound" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   if [ -f target/guests/go-fetch.wasm ]; then
     p=$(free_port); load edgefn-go-fetch-one-call "http://127.0.0.1:$p/go-fetch" $EDGEFN serve ${EDGEFN_FLAGS:-} --cache-dir "$CACHE" --listen "127.0.0.1:$p" "$manifest"
   fi
