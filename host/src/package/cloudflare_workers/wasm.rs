@@ -3,9 +3,9 @@
 //! request after a deploy, and with its linear memory capped so a runaway guest traps instead of
 //! growing the isolate past the platform's limit.
 
+use crate::runtime::guest::abi_v1_exports::{ExportShape, Scalar, check_exports};
 use anyhow::{Context as _, bail};
 use edgefn_abi::imports as edgefn_v1;
-use edgefn_abi::{ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT, INIT_EXPORT};
 use wasmparser::types::{EntityType, Types};
 use wasmparser::{FuncType, ValType, Validator};
 
@@ -89,7 +89,7 @@ pub(super) fn check_module(name: &str, wasm: &[u8], memory_cap: u64) -> anyhow::
     let types = Validator::new().validate_all(wasm).map_err(|e| {
         anyhow::anyhow!("function {name:?} is not a valid WebAssembly module: {e:#}")
     })?;
-    check_exports(name, &types, memory_cap)?;
+    check_exports(name, &export_shapes(&types), memory_cap)?;
     for (module_name, import_name, ty) in types.as_ref().core_imports().into_iter().flatten() {
         let Some(ty) = func_type(&types, ty) else {
             bail!(
@@ -132,83 +132,35 @@ fn func_type(types: &Types, ty: EntityType) -> Option<&FuncType> {
     }
 }
 
-/// The export checks `runtime::guest::abi_v1::check_abi` makes on a compiled module, with its
-/// messages, made on the validated types instead: keep the two in step.
-fn check_exports(name: &str, types: &Types, memory_cap: u64) -> anyhow::Result<()> {
-    let exports: Vec<(&str, EntityType)> = types
+/// The module's exports as the ABI v1 rules see them.
+fn export_shapes(types: &Types) -> Vec<(&str, ExportShape)> {
+    let scalar = |ty: &ValType| match ty {
+        ValType::I32 => Scalar::I32,
+        ValType::I64 => Scalar::I64,
+        _ => Scalar::Other,
+    };
+    types
         .as_ref()
         .core_exports()
         .into_iter()
         .flatten()
-        .collect();
-    let export = |wanted: &str| {
-        exports
-            .iter()
-            .find_map(|&(n, ty)| (n == wanted).then_some(ty))
-    };
-    let func = |wanted: &str| export(wanted).and_then(|ty| func_type(types, ty));
-    if export("_start").is_some() {
-        bail!(
-            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
-        );
-    }
-    if export(HANDLE_EXPORT).is_none() {
-        let other_version = exports
-            .iter()
-            .filter_map(|(n, _)| n.strip_prefix(EXPORT_PREFIX)?.split('_').next())
-            .find(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
-        if let Some(version) = other_version {
-            bail!(
-                "function {name:?} speaks edgefn ABI v{version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
-            );
-        }
-        bail!(
-            "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
-        );
-    }
-    use ValType::{I32, I64};
-    for (export, params, result, shown) in [
-        (
-            HANDLE_EXPORT,
-            &[I32, I32][..],
-            I64,
-            "(func (param i32 i32) (result i64))",
-        ),
-        (
-            ALLOC_EXPORT,
-            &[I32][..],
-            I32,
-            "(func (param i32) (result i32))",
-        ),
-    ] {
-        match func(export) {
-            Some(ty) if ty.params() == params && ty.results() == [result] => {}
-            Some(_) => {
-                bail!("function {name:?}: export {export} has the wrong type; ABI v1 wants {shown}")
-            }
-            None => bail!("function {name:?}: export {export} is missing; ABI v1 wants {shown}"),
-        }
-    }
-    let Some(EntityType::Memory(memory)) = export("memory") else {
-        bail!("function {name:?} does not export its linear memory as \"memory\"");
-    };
-    if memory.memory64 || memory.shared {
-        bail!("function {name:?}: its memory must be a plain 32-bit, unshared memory");
-    }
-    let declared = memory.initial.saturating_mul(u64::from(memory.page_size()));
-    if declared > memory_cap {
-        bail!(
-            "function {name:?} declares {} MiB of initial memory, more than its limit of {} MiB: raise limits.memory_mb or shrink the module",
-            declared >> 20,
-            memory_cap >> 20
-        );
-    }
-    for constructor in ["_initialize", INIT_EXPORT] {
-        if func(constructor).is_some_and(|f| !f.params().is_empty() || !f.results().is_empty()) {
-            bail!("function {name:?}: {constructor} must take and return nothing");
-        }
-    }
-    Ok(())
+        .map(|(name, ty)| {
+            let shape = match ty {
+                EntityType::Memory(memory) => ExportShape::Memory {
+                    plain: !memory.memory64 && !memory.shared,
+                    initial_bytes: memory.initial.saturating_mul(u64::from(memory.page_size())),
+                },
+                ty => match func_type(types, ty) {
+                    Some(f) => ExportShape::Func {
+                        params: f.params().iter().map(scalar).collect(),
+                        results: f.results().iter().map(scalar).collect(),
+                    },
+                    None => ExportShape::Other,
+                },
+            };
+            (name, shape)
+        })
+        .collect()
 }
 
 fn describe((params, result): &(usize, ValType)) -> String {

@@ -4,6 +4,7 @@
 //! memory, the handler called under its deadline and memory cap, the response envelope read back
 //! and checked. By default nothing survives the call, so no state leaks between requests.
 
+use super::abi_v1_exports::{ExportShape, Scalar, check_exports};
 use super::warm::{WarmInstance, WarmPool};
 use super::{Budget, Captures, InvocationContext, LoadedFunction};
 use crate::runtime::capabilities::kv::imports::FunctionKv;
@@ -13,11 +14,11 @@ use crate::runtime::error::InvokeError;
 use crate::runtime::metrics::FunctionMetrics;
 use crate::runtime::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
 use crate::runtime::spec::FunctionSpec;
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bytes::Bytes;
 use edgefn_abi::{
-    ABI_VERSION, ALLOC_EXPORT, EXPORT_PREFIX, HANDLE_EXPORT, INIT_EXPORT, RequestEnvelope,
-    ResponseEnvelope, context_key, unpack_ptr_len,
+    ALLOC_EXPORT, HANDLE_EXPORT, INIT_EXPORT, RequestEnvelope, ResponseEnvelope, context_key,
+    unpack_ptr_len,
 };
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use std::sync::Arc;
@@ -358,15 +359,24 @@ fn entry_points(
     Ok((memory, alloc, handle))
 }
 
-fn func_signature(module: &Module, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
-    match module.get_export(name)? {
-        ExternType::Func(f) => Some((f.params().collect(), f.results().collect())),
-        _ => None,
+/// An export's shape for the ABI v1 rules.
+fn shape(ty: &ExternType) -> ExportShape {
+    let scalar = |ty: ValType| match ty {
+        ValType::I32 => Scalar::I32,
+        ValType::I64 => Scalar::I64,
+        _ => Scalar::Other,
+    };
+    match ty {
+        ExternType::Func(f) => ExportShape::Func {
+            params: f.params().map(scalar).collect(),
+            results: f.results().map(scalar).collect(),
+        },
+        ExternType::Memory(memory) => ExportShape::Memory {
+            plain: !memory.is_64() && !memory.is_shared(),
+            initial_bytes: memory.minimum().saturating_mul(memory.page_size()),
+        },
+        _ => ExportShape::Other,
     }
-}
-
-fn same_types(got: &[ValType], want: &[ValType]) -> bool {
-    got.len() == want.len() && got.iter().zip(want).all(|(a, b)| ValType::eq(a, b))
 }
 
 /// Checks that `module` implements edgefn ABI v1 and returns its entry points. Errors name the
@@ -376,76 +386,11 @@ pub(crate) fn check_abi(
     module: &Module,
     memory_cap: u64,
 ) -> anyhow::Result<AbiExports> {
-    // A command whose runtime only starts in _start (Go without -buildmode=c-shared) would export
-    // the handler yet fail every request; refuse it here, with the fix.
-    if module.get_export("_start").is_some() {
-        bail!(
-            "function {name:?} is a WASI command (it exports _start), not an edgefn function: build it as a library (Rust: crate-type = [\"cdylib\"]; Go: -buildmode=c-shared) and export the handler with the SDK"
-        );
-    }
-    if module.get_export(HANDLE_EXPORT).is_none() {
-        let other_versions: Vec<String> = module
-            .exports()
-            .filter_map(|e| e.name().strip_prefix(EXPORT_PREFIX))
-            .filter_map(|rest| rest.split('_').next())
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            .map(|v| format!("v{v}"))
-            .collect();
-        if let Some(version) = other_versions.first() {
-            bail!(
-                "function {name:?} speaks edgefn ABI {version}, but this host supports ABI v{ABI_VERSION}: rebuild it against an SDK for v{ABI_VERSION} or upgrade edgefn"
-            );
-        }
-        bail!(
-            "function {name:?} does not export {HANDLE_EXPORT}: it is not an edgefn ABI v{ABI_VERSION} module (export the handler with edgefn::export!)"
-        );
-    }
-    use ValType::{I32, I64};
-    let expect =
-        |export: &str, params: &[ValType], results: &[ValType], shown: &str| match func_signature(
-            module, export,
-        ) {
-            Some((p, r)) if same_types(&p, params) && same_types(&r, results) => Ok(()),
-            Some(_) => {
-                bail!("function {name:?}: export {export} has the wrong type; ABI v1 wants {shown}")
-            }
-            None => bail!("function {name:?}: export {export} is missing; ABI v1 wants {shown}"),
-        };
-    expect(
-        HANDLE_EXPORT,
-        &[I32, I32],
-        &[I64],
-        "(func (param i32 i32) (result i64))",
-    )?;
-    expect(
-        ALLOC_EXPORT,
-        &[I32],
-        &[I32],
-        "(func (param i32) (result i32))",
-    )?;
-    match module.get_export("memory") {
-        Some(ExternType::Memory(memory)) => {
-            if memory.is_64() || memory.is_shared() {
-                bail!("function {name:?}: its memory must be a plain 32-bit, unshared memory");
-            }
-            let declared = memory.minimum().saturating_mul(memory.page_size());
-            if declared > memory_cap {
-                bail!(
-                    "function {name:?} declares {} MiB of initial memory, more than its limit of {} MiB: raise limits.memory_mb or shrink the module",
-                    declared >> 20,
-                    memory_cap >> 20
-                );
-            }
-        }
-        _ => bail!("function {name:?} does not export its linear memory as \"memory\""),
-    }
-    for constructor in ["_initialize", INIT_EXPORT] {
-        if let Some(ExternType::Func(f)) = module.get_export(constructor)
-            && (f.params().len() != 0 || f.results().len() != 0)
-        {
-            bail!("function {name:?}: {constructor} must take and return nothing");
-        }
-    }
+    let exports: Vec<(&str, ExportShape)> = module
+        .exports()
+        .map(|export| (export.name(), shape(&export.ty())))
+        .collect();
+    check_exports(name, &exports, memory_cap)?;
     let index = |export: &str| {
         module
             .get_export_index(export)

@@ -7,6 +7,7 @@
 //! front end changes.
 
 pub(crate) mod abi_v1;
+pub(crate) mod abi_v1_exports;
 pub(crate) mod checks;
 pub(crate) mod warm;
 pub(crate) mod wasi_http;
