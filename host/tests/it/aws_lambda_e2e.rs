@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 /// The busy-loop guest's own limit in these tests.
 const SHORT_DEADLINE_MS: u64 = 300;
-/// The packaged hello function: the runtime-only bootstrap keeps it under 4 MB (it was 6.9 MB
-/// with the whole edgefn as bootstrap).
-const MAX_HELLO_ZIP_BYTES: u64 = 4 * 1000 * 1000;
+/// The packaged hello function: the runtime-only bootstrap keeps it under 5 MB (it was 6.9 MB
+/// with the whole edgefn as bootstrap, 3.8 MB before wasi:http components were linked in, 4.8 MB
+/// since: docs/deploy-aws-lambda.md).
+const MAX_HELLO_ZIP_BYTES: u64 = 5 * 1000 * 1000;
 /// A Go function's package must stay under the 8 MB line (it was 8.8 MB with the whole edgefn).
 const MAX_GO_ZIP_BYTES: u64 = 8 * 1000 * 1000;
 

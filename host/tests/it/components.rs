@@ -110,7 +110,7 @@ fn echo_sees_method_path_query_headers_and_body_byte_for_byte() {
 }
 
 #[test]
-fn a_trap_before_or_after_the_response_is_500_and_the_next_request_is_fresh() {
+fn a_trap_or_no_response_is_500_and_the_next_request_is_fresh() {
     let host = host();
     for case in ["trap", "trap-after"] {
         let reply = host.get(&format!("/component/{case}"));
@@ -121,7 +121,13 @@ fn a_trap_before_or_after_the_response_is_500_and_the_next_request_is_fresh() {
         );
         assert_hello(&host);
     }
+    let reply = host.get("/component/no-response");
+    assert_eq!(reply.status, 500, "no response set: {}", reply.text());
     let log = host.log();
+    assert!(
+        log.contains("without setting a response"),
+        "a handler that set no response is named as such: {log}"
+    );
     assert!(
         log.contains("trapping before the response") && log.contains("kind=\"trap\""),
         "the guest's panic message and the trap are logged: {log}"
@@ -316,5 +322,24 @@ fn warm_instances_are_refused_for_components() {
     assert!(
         log.contains("fresh instance per request") && log.contains("remove [warm]"),
         "{log}"
+    );
+}
+
+#[test]
+fn packaging_a_component_for_workers_is_refused_by_name() {
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::edgefn_bin())
+        .args(["package", "--target", "cloudflare-workers", "--out"])
+        .arg(out.path())
+        .arg(guest("wasi-http"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "packaged: {stderr}");
+    assert!(
+        stderr.contains("is a wasi:http/proxy component")
+            && stderr.contains("Cloudflare Workers")
+            && stderr.contains("docs/components.md"),
+        "{stderr}"
     );
 }
