@@ -265,7 +265,7 @@ impl ArtifactCache {
         }
         // SAFETY: `artifact` was produced by this engine a moment ago, in this process.
         let module = unsafe { C::deserialize(engine, &artifact) }
-            .map_err(|e| anyhow::anyhow!("wasmtime refused its own artifact: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("its compiled code cannot be loaded: {e}"))?;
         Ok((module, outcome))
     }
 

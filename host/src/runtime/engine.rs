@@ -18,6 +18,18 @@ pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = (1 << 20) + (256 << 10);
 /// Wasm operand stack per invocation (a fiber stack is this plus room for host calls).
 pub const WASM_STACK_BYTES: usize = 512 << 10;
 const FIBER_STACK_BYTES: usize = WASM_STACK_BYTES + (512 << 10);
+/// Most core instances one component may hold: a `wasi:http` component is its module plus the
+/// adapter and the shims of its lowered imports (4 for a Rust one built for wasm32-wasip2).
+/// The pool has this many per slot (a core instance costs it a counter, no memory), and wasmtime
+/// refuses a component with more when it is loaded.
+pub const MAX_COMPONENT_CORE_INSTANCES: u32 = 16;
+/// Most tables one component may hold (its module's and the shims'; 2 for a Rust one). The pool
+/// has this many per slot: each is a small reservation of address space.
+pub const MAX_COMPONENT_TABLES: u32 = 4;
+/// Most linear memories one component may hold (1 for a component from one toolchain; composed
+/// ones have one per part). Memories are the pool's costly reservation (4 GiB of address space
+/// each), so the pool keeps one per slot and a component with two takes two.
+pub const MAX_COMPONENT_MEMORIES: u32 = 2;
 
 /// Which instance allocator the engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,13 +163,18 @@ impl HostEngine {
 
 fn pooling_config(options: &EngineOptions, pagemap_scan: bool) -> Config {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_core_instances(options.pool_slots)
-        .total_memories(options.pool_slots)
-        .total_tables(options.pool_slots)
-        .total_stacks(options.pool_slots)
-        // A wasi:http component is one component instance over a few core instances (its
-        // module and the shims of its lowered imports), each taking a core slot as above.
-        .total_component_instances(options.pool_slots)
+    let slots = options.pool_slots;
+    // A slot is one instance of a function of either kind: a module, or a component within the
+    // bounds above, so a component that could never fit is refused at load rather than answered
+    // `Overloaded` on every request. wasmtime checks the core instances at load; memories and
+    // tables are checked by `guest::wasi_http` on every allocator alike, with a message that says
+    // what to do.
+    pool.total_core_instances(slots.saturating_mul(MAX_COMPONENT_CORE_INSTANCES))
+        .total_memories(slots.max(MAX_COMPONENT_MEMORIES))
+        .total_tables(slots.saturating_mul(MAX_COMPONENT_TABLES))
+        .total_stacks(slots)
+        .total_component_instances(slots)
+        .max_core_instances_per_component(MAX_COMPONENT_CORE_INSTANCES)
         .max_memories_per_module(1)
         .max_tables_per_module(1)
         .max_memory_size(options.max_memory_bytes as usize)

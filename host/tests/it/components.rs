@@ -1,9 +1,11 @@
 //! Standard `wasi:http/proxy` (WASI 0.2) components on the local host, end to end: the real
 //! binary serving `guests/fixtures/wasi-http` (built for wasm32-wasip2 by `make guests`) through
 //! the same invoke seam as ABI v1 modules, under the same limits, logs, variables and outbound
-//! policy; and a component of another world refused at load.
+//! policy; a component of another world refused at load; and one conformance case on the local
+//! host, Lambda and Azure.
 
 use crate::common;
+use crate::platforms::Case;
 use crate::upstream::Upstream;
 
 use common::{Host, guest, guests_dir};
@@ -285,9 +287,12 @@ outbound = { allowed_hosts = ["http://127.0.0.1:*"] }
 /// Starts `edgefn serve` on a manifest of one function (`wasm` is a built guest's name, `extra`
 /// more of its settings) that must be refused at load; returns the log that says why.
 fn refused_at_load(name: &str, wasm: &str, extra: &str) -> String {
+    refused_at_load_from(name, &guest(wasm), extra)
+}
+
+fn refused_at_load_from(name: &str, wasm: &std::path::Path, extra: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("edgefn.toml");
-    let wasm = guest(wasm);
     let text = format!(
         "[[function]]\nname = \"{name}\"\nwasm = \"{}\"\n{extra}\n",
         wasm.display()
@@ -313,6 +318,54 @@ fn a_component_of_another_world_is_refused_at_load_naming_both_worlds() {
             && log.contains("the wasi:http/proxy world")
             && log.contains("\"command\""),
         "the refusal names the function, the world it exports and the one expected: {log}"
+    );
+}
+
+#[test]
+fn a_component_larger_than_an_instance_slot_is_refused_at_load() {
+    // Three instances of a module with a memory of its own: three memories, one over the bound
+    // (`MAX_COMPONENT_MEMORIES`), which would otherwise fail only at a request, and only where
+    // the instance pool is small (Lambda's).
+    let component = wat::parse_str(
+        r#"(component
+            (core module $part (memory 1) (func (export "handle")))
+            (core instance $a (instantiate $part))
+            (core instance $b (instantiate $part))
+            (core instance $c (instantiate $part))
+            (func $handle (canon lift (core func $a "handle")))
+            (instance $handler (export "handle" (func $handle)))
+            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("composed.wasm");
+    std::fs::write(&wasm, component).unwrap();
+    let log = refused_at_load_from("composed", &wasm, "");
+    assert!(
+        log.contains("is a component with 3 linear memories")
+            && log.contains("at most 2")
+            && log.contains("compose fewer parts"),
+        "{log}"
+    );
+
+    // 17 instances of a module without memory: over the core instances' bound (16).
+    let instances: String = (0..17)
+        .map(|i| format!("(core instance $i{i} (instantiate $part))"))
+        .collect();
+    let component = wat::parse_str(format!(
+        r#"(component
+            (core module $part (func (export "handle")))
+            {instances}
+            (func $handle (canon lift (core func $i0 "handle")))
+            (instance $handler (export "handle" (func $handle)))
+            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#
+    ))
+    .unwrap();
+    std::fs::write(&wasm, component).unwrap();
+    let log = refused_at_load_from("composed", &wasm, "");
+    assert!(
+        log.contains("17 core module instances") && log.contains("maximum of 16"),
+        "{log}"
     );
 }
 
@@ -343,3 +396,69 @@ fn packaging_a_component_for_workers_is_refused_by_name() {
         "{stderr}"
     );
 }
+
+conformance!(
+    /// The same component answers on Lambda and Azure what it answers on the local host: text,
+    /// a binary body byte for byte, its variable, a streamed body, an outbound call under the
+    /// allow-list (allowed, denied, over the response cap); a trap is a server error there too,
+    /// and the runtime keeps serving.
+    a_component_answers_as_on_the_local_host,
+    [local, aws_lambda, azure_functions],
+    |serve| {
+        let upstream = Upstream::start();
+        let mut component = serve(
+            "wasi-http",
+            &[
+                ("GREETING", "hello from the platform"),
+                ("EDGEFN_OUTBOUND_ALLOWED_HOSTS", "http://127.0.0.1:*"),
+                ("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true"),
+                ("EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES", "65536"),
+            ],
+        );
+        let hello = component.same(&Case::get("/wasi-http/hello"));
+        assert_eq!(hello.text(), "Hello from a wasi:http component!\n");
+
+        let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let echo = component.same(
+            &Case::post("/wasi-http/echo?q=1&x=%20y")
+                // cargo-lambda's Function URL base64-encodes only bodies it is told are binary.
+                .header("content-type", b"application/octet-stream")
+                .header("x-custom", b"v")
+                .body(&every_byte),
+        );
+        assert!(echo.body == every_byte, "the body travels byte for byte");
+        assert_eq!(echo.header("x-method").as_deref(), Some("POST"));
+
+        let env = component.same(&Case::get("/wasi-http/env"));
+        assert_eq!(env.text(), "hello from the platform");
+
+        let big = component.same(&Case::get("/wasi-http/big?n=300000"));
+        assert_eq!(big.body.len(), 300_000);
+
+        let fetched = component.same(
+            &Case::post("/wasi-http/fetch")
+                .header("content-type", b"text/plain")
+                .body(upstream.url("/json").as_bytes()),
+        );
+        assert_eq!(fetched.status, 200, "{}", fetched.text());
+        assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
+        let seen = upstream.requests();
+        let fetch = |url: &str| {
+            Case::post("/wasi-http/fetch")
+                .header("content-type", b"text/plain")
+                .body(url.as_bytes())
+        };
+        let denied = component.same(&fetch("http://192.0.2.1/denied"));
+        assert_eq!(denied.status, 502, "{}", denied.text());
+        assert!(denied.text().contains("Denied"), "{}", denied.text());
+        assert_eq!(upstream.requests(), seen, "a denied host is never called");
+        let oversized = component.same(&fetch(&upstream.url("/big?bytes=100000")));
+        assert_eq!(oversized.status, 502, "{}", oversized.text());
+        assert!(upstream.requests() > seen, "an oversized answer is fetched, then refused");
+
+        let trapped = component.target.send(&Case::get("/wasi-http/trap"));
+        assert!(trapped.status >= 500, "a trap: {}", trapped.text());
+        component.target.assert_running();
+        component.same(&Case::get("/wasi-http/hello"));
+    }
+);

@@ -10,6 +10,7 @@
 use super::{Budget, Captures, InvocationContext, LoadedFunction};
 use crate::runtime::capabilities::outbound_http::client::{CallError, FunctionClient};
 use crate::runtime::capabilities::outbound_http::policy::Refusal;
+use crate::runtime::engine::{MAX_COMPONENT_MEMORIES, MAX_COMPONENT_TABLES};
 use crate::runtime::error::InvokeError;
 use crate::runtime::limits::GuestLimiter;
 use crate::runtime::metrics::FunctionMetrics;
@@ -86,6 +87,34 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<Compone
     Ok(linker)
 }
 
+/// Refuses a component with more memories or tables than one instance slot holds, on every
+/// allocator alike, so the same `.wasm` loads or is refused the same way on every platform
+/// (rather than failing each request where the pool is small, as on Lambda). The core instances'
+/// bound ([`MAX_COMPONENT_CORE_INSTANCES`](crate::runtime::engine::MAX_COMPONENT_CORE_INSTANCES))
+/// is wasmtime's, checked when the pooling allocator loads the component.
+fn check_fits_a_slot(name: &str, component: &Component) -> anyhow::Result<()> {
+    // `None` is a component that instantiates imported modules, which no linker here provides
+    // (linking refuses it next, by name).
+    let Some(needs) = component.resources_required() else {
+        return Ok(());
+    };
+    for (what, count, bound) in [
+        (
+            "linear memories",
+            needs.num_memories,
+            MAX_COMPONENT_MEMORIES,
+        ),
+        ("tables", needs.num_tables, MAX_COMPONENT_TABLES),
+    ] {
+        if count > bound {
+            anyhow::bail!(
+                "function {name:?} is a component with {count} {what}; an instance may have at most {bound} (a component built by one toolchain has one memory; a composition has one per part): compose fewer parts into it"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A `wasi:http/proxy` component, pre-instantiated for fresh instances.
 pub(crate) struct WasiHttpFunction {
     pre: ProxyPre<ComponentState>,
@@ -114,6 +143,7 @@ impl WasiHttpFunction {
                 spec.kv().stores().join(", ")
             );
         }
+        check_fits_a_slot(name, component)?;
         let instance_pre = linker.instantiate_pre(component).map_err(|e| {
             anyhow::anyhow!(
                 "function {:?} cannot be linked: {e:#} (components get WASI 0.2 and wasi:http only)",

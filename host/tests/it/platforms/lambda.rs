@@ -31,6 +31,7 @@ pub const FUNCTIONS: &[&str] = &[
     "kv",
     "shortener",
     "go-counter",
+    "wasi-http",
 ];
 /// How long anything here may take to come up.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -282,6 +283,8 @@ const EMULATOR_HEADERS: &[&str] = &[
     "access-control-allow-credentials",
     "vary",
     "x-echo-h-lambda-runtime-aws-request-id",
+    // The same header as the wasi:http fixture echoes it.
+    "x-echo-lambda-runtime-aws-request-id",
 ];
 
 /// One guest deployed on its own emulator, called through its Function URL (a payload 2.0 event).
