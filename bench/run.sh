@@ -160,6 +160,8 @@ P=$(free_port); load edgefn-warm "http://127.0.0.1:$P/hello" $EDGEFN serve --cac
 if [ -f target/guests/go-hello.wasm ]; then
   P=$(free_port); load edgefn-fresh-go "http://127.0.0.1:$P/go-hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/go-hello.wasm
 fi
+# The same wasi:http component on both: edgefn's fresh instance per request against wasmtime's.
+P=$(free_port); load edgefn-fresh-component "http://127.0.0.1:$P/wasi_http_hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$COMPONENT"
 if [ -x "$WASMTIME" ]; then
   P=$(free_port); load wasmtime-serve "http://127.0.0.1:$P/" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$COMPONENT"
 fi
