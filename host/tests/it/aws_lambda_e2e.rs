@@ -285,6 +285,43 @@ fn hostile_guests_fail_as_lambda_errors_and_the_runtime_keeps_serving() {
 }
 
 #[test]
+fn a_hostile_component_fails_as_lambda_errors_and_the_runtime_keeps_serving() {
+    let emulator = Emulator::start();
+    let deadline = SHORT_DEADLINE_MS.to_string();
+    let mut component = deploy(
+        &emulator,
+        "wasi-http",
+        &[
+            ("EDGEFN_DEADLINE_MS", &deadline),
+            ("EDGEFN_MEMORY_MB", "32"),
+        ],
+    );
+    for (case, error_type) in [
+        ("/trap", "edgefn.Trap"),
+        ("/spin", "edgefn.Timeout"),
+        ("/hog", "edgefn.MemoryLimit"),
+    ] {
+        let started = Instant::now();
+        let reply = emulator.url("wasi-http", "GET", case, &[], b"");
+        assert!(reply.status >= 500, "{case}: {}", reply.status);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{case} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            component.bootstrap.is_running(),
+            "{case}: the runtime must survive: {}",
+            component.bootstrap.log()
+        );
+        let log = component.bootstrap.log();
+        assert!(log.contains(error_type), "{case}: no {error_type}: {log}");
+        let hello = emulator.url("wasi-http", "GET", "/hello", &[], b"");
+        assert_eq!(hello.status, 200, "after {case}: {}", hello.text());
+    }
+}
+
+#[test]
 fn results_over_lambdas_payload_limits_are_errors_not_lost_invocations() {
     let emulator = Emulator::start();
     let mut big = deploy(&emulator, "big-response", &[]);
