@@ -321,25 +321,32 @@ fn a_component_of_another_world_is_refused_at_load_naming_both_worlds() {
     );
 }
 
+/// A component exporting `wasi:http/incoming-handler` (by name: it is refused before it is
+/// linked) over `instances` instances of the core module `part`.
+fn component_of_instances(part: &str, instances: usize) -> Vec<u8> {
+    let instances: String = (0..instances)
+        .map(|i| format!("(core instance $i{i} (instantiate $part))"))
+        .collect();
+    wat::parse_str(format!(
+        r#"(component
+            (core module $part {part} (func (export "handle")))
+            {instances}
+            (func $handle (canon lift (core func $i0 "handle")))
+            (instance $handler (export "handle" (func $handle)))
+            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#
+    ))
+    .unwrap()
+}
+
 #[test]
 fn a_component_larger_than_an_instance_slot_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("composed.wasm");
+
     // Three instances of a module with a memory of its own: three memories, one over the bound
     // (`MAX_COMPONENT_MEMORIES`), which would otherwise fail only at a request, and only where
     // the instance pool is small (Lambda's).
-    let component = wat::parse_str(
-        r#"(component
-            (core module $part (memory 1) (func (export "handle")))
-            (core instance $a (instantiate $part))
-            (core instance $b (instantiate $part))
-            (core instance $c (instantiate $part))
-            (func $handle (canon lift (core func $a "handle")))
-            (instance $handler (export "handle" (func $handle)))
-            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#,
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("composed.wasm");
-    std::fs::write(&wasm, component).unwrap();
+    std::fs::write(&wasm, component_of_instances("(memory 1)", 3)).unwrap();
     let log = refused_at_load_from("composed", &wasm, "");
     assert!(
         log.contains("is a component with 3 linear memories")
@@ -349,19 +356,7 @@ fn a_component_larger_than_an_instance_slot_is_refused_at_load() {
     );
 
     // 17 instances of a module without memory: over the core instances' bound (16).
-    let instances: String = (0..17)
-        .map(|i| format!("(core instance $i{i} (instantiate $part))"))
-        .collect();
-    let component = wat::parse_str(format!(
-        r#"(component
-            (core module $part (func (export "handle")))
-            {instances}
-            (func $handle (canon lift (core func $i0 "handle")))
-            (instance $handler (export "handle" (func $handle)))
-            (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#
-    ))
-    .unwrap();
-    std::fs::write(&wasm, component).unwrap();
+    std::fs::write(&wasm, component_of_instances("", 17)).unwrap();
     let log = refused_at_load_from("composed", &wasm, "");
     assert!(
         log.contains("17 core module instances") && log.contains("maximum of 16"),
@@ -435,19 +430,15 @@ conformance!(
         let big = component.same(&Case::get("/wasi-http/big?n=300000"));
         assert_eq!(big.body.len(), 300_000);
 
-        let fetched = component.same(
-            &Case::post("/wasi-http/fetch")
-                .header("content-type", b"text/plain")
-                .body(upstream.url("/json").as_bytes()),
-        );
-        assert_eq!(fetched.status, 200, "{}", fetched.text());
-        assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
-        let seen = upstream.requests();
         let fetch = |url: &str| {
             Case::post("/wasi-http/fetch")
                 .header("content-type", b"text/plain")
                 .body(url.as_bytes())
         };
+        let fetched = component.same(&fetch(&upstream.url("/json")));
+        assert_eq!(fetched.status, 200, "{}", fetched.text());
+        assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
+        let seen = upstream.requests();
         let denied = component.same(&fetch("http://192.0.2.1/denied"));
         assert_eq!(denied.status, 502, "{}", denied.text());
         assert!(denied.text().contains("Denied"), "{}", denied.text());

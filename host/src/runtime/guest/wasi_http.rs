@@ -98,17 +98,23 @@ fn check_fits_a_slot(name: &str, component: &Component) -> anyhow::Result<()> {
     let Some(needs) = component.resources_required() else {
         return Ok(());
     };
-    for (what, count, bound) in [
+    for (what, count, bound, usual) in [
         (
             "linear memories",
             needs.num_memories,
             MAX_COMPONENT_MEMORIES,
+            "a component built by one toolchain has one; a composition has one per part",
         ),
-        ("tables", needs.num_tables, MAX_COMPONENT_TABLES),
+        (
+            "tables",
+            needs.num_tables,
+            MAX_COMPONENT_TABLES,
+            "a component built by one toolchain has one or two; a composition has more per part",
+        ),
     ] {
         if count > bound {
             anyhow::bail!(
-                "function {name:?} is a component with {count} {what}; an instance may have at most {bound} (a component built by one toolchain has one memory; a composition has one per part): compose fewer parts into it"
+                "function {name:?} is a component with {count} {what}; an instance may have at most {bound} ({usual}): compose fewer parts into it"
             );
         }
     }
