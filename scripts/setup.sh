@@ -51,8 +51,9 @@ for part in "$@"; do
       fi
       ;;
     workers)
-      # workerd (from npm, binary inside the package), the WASI shim and prettier for the Workers adapter.
-      if [ ! -x workers/node_modules/.bin/workerd ] || [ ! -x workers/node_modules/.bin/prettier ]; then
+      # workerd (from npm, binary inside the package), the WASI shims, jco (transpiles components for
+      # Workers) and prettier for the Workers adapter.
+      if [ ! -x workers/node_modules/.bin/workerd ] || [ ! -x workers/node_modules/.bin/prettier ] || [ ! -x workers/node_modules/.bin/jco ]; then
         echo "setup: installing the Workers adapter's npm packages"
         (cd workers && npm ci --no-audit --no-fund --loglevel=error)
       fi

@@ -79,7 +79,7 @@ export function requestHeaders(headers) {
   return out;
 }
 
-function text(status, message, requestId) {
+export function text(status, message, requestId) {
   const reason = { 413: "Payload Too Large", 500: "Internal Server Error" }[status] ?? "";
   return new Response(`${status} ${reason}: ${message}\n`, {
     status,
@@ -98,7 +98,7 @@ export function toResponse(envelope) {
   return new Response(NULL_BODY_STATUSES.has(status) ? null : body, { status, headers });
 }
 
-function tag(functionName, requestId, stream) {
+export function tag(functionName, requestId, stream) {
   return `[edgefn ${functionName} ${requestId} ${stream}]`;
 }
 
@@ -118,6 +118,27 @@ export function emitLogs({ stdout, stderr }, functionName, requestId) {
   }
 }
 
+/** A setting nobody can have meant: logged, and the request refused rather than a policy guessed. */
+export function misconfigured(error, functionName, requestId) {
+  console.error(`${tag(functionName, requestId, "host")} ${error.message}`);
+  return text(500, `the function is misconfigured (request id ${requestId})`, requestId);
+}
+
+/**
+ * The request's body, read whole, or null when it is larger than MAX_REQUEST_BYTES (declared or
+ * not: a chunked body is held to the limit too).
+ */
+export async function boundedBody(request) {
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  const body = declared > MAX_REQUEST_BYTES ? null : new Uint8Array(await request.arrayBuffer());
+  return body === null || body.length > MAX_REQUEST_BYTES ? null : body;
+}
+
+/** The answer to a body over MAX_REQUEST_BYTES. */
+export function tooLarge(requestId) {
+  return text(413, `the request body is larger than this function's limit of ${MAX_REQUEST_BYTES} bytes`, requestId);
+}
+
 /**
  * A fetch handler serving `module` (a compiled WebAssembly.Module). Each handler remembers whether
  * it has served a request yet: one handler lives per isolate, so its first request is the cold start.
@@ -134,19 +155,10 @@ export function createFetchHandler(module, { invoke = invokeGuest } = {}) {
       config = outboundConfig(env);
       stores = kvConfig(env);
     } catch (error) {
-      // A setting nobody can have meant: refuse to run rather than guess a policy.
-      console.error(`${tag(functionName, requestId, "host")} ${error.message}`);
-      return text(500, `the function is misconfigured (request id ${requestId})`, requestId);
+      return misconfigured(error, functionName, requestId);
     }
-    const declared = Number(request.headers.get("content-length") ?? 0);
-    const body = declared > MAX_REQUEST_BYTES ? null : new Uint8Array(await request.arrayBuffer());
-    if (body === null || body.length > MAX_REQUEST_BYTES) {
-      return text(
-        413,
-        `the request body is larger than this function's limit of ${MAX_REQUEST_BYTES} bytes`,
-        requestId,
-      );
-    }
+    const body = await boundedBody(request);
+    if (body === null) return tooLarge(requestId);
     const deadlineMs = Date.now() + deadlineBudgetMs(env);
     const context = [
       [CONTEXT_KEY.REQUEST_ID, requestId],

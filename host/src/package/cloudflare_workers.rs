@@ -4,12 +4,14 @@
 //! key-value store), a `config.capnp` to run the same files locally with `workerd serve`, and a
 //! `README.md` that says how.
 
+mod component;
 mod config;
 mod readme;
 mod settings;
 mod sources;
 mod wasm;
 
+pub use component::{JCO_VARIABLE, JCO_VERSION};
 pub use config::{
     CAPNP_VARS_MARKER, LOCAL_ADDRESS, PRIVATE_NETWORK_BINDING, PRIVATE_NETWORK_SERVICE,
     PUBLIC_NETWORK_SERVICE, SOCKET_NAME, worker_name,
@@ -18,6 +20,7 @@ pub use settings::{KV_BINDING_PREFIX, WorkersSettings, kv_binding};
 pub use wasm::WASI_PREVIEW1_FUNCTIONS;
 
 use super::{PackageReport, PackageRequest};
+use crate::runtime::guest::{GuestKind, checks::guest_kind};
 use anyhow::Context as _;
 use config::WorkerConfig;
 use sources::BundleFile;
@@ -61,18 +64,49 @@ pub fn package_with(
     let name = &request.name;
     let original = std::fs::read(&request.wasm)
         .with_context(|| format!("cannot read {}", request.wasm.display()))?;
-    wasm::check_module(name, &original, MEMORY_LIMIT_BYTES)?;
-    let function = wasm::cap_memory(&original, MEMORY_LIMIT_BYTES)
-        .with_context(|| format!("cannot cap the memory of function {name:?}"))?;
-
+    let refused = || format!("function {name:?} ({}) was refused", request.wasm.display());
     let out = &request.out;
-    let modules: Vec<&BundleFile> = std::iter::once(&sources::ENTRY)
-        .chain(sources::MODULES)
-        .collect();
-    for file in modules.iter().copied().chain(sources::NOTICES) {
+    let function = match guest_kind(&original).with_context(refused)? {
+        GuestKind::AbiV1 => {
+            wasm::check_module(name, &original, MEMORY_LIMIT_BYTES)?;
+            let capped = wasm::cap_memory(&original, MEMORY_LIMIT_BYTES)
+                .with_context(|| format!("cannot cap the memory of function {name:?}"))?;
+            write_file(out, WASM_FILE, &capped)?;
+            Function {
+                entry: &sources::ENTRY,
+                modules: sources::MODULES.iter().collect(),
+                notices: sources::NOTICES.iter().collect(),
+                generated: Vec::new(),
+                wasm: vec![(WASM_FILE.to_owned(), capped)],
+            }
+        }
+        GuestKind::WasiHttp => {
+            let transpiled = component::transpile(name, &request.wasm, out, MEMORY_LIMIT_BYTES)?;
+            Function {
+                entry: &sources::COMPONENT_ENTRY,
+                modules: sources::MODULES
+                    .iter()
+                    .chain(sources::COMPONENT_MODULES)
+                    .collect(),
+                notices: sources::NOTICES
+                    .iter()
+                    .chain(sources::COMPONENT_NOTICES)
+                    .collect(),
+                generated: transpiled
+                    .modules
+                    .into_iter()
+                    .zip(transpiled.sources)
+                    .collect(),
+                wasm: transpiled.wasm,
+            }
+        }
+    };
+    for file in std::iter::once(function.entry)
+        .chain(function.modules.iter().copied())
+        .chain(function.notices.iter().copied())
+    {
         write_file(out, file.path, file.contents.as_bytes())?;
     }
-    write_file(out, WASM_FILE, &function)?;
 
     let worker_name = worker_name(name);
     let mut vars = vec![
@@ -87,9 +121,18 @@ pub fn package_with(
     }
     let config = WorkerConfig {
         worker_name: &worker_name,
-        main: sources::ENTRY.path,
-        modules: sources::MODULES.iter().map(|f| f.path).collect(),
-        wasm: WASM_FILE,
+        main: function.entry.path,
+        modules: function
+            .modules
+            .iter()
+            .map(|f| f.path)
+            .chain(function.generated.iter().map(|(path, _)| path.as_str()))
+            .collect(),
+        wasm: function
+            .wasm
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .collect(),
         compatibility_date: COMPATIBILITY_DATE,
         vars,
         kv_stores: settings.stores().iter().map(String::as_str).collect(),
@@ -112,10 +155,16 @@ pub fn package_with(
     )?;
 
     // What Cloudflare counts: the uploaded modules, compressed.
-    let uploaded = modules
-        .iter()
+    let uploaded = std::iter::once(function.entry)
+        .chain(function.modules.iter().copied())
         .map(|f| f.contents.as_bytes())
-        .chain([function.as_slice()]);
+        .chain(
+            function
+                .generated
+                .iter()
+                .map(|(_, source)| source.as_slice()),
+        )
+        .chain(function.wasm.iter().map(|(_, bytes)| bytes.as_slice()));
     let compressed = gzip_size(uploaded)?;
     let mut warnings = size_warnings(compressed);
     // wrangler refuses to deploy until each placeholder id is a namespace's.
@@ -131,6 +180,16 @@ pub fn package_with(
         deploy_command: format!("cd {} && npx wrangler deploy", out.display()),
         warnings,
     })
+}
+
+/// What a bundle holds for one function: the entry and adapter modules, the licences they need,
+/// modules generated for this function (path, source) and its core modules (path, contents).
+struct Function {
+    entry: &'static BundleFile,
+    modules: Vec<&'static BundleFile>,
+    notices: Vec<&'static BundleFile>,
+    generated: Vec<(String, Vec<u8>)>,
+    wasm: Vec<(String, Vec<u8>)>,
 }
 
 fn write_file(dir: &Path, relative: &str, contents: &[u8]) -> anyhow::Result<()> {
@@ -203,11 +262,25 @@ mod tests {
 
     #[test]
     fn the_bundle_lists_every_module_the_javascript_imports() {
-        let listed: Vec<&str> = std::iter::once(sources::ENTRY.path)
-            .chain(sources::MODULES.iter().map(|f| f.path))
-            .chain([WASM_FILE])
+        let module_bundle: Vec<&BundleFile> = std::iter::once(&sources::ENTRY)
+            .chain(sources::MODULES)
             .collect();
-        for file in std::iter::once(&sources::ENTRY).chain(sources::MODULES) {
+        assert_lists_its_imports(&module_bundle, &[WASM_FILE]);
+        let component_bundle: Vec<&BundleFile> = std::iter::once(&sources::COMPONENT_ENTRY)
+            .chain(sources::MODULES)
+            .chain(sources::COMPONENT_MODULES)
+            .collect();
+        assert_lists_its_imports(&component_bundle, &[component::MODULES_FILE]);
+    }
+
+    /// Every relative import of `files` is one of them or of `generated`.
+    fn assert_lists_its_imports(files: &[&BundleFile], generated: &[&str]) {
+        let listed: Vec<&str> = files
+            .iter()
+            .map(|f| f.path)
+            .chain(generated.iter().copied())
+            .collect();
+        for file in files {
             let dir = Path::new(file.path).parent().unwrap();
             for import in relative_imports(file.contents) {
                 let target = normalize(&dir.join(import));

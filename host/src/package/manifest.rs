@@ -93,7 +93,6 @@ impl<'a> Prepared<'a> {
         let mut report = match &self.settings {
             Settings::AwsLambda(settings) => super::aws_lambda::package_with(&request, settings)?,
             Settings::CloudflareWorkers(settings) => {
-                super::refuse_component_on_workers(&request)?;
                 cloudflare_workers::package_with(&request, settings)?
             }
             Settings::AzureFunctions(settings) => {

@@ -100,34 +100,7 @@ pub fn package(target: Target, request: &PackageRequest) -> anyhow::Result<Packa
     match target {
         Target::AwsLambda => aws_lambda::package(request),
         Target::AzureFunctions => azure_functions::package(request),
-        Target::CloudflareWorkers => {
-            refuse_component_on_workers(request)?;
-            cloudflare_workers::package(request)
-        }
-    }
-}
-
-/// Workers run ABI v1 modules only so far: a `wasi:http/proxy` component is refused by name
-/// (docs/components.md), not with the ABI checks' message about missing exports.
-pub(crate) fn refuse_component_on_workers(request: &PackageRequest) -> anyhow::Result<()> {
-    use crate::runtime::guest::{GuestKind, checks::guest_kind};
-    // An unreadable file is the packager's to report, with its own message.
-    let Ok(wasm) = std::fs::read(&request.wasm) else {
-        return Ok(());
-    };
-    let refused = || {
-        format!(
-            "function {:?} ({}) was refused",
-            request.name,
-            request.wasm.display()
-        )
-    };
-    match guest_kind(&wasm).with_context(refused)? {
-        GuestKind::AbiV1 => Ok(()),
-        GuestKind::WasiHttp => anyhow::bail!(
-            "{}: it is a wasi:http/proxy component, and Cloudflare Workers packages run edgefn ABI v1 modules only so far; serve it with `edgefn serve`, or see docs/components.md for what runs where",
-            refused()
-        ),
+        Target::CloudflareWorkers => cloudflare_workers::package(request),
     }
 }
 

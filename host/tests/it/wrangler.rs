@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 const EXAMPLES: [&str; 6] = ["hello", "echo", "json", "config", "axum", "shortener"];
 /// The example that calls an upstream.
 const OUTBOUND_EXAMPLE: &str = "fetch-json";
+/// A wasi:http/proxy component (`guests/fixtures/wasi-http`), transpiled by jco when packaged.
+const COMPONENT: &str = "wasi-http";
 /// The Go examples (`guests/examples/go/NAME`, built as `go-NAME` by `make guests-go`).
 const GO_EXAMPLES: [&str; 5] = [
     "go-hello",
@@ -136,9 +138,9 @@ fn wrangler_gzip_bytes(printed: &str) -> Option<u64> {
     Some((kib * 1024.0) as u64)
 }
 
-/// Every example package, Rust and Go, deploys as far as wrangler goes without an account: its
-/// configuration is valid, the bundle builds, the module is uploaded as it is (a compiled-Wasm
-/// module, not bundled into the JavaScript), the variables are its bindings and so is the KV
+/// Every example package, Rust and Go, and a wasi:http component's, deploys as far as wrangler goes without an account: its
+/// configuration is valid, the bundle builds, each core module is uploaded as it is (a
+/// compiled-Wasm module, not bundled into the JavaScript), the variables are its bindings and so is the KV
 /// namespace of a store it is granted, and `edgefn package` printed no less than the compressed
 /// size wrangler counts against the plan's limit, so its warnings never come late.
 ///
@@ -153,7 +155,7 @@ fn deploy_dry_run_accepts_every_example_package() {
     let names: Vec<&str> = EXAMPLES
         .iter()
         .copied()
-        .chain([OUTBOUND_EXAMPLE])
+        .chain([OUTBOUND_EXAMPLE, COMPONENT])
         .chain(GO_EXAMPLES)
         .collect();
     let runs: Vec<_> = names
@@ -207,22 +209,41 @@ fn deploy_dry_run_accepts_every_example_package() {
             KV_EXAMPLES.contains(&name),
             "{name}: the store's KV namespace is bound exactly when the store is granted:\n{printed}"
         );
-        let module = std::fs::read(bundle.join("function.wasm")).unwrap();
         let uploaded: Vec<PathBuf> = std::fs::read_dir(&outdir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
+        let config: toml::Value =
+            toml::from_str(&std::fs::read_to_string(bundle.join("wrangler.toml")).unwrap())
+                .unwrap();
+        let main = config["main"].as_str().unwrap();
         assert!(
-            uploaded.iter().any(|p| p.ends_with("worker.js")),
-            "{uploaded:?}"
+            uploaded.iter().any(|p| p.ends_with(main)),
+            "{name}: the entry {main} is uploaded: {uploaded:?}"
         );
+        // function.wasm, or a component's core modules (component/*.wasm).
+        let modules: Vec<PathBuf> = [bundle.clone(), bundle.join("component")]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
         assert!(
-            uploaded.iter().any(
-                |p| p.to_str().is_some_and(|p| p.ends_with("-function.wasm"))
-                    && std::fs::read(p).unwrap() == module
-            ),
-            "{name}: function.wasm is uploaded as a module of its own, unchanged: {uploaded:?}"
+            !modules.is_empty(),
+            "{name}: no module in {}",
+            bundle.display()
         );
+        for module in modules {
+            let file = module.file_name().unwrap().to_str().unwrap();
+            let bytes = std::fs::read(&module).unwrap();
+            assert!(
+                uploaded.iter().any(|p| p
+                    .to_str()
+                    .is_some_and(|p| p.ends_with(&format!("-{file}")))
+                    && std::fs::read(p).unwrap() == bytes),
+                "{name}: {file} is uploaded as a module of its own, unchanged: {uploaded:?}"
+            );
+        }
         let counted = wrangler_gzip_bytes(&printed)
             .unwrap_or_else(|| panic!("no `Total Upload: ... gzip:` line in:\n{printed}"));
         eprintln!("{name}: edgefn package printed {printed_size} bytes, wrangler counts {counted}");

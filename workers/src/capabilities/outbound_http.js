@@ -185,7 +185,7 @@ function responseHeaders(fields, decoded) {
 }
 
 /** The body, read as it arrives, or undefined as soon as it passes `maxBytes`. */
-async function readCapped(response, maxBytes) {
+export async function readCapped(response, maxBytes) {
   if (response.body === null) return new Uint8Array(0);
   const reader = response.body.getReader();
   const chunks = [];

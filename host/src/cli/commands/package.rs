@@ -108,7 +108,6 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<()> {
         (Some(settings), _) => crate::package::aws_lambda::package_with(&request, settings)?,
         (None, Some(settings)) => {
             std::fs::create_dir_all(&request.out)?;
-            crate::package::refuse_component_on_workers(&request)?;
             crate::package::cloudflare_workers::package_with(&request, settings)?
         }
         (None, None) => crate::package::package(args.target, &request)?,

@@ -51,8 +51,8 @@ pub(super) struct WorkerConfig<'a> {
     pub main: &'a str,
     /// ES modules after the entry, in order.
     pub modules: Vec<&'a str>,
-    /// The function's compiled module path.
-    pub wasm: &'a str,
+    /// The function's core modules: `function.wasm`, or a transpiled component's.
+    pub wasm: Vec<&'a str>,
     /// `compatibility_date`.
     pub compatibility_date: &'a str,
     /// Text bindings (the adapter's settings), in order.
@@ -134,8 +134,8 @@ pub(super) fn wrangler_toml(config: &WorkerConfig<'_>) -> String {
     );
     out.push_str(
         r#"
-# worker.js imports the function as a WebAssembly.Module: Workers compile it at deploy time and
-# forbid compiling WebAssembly while a request runs.
+# The entry imports the function's core modules as WebAssembly.Modules: Workers compile them at
+# deploy time and forbid compiling WebAssembly while a request runs.
 [[rules]]
 type = "CompiledWasm"
 globs = ["**/*.wasm"]
@@ -245,8 +245,10 @@ const worker :Workerd.Worker = (
         let path = capnp_string(module);
         let _ = writeln!(out, "    (name = {path}, esModule = embed {path}),");
     }
-    let wasm = capnp_string(config.wasm);
-    let _ = writeln!(out, "    (name = {wasm}, wasm = embed {wasm}),");
+    for wasm in &config.wasm {
+        let wasm = capnp_string(wasm);
+        let _ = writeln!(out, "    (name = {wasm}, wasm = embed {wasm}),");
+    }
     out.push_str("  ],\n  bindings = [\n");
     for (name, value) in &config.vars {
         let _ = writeln!(
@@ -311,7 +313,7 @@ mod tests {
             worker_name: "fetcher",
             main: "worker.js",
             modules: vec!["handler.js"],
-            wasm: "function.wasm",
+            wasm: vec!["function.wasm"],
             compatibility_date: "2026-11-01",
             vars: vec![("EDGEFN_FUNCTION_NAME", "fetcher".to_owned())],
             kv_stores: Vec::new(),

@@ -1,7 +1,8 @@
 //! The Worker's JavaScript, compiled into `edgefn` from `workers/src/` so a packaged bundle never
 //! depends on a checkout or on npm. It is read through `host/workers-src`, a symlink to it inside
-//! the crate, so the published crate carries the files too. The WASI shim is the vendored copy of
-//! `@bjorn3/browser_wasi_shim` (`workers/src/vendor/`), with its licences.
+//! the crate, so the published crate carries the files too. The WASI shims are the vendored copies of
+//! `@bjorn3/browser_wasi_shim` and `@bytecodealliance/preview2-shim` (`workers/src/vendor/`), with
+//! their licences.
 
 /// A file of the bundle: its path inside the bundle (the same as under `workers/src/`) and contents.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,31 @@ macro_rules! worker_file {
 
 /// The entry module: imports `function.wasm` and hands each request to the handler.
 pub(super) const ENTRY: BundleFile = worker_file!("worker.js");
+
+/// The entry of a `wasi:http/proxy` component's bundle: instantiates the transpiled component
+/// (`component/`, written by `component::transpile`) for each request.
+pub(super) const COMPONENT_ENTRY: BundleFile = worker_file!("component.js");
+
+/// ES modules a component's entry imports besides [`MODULES`]: its outbound HTTP and the vendored
+/// preview2-shim (browser build).
+pub(super) const COMPONENT_MODULES: &[BundleFile] = &[
+    worker_file!("capabilities/wasi_http_outbound.js"),
+    worker_file!("vendor/preview2-shim/index.js"),
+    worker_file!("vendor/preview2-shim/cli.js"),
+    worker_file!("vendor/preview2-shim/clocks.js"),
+    worker_file!("vendor/preview2-shim/common.js"),
+    worker_file!("vendor/preview2-shim/config.js"),
+    worker_file!("vendor/preview2-shim/environment.js"),
+    worker_file!("vendor/preview2-shim/filesystem.js"),
+    worker_file!("vendor/preview2-shim/in-memory-filesystem.js"),
+    worker_file!("vendor/preview2-shim/opfs-filesystem.js"),
+    worker_file!("vendor/preview2-shim/http.js"),
+    worker_file!("vendor/preview2-shim/in-memory-http.js"),
+    worker_file!("vendor/preview2-shim/io.js"),
+    worker_file!("vendor/preview2-shim/random.js"),
+    worker_file!("vendor/preview2-shim/sockets.js"),
+    worker_file!("vendor/preview2-shim/in-memory-sockets.js"),
+];
 
 /// ES modules the entry imports, directly or not (listed for workerd, which resolves nothing itself).
 pub(super) const MODULES: &[BundleFile] = &[
@@ -52,3 +78,6 @@ pub(super) const NOTICES: &[BundleFile] = &[
     worker_file!("vendor/browser_wasi_shim/LICENSE-APACHE"),
     worker_file!("vendor/README.md"),
 ];
+
+/// Notices a component's bundle ships besides [`NOTICES`].
+pub(super) const COMPONENT_NOTICES: &[BundleFile] = &[worker_file!("vendor/preview2-shim/LICENSE")];

@@ -168,6 +168,14 @@ fn describe((params, result): &(usize, ValType)) -> String {
     format!("(func (param {}) (result {result}))", params.join(" "))
 }
 
+/// Whether the core module `wasm` defines a linear memory of its own (jco's small adapter modules
+/// import theirs).
+pub(super) fn defines_memory(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(wasm).any(
+        |payload| matches!(payload, Ok(wasmparser::Payload::MemorySection(s)) if s.count() > 0),
+    )
+}
+
 /// Returns `wasm` with the maximum of its (single, 32-bit) linear memory lowered to `cap` bytes.
 /// Everything else stays byte for byte. V8 then refuses `memory.grow` past the cap, so a guest that
 /// allocates without bound traps (a 500) instead of growing until the platform kills the isolate.

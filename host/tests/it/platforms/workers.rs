@@ -10,7 +10,7 @@ use super::{
 };
 use crate::common::{Reply, edgefn_bin, guest, send};
 use crate::lib_api::{CAPNP_VARS_MARKER, COMPATIBILITY_DATE};
-use edgefn_host::package::cloudflare_workers::kv_binding;
+use edgefn_host::package::cloudflare_workers::{JCO_VARIABLE, kv_binding};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// `.bin/workerd`, which is a node launcher when npm skipped the package's install script: killing
 /// that launcher would leave the real server running.
 pub fn workerd_bin() -> PathBuf {
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/node_modules");
+    let modules = node_modules();
     let platform_binary = std::fs::read_dir(modules.join("@cloudflare"))
         .into_iter()
         .flatten()
@@ -40,6 +40,11 @@ pub fn workerd_bin() -> PathBuf {
                 modules.display()
             )
         })
+}
+
+/// The Workers adapter's npm packages (`workers/node_modules`).
+fn node_modules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../workers/node_modules")
 }
 
 /// The bundle `edgefn package` wrote and what it printed.
@@ -63,6 +68,8 @@ pub fn package_wasm_with(wasm: &Path, out: &Path, env: &[(&str, &str)]) -> Bundl
     let output = Command::new(edgefn_bin())
         .args(["package", "--target", "cloudflare-workers"])
         .arg(wasm)
+        // A component is transpiled by the jco `scripts/setup.sh workers` installs.
+        .env(JCO_VARIABLE, node_modules().join(".bin/jco"))
         .arg("--out")
         .arg(out)
         .args(
