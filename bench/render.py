@@ -50,6 +50,15 @@ if http:
         out.append(f"| {name} | {rps:,.0f} | {vs_native} | {vs_wasmtime} | {cpu_us} |")
     out.append("")
 
+workers = [r for r in rows if r["bench"] == "workers"]
+if workers:
+    out += ["### Cloudflare Workers: the same hello as a module and as a component (workerd, fresh instance per request)", "",
+            "| bundle | gzip bytes | workerd CPU µs/request | mean latency µs |", "|---|---:|---:|---:|"]
+    for r in workers:
+        out.append(f"| {r['bundle']} ({r['wasm'].split('/')[-1]}) | {r['bundle_gzip_bytes']:,} | "
+                   f"{r['workerd_cpu_us_per_request']:,.0f} | {r['latency_us_mean']:,.0f} |")
+    out.append("")
+
 fixed = [r for r in rows if r["bench"] == "fixed-rate"]
 if fixed:
     out += ["### At one fixed request rate (open loop, same run)", "",
