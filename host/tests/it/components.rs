@@ -397,10 +397,10 @@ fn packaging_a_component_for_workers_without_jco_names_the_fix() {
 }
 
 conformance!(
-    /// The same component answers on Lambda, Azure and Workers what it answers on the local host: text,
-    /// a binary body byte for byte, its variable, a streamed body, an outbound call under the
-    /// allow-list (allowed, denied, over the response cap); a trap is a server error there too,
-    /// and the runtime keeps serving.
+    /// The same component answers on Lambda, Azure and Workers what it answers on the local host:
+    /// text, a binary body byte for byte, its variable, a streamed body, an outbound call under
+    /// the allow-list (allowed, a redirect returned, denied, over the response cap); a trap is a
+    /// server error there too, and the runtime keeps serving.
     a_component_answers_as_on_the_local_host,
     |serve| {
         let upstream = Upstream::start();
@@ -441,6 +441,12 @@ conformance!(
         let fetched = component.same(&fetch(&upstream.url("/json")));
         assert_eq!(fetched.status, 200, "{}", fetched.text());
         assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
+        let redirect = component.same(&fetch(&upstream.url("/redirect")));
+        assert_eq!(
+            redirect.header("x-upstream-status").as_deref(),
+            Some("302"),
+            "a redirect is returned, not followed"
+        );
         let seen = upstream.requests();
         let denied = component.same(&fetch("http://192.0.2.1/denied"));
         assert_eq!(denied.status, 502, "{}", denied.text());
@@ -490,4 +496,153 @@ fn a_hostile_component_fails_as_a_500_on_workers_and_the_worker_keeps_serving() 
         "a 5 MiB body travels byte for byte"
     );
     worker.assert_running();
+}
+
+/// `wasmtime serve` (at the host's wasmtime version, `scripts/setup.sh wasmtime`) of one component
+/// on a loopback port: the reference a component's answers are held to. Killed when dropped.
+struct WasmtimeServe {
+    /// Killed when dropped.
+    _process: crate::platforms::Process,
+    addr: std::net::SocketAddr,
+}
+
+impl WasmtimeServe {
+    fn start(wasm: &std::path::Path, env: &[(&str, &str)]) -> WasmtimeServe {
+        let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tools/wasmtime/bin/wasmtime");
+        assert!(
+            bin.is_file(),
+            "wasmtime-cli is not installed at {}: run `scripts/setup.sh wasmtime` (make test does)",
+            bin.display()
+        );
+        let log = tempfile::NamedTempFile::new()
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        let child = std::process::Command::new(&bin)
+            .args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
+            .args(
+                env.iter()
+                    .flat_map(|(k, v)| ["--env".to_owned(), format!("{k}={v}")]),
+            )
+            .arg(wasm)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .spawn()
+            .expect("start wasmtime serve");
+        let process = crate::platforms::Process { child, log };
+        let started = Instant::now();
+        loop {
+            // "Serving HTTP on http://127.0.0.1:PORT/"
+            let printed = process.log();
+            if let Some(addr) = printed
+                .split("Serving HTTP on http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|addr| addr.parse().ok())
+            {
+                return WasmtimeServe {
+                    _process: process,
+                    addr,
+                };
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "wasmtime serve did not listen: {printed}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn send(&self, case: &Case) -> common::Reply {
+        case.send_to(self.addr, &case.path)
+    }
+}
+
+/// The same component under `wasmtime serve` and `edgefn serve` answers the same status, headers
+/// (less the date, the framing and edgefn's request id) and body: text, every byte value with a
+/// query and a repeated header, its variable, a 300 kB body, an allowed outbound GET. Where edgefn
+/// differs on purpose, the test names the difference and asserts both sides of it: a denied host
+/// and an over-cap upstream answer (wasmtime serve has no outbound policy), a trap after the
+/// response was set (edgefn buffers the body: 500, where wasmtime has sent its 200 and part of the
+/// body), and the content of its error pages.
+#[test]
+fn a_component_answers_as_under_wasmtime_serve() {
+    let upstream = Upstream::start();
+    let greeting = "hello from both";
+    let reference = WasmtimeServe::start(&guest("wasi-http"), &[("GREETING", greeting)]);
+    let edgefn = Host::with_manifest(&format!(
+        r#"
+[[function]]
+name = "component"
+wasm = "{{guests}}/wasi-http.wasm"
+env = {{ GREETING = "{greeting}" }}
+outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = true, max_response_bytes = 65536 }}
+"#
+    ));
+    let ignored = [
+        crate::platforms::PER_RUN_HEADERS,
+        crate::platforms::FRAMING_HEADERS,
+    ]
+    .concat();
+    let comparable =
+        |reply: &common::Reply| crate::platforms::Comparable::of(reply, &ignored, false);
+    let both = |case: &Case| (reference.send(case), case.send_to(edgefn.addr, &case.path));
+    let fetch = |url: &str| {
+        Case::post("/component/fetch")
+            .header("content-type", b"text/plain")
+            .body(url.as_bytes())
+    };
+
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    let same = [
+        Case::get("/component/hello"),
+        Case::post("/component/echo?q=1&x=%20y")
+            .header("content-type", b"application/octet-stream")
+            .header("x-multi", b"one")
+            .header("x-multi", b"two")
+            .body(&every_byte),
+        Case::new("DELETE", "/component/echo/a/b"),
+        Case::get("/component/env"),
+        Case::get("/component/big?n=300000"),
+        fetch(&upstream.url("/json")),
+        fetch(&upstream.url("/redirect")),
+    ];
+    for case in &same {
+        let (wasmtime, ours) = both(case);
+        assert_eq!(
+            comparable(&ours),
+            comparable(&wasmtime),
+            "{}: edgefn (left) and wasmtime serve (right) differ",
+            case.what()
+        );
+    }
+
+    // Deliberate: the allow-list. wasmtime serve calls any host; edgefn refuses one not listed
+    // (localhost is not 127.0.0.1 to the list) before anything is sent.
+    let named = upstream.url("/json").replace("127.0.0.1", "localhost");
+    let (wasmtime, ours) = both(&fetch(&named));
+    assert_eq!(wasmtime.status, 200, "wasmtime serve: {}", wasmtime.text());
+    assert_eq!(ours.status, 502, "edgefn: {}", ours.text());
+    assert!(ours.text().contains("HttpRequestDenied"), "{}", ours.text());
+    // Deliberate: outbound.max_response_bytes.
+    let (wasmtime, ours) = both(&fetch(&upstream.url("/big?bytes=100000")));
+    assert_eq!((wasmtime.status, wasmtime.body.len()), (200, 100_000));
+    assert_eq!(ours.status, 502, "edgefn: {}", ours.text());
+    assert!(
+        ours.text().contains("HttpResponseBodySize"),
+        "{}",
+        ours.text()
+    );
+    // Deliberate: a buffered response. The trap comes after `set`; wasmtime has streamed its 200.
+    let (wasmtime, ours) = both(&Case::get("/component/trap-after"));
+    assert_eq!(wasmtime.status, 200);
+    assert_eq!(ours.status, 500, "edgefn: {}", ours.text());
+    assert!(!ours.text().contains("partial"), "{}", ours.text());
+    // The same status, each server's own error page.
+    for path in ["/component/trap", "/component/no-response"] {
+        let (wasmtime, ours) = both(&Case::get(path));
+        assert_eq!((ours.status, wasmtime.status), (500, 500), "{path}");
+    }
 }
