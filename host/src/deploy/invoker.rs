@@ -5,13 +5,15 @@
 
 use super::registry::{Deployed, InFlight, Registry};
 use crate::runtime::error::InvokeError;
-use crate::runtime::guest::{GuestOutput, Invocation, InvocationContext, invoke_capturing};
+use crate::runtime::guest::{
+    GuestOutput, Invocation, InvocationContext, ResponseBody, invoke_capturing, invoke_streaming,
+};
 use crate::runtime::metrics::OK_OUTCOME;
 use crate::runtime::spec::FunctionSpec;
-use crate::runtime::traces::InvocationEnd;
+use crate::runtime::traces::{ActiveSpan, InvocationEnd};
 use bytes::Bytes;
 use edgefn_abi::Platform;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -84,54 +86,147 @@ impl Invoker {
         request: &Request<Bytes>,
         call: &PlatformCall<'_>,
     ) -> Invocation {
-        let deployed = &admitted.deployed;
-        let span = self
-            .registry
-            .tracer()
-            .and_then(|tracer| tracer.begin(call.traceparent));
-        let (invocation, cold_start) = match self.registry.resident(deployed).await {
+        let span = self.begin_span(call);
+        let (invocation, cold_start) = match self.registry.resident(&admitted.deployed).await {
             Ok(resident) => {
-                let cx = InvocationContext {
-                    request_id: call.request_id,
-                    platform: self.platform,
-                    platform_deadline: call.deadline,
-                    cold_start: resident.take_cold_start(),
-                    traceparent: call.traceparent,
-                    trace: span.as_ref(),
-                };
+                let cx = self.context(call, resident.take_cold_start(), span.as_ref());
                 let invocation = invoke_capturing(&resident.function, request, &cx).await;
                 (invocation, cx.cold_start)
             }
             Err(error) => (
                 Invocation {
-                    result: Err(InvokeError::Load(format!("{error:#}"))),
+                    result: Err(load_failed(error)),
                     output: GuestOutput::default(),
                 },
                 true,
             ),
         };
         if let Some(span) = &span {
-            let (status, outcome, error) = match &invocation.result {
-                Ok(response) => (response.status().as_u16(), OK_OUTCOME, None),
-                Err(error) => (
-                    error.status().as_u16(),
-                    error.kind().as_str(),
-                    Some(error.to_string()),
-                ),
-            };
-            span.finish(InvocationEnd {
-                function: deployed.spec.name(),
-                platform: self.platform.as_str(),
-                request_id: call.request_id,
-                method: request.method().as_str(),
-                path: request.uri().path(),
-                cold_start,
-                status,
-                outcome,
-                error,
-            });
+            let status = invocation.result.as_ref().map(|r| r.status());
+            let end = Ended::new(&admitted.deployed, call, request, cold_start, status);
+            end.finish(self.platform, span, invocation.result.as_ref().err());
         }
         invocation
+    }
+
+    /// [`Invoker::run`] for a front end that streams: a component's body may still be coming
+    /// when this returns, and the slot is held (and the trace span open) until it ends.
+    pub async fn run_streaming(
+        &self,
+        admitted: Admitted,
+        request: &Request<Bytes>,
+        call: &PlatformCall<'_>,
+    ) -> Result<Response<ResponseBody>, InvokeError> {
+        let span = self.begin_span(call);
+        let (result, cold_start) = match self.registry.resident(&admitted.deployed).await {
+            Ok(resident) => {
+                let cx = self.context(call, resident.take_cold_start(), span.as_ref());
+                let result = invoke_streaming(&resident.function, request, &cx).await;
+                (result, cx.cold_start)
+            }
+            Err(error) => (Err(load_failed(error)), true),
+        };
+        let status = result.as_ref().map(|r| r.status());
+        let end = Ended::new(&admitted.deployed, call, request, cold_start, status);
+        let mut result = result;
+        match &mut result {
+            Ok(response) if matches!(response.body(), ResponseBody::Streaming(_)) => {
+                let ResponseBody::Streaming(stream) = response.body_mut() else {
+                    unreachable!("matched above")
+                };
+                let platform = self.platform;
+                stream.on_end(move |failure| {
+                    if let Some(span) = &span {
+                        end.finish(platform, span, failure);
+                    }
+                    drop(admitted);
+                });
+            }
+            _ => {
+                if let Some(span) = &span {
+                    end.finish(self.platform, span, result.as_ref().err());
+                }
+            }
+        }
+        result
+    }
+
+    fn begin_span(&self, call: &PlatformCall<'_>) -> Option<ActiveSpan> {
+        self.registry
+            .tracer()
+            .and_then(|tracer| tracer.begin(call.traceparent))
+    }
+
+    fn context<'a>(
+        &self,
+        call: &PlatformCall<'a>,
+        cold_start: bool,
+        trace: Option<&'a ActiveSpan>,
+    ) -> InvocationContext<'a> {
+        InvocationContext {
+            request_id: call.request_id,
+            platform: self.platform,
+            platform_deadline: call.deadline,
+            cold_start,
+            traceparent: call.traceparent,
+            trace,
+        }
+    }
+}
+
+fn load_failed(error: anyhow::Error) -> InvokeError {
+    InvokeError::Load(format!("{error:#}"))
+}
+
+/// What an invocation's trace span records when it ends, owned so a streamed body can carry it.
+struct Ended {
+    function: String,
+    request_id: String,
+    method: String,
+    path: String,
+    cold_start: bool,
+    /// The status answered, when a response was.
+    status: Option<u16>,
+}
+
+impl Ended {
+    fn new(
+        deployed: &Deployed,
+        call: &PlatformCall<'_>,
+        request: &Request<Bytes>,
+        cold_start: bool,
+        status: Result<StatusCode, &InvokeError>,
+    ) -> Ended {
+        Ended {
+            function: deployed.spec.name().to_owned(),
+            request_id: call.request_id.to_owned(),
+            method: request.method().as_str().to_owned(),
+            path: request.uri().path().to_owned(),
+            cold_start,
+            status: status.ok().map(|status| status.as_u16()),
+        }
+    }
+
+    fn finish(&self, platform: Platform, span: &ActiveSpan, failure: Option<&InvokeError>) {
+        let (status, outcome, error) = match failure {
+            None => (self.status.unwrap_or_default(), OK_OUTCOME, None),
+            Some(error) => (
+                self.status.unwrap_or(error.status().as_u16()),
+                error.kind().as_str(),
+                Some(error.to_string()),
+            ),
+        };
+        span.finish(InvocationEnd {
+            function: &self.function,
+            platform: platform.as_str(),
+            request_id: &self.request_id,
+            method: &self.method,
+            path: &self.path,
+            cold_start: self.cold_start,
+            status,
+            outcome,
+            error,
+        });
     }
 }
 

@@ -5,13 +5,72 @@ use crate::runtime::error::{FailureKind, InvokeError};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
+use hyper::body::{Frame, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-/// Response body type of every listener.
-pub type Body = Full<Bytes>;
+/// Why a streamed body stopped before its end; hyper then aborts the response, so the client
+/// sees a truncated transfer rather than one that looks complete.
+pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Response body type of every listener: bytes known whole, or a stream a guest is still writing
+/// (a component's response on the local host).
+pub struct Body(BodyKind);
+
+enum BodyKind {
+    Whole(Full<Bytes>),
+    Streamed(Pin<Box<dyn hyper::body::Body<Data = Bytes, Error = BodyError> + Send>>),
+}
+
+impl Body {
+    /// A body sent as `stream` yields it.
+    pub fn streamed(
+        stream: impl hyper::body::Body<Data = Bytes, Error = BodyError> + Send + 'static,
+    ) -> Body {
+        Body(BodyKind::Streamed(Box::pin(stream)))
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body(BodyKind::Whole(Full::new(bytes)))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().0 {
+            BodyKind::Whole(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            BodyKind::Streamed(stream) => stream.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyKind::Whole(full) => full.is_end_stream(),
+            BodyKind::Streamed(stream) => stream.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            BodyKind::Whole(full) => full.size_hint(),
+            BodyKind::Streamed(stream) => stream.size_hint(),
+        }
+    }
+}
 
 /// A plain-text response: `"<status> <reason>: <message>\n"`.
 pub(crate) fn plain_text(status: StatusCode, message: &str) -> Response<Body> {
-    plain_bytes(status, message).map(Full::new)
+    plain_bytes(status, message).map(Body::from)
 }
 
 /// [`plain_text`], with the body as bytes.

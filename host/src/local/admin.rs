@@ -6,12 +6,11 @@
 
 use crate::deploy::manifest::FunctionSource;
 use crate::deploy::registry::{Registry, ReloadReport};
-use crate::http::server::{ServerOptions, serve_http};
+use crate::http::server::{Body, ServerOptions, serve_http};
 use crate::runtime::capabilities::kv::{KvBackend, KvError};
 use bytes::Bytes;
 use edgefn_abi::ImportError;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -125,7 +124,7 @@ impl Admin {
             .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), self.token.as_bytes()))
     }
 
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         if req.uri().path().starts_with(KV_PREFIX) && self.authorized(&req) {
             let kv = self.registry.backends().kv.clone();
             return kv_endpoint(kv.as_ref(), req).await;
@@ -251,7 +250,7 @@ const KV_PREFIX: &str = "/kv/";
 
 /// One key-value call, checked against the same contract as a guest's (`edgefn_abi::kv`), on the
 /// host's own store: the one its functions use.
-async fn kv_endpoint(kv: &dyn KvBackend, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn kv_endpoint(kv: &dyn KvBackend, req: Request<Incoming>) -> Response<Body> {
     match kv_call(kv, req).await {
         Ok(response) => response,
         Err((status, message)) => reply(status, "text/plain", format!("{message}\n")),
@@ -260,10 +259,7 @@ async fn kv_endpoint(kv: &dyn KvBackend, req: Request<Incoming>) -> Response<Ful
 
 type KvRefusal = (StatusCode, String);
 
-async fn kv_call(
-    kv: &dyn KvBackend,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, KvRefusal> {
+async fn kv_call(kv: &dyn KvBackend, req: Request<Incoming>) -> Result<Response<Body>, KvRefusal> {
     use edgefn_abi::kv as contract;
     let bad = |e: contract::Refused| (StatusCode::BAD_REQUEST, e.0);
     let failed = |e: KvError| {
@@ -318,7 +314,7 @@ async fn kv_call(
     match *req.method() {
         Method::GET => match kv.get(&store, &key).await.map_err(failed)? {
             Some(value) => {
-                let mut response = Response::new(Full::new(Bytes::from(value)));
+                let mut response = Response::new(Body::from(Bytes::from(value)));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/octet-stream"),
@@ -387,8 +383,8 @@ fn query_pairs(req: &Request<Incoming>) -> std::collections::HashMap<String, Str
         .collect()
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(Bytes::from(body)));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -7,11 +7,13 @@ use crate::deploy::invoker::{Invoker, PlatformCall};
 use crate::deploy::registry::Registry;
 use crate::http::body::read_limited;
 use crate::http::ids::{new_request_id, tag_request_id, traceparent};
+use crate::http::respond::BodyError;
 use crate::http::respond::{TimeoutStatus, failure_response, plain_text};
 use crate::http::server::{Body, ServerOptions, serve_http};
+use crate::runtime::guest::ResponseBody;
 use edgefn_abi::Platform;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,7 +74,8 @@ async fn route(router: &Router, req: Request<Incoming>, request_id: &str) -> Res
     let function = deployed.spec.name();
     tracing::Span::current().record("function", function);
     let failed = |error| {
-        failure_response(function, request_id, &error, TimeoutStatus::GatewayTimeout).map(Full::new)
+        failure_response(function, request_id, &error, TimeoutStatus::GatewayTimeout)
+            .map(Body::from)
     };
     let admitted = match router.invoker.admit(&deployed) {
         Ok(admitted) => admitted,
@@ -90,8 +93,17 @@ async fn route(router: &Router, req: Request<Incoming>, request_id: &str) -> Res
         deadline: None,
         traceparent: traceparent(request.headers()),
     };
-    match router.invoker.run(&admitted, &request, &call).await.result {
-        Ok(response) => response.map(Full::new),
+    match router
+        .invoker
+        .run_streaming(admitted, &request, &call)
+        .await
+    {
+        Ok(response) => response.map(|body| match body {
+            ResponseBody::Whole(bytes) => Body::from(bytes),
+            ResponseBody::Streaming(stream) => {
+                Body::streamed(stream.map_err(|error| Box::new(error) as BodyError))
+            }
+        }),
         Err(error) => failed(error),
     }
 }

@@ -197,11 +197,24 @@ fn body_caps_apply_to_components() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.body.len(), 600_000);
     assert!(reply.body.iter().all(|&b| b == b'x'));
-    // Over max_response_bytes (1 MiB): 500, not a truncated body.
-    let reply = host.get("/component/big?n=2000000");
-    assert_eq!(reply.status, 500, "{}", reply.text());
+    // Over max_response_bytes (1 MiB), written past the point where the body streams: the
+    // transfer is cut off, never a complete-looking truncated body.
+    let host_header = host.addr.to_string();
+    let cut = common::try_send_exact(
+        host.addr,
+        "GET",
+        "/component/big?n=2000000",
+        &[("host", host_header.as_bytes())],
+        b"",
+    );
     assert!(
-        host.log().contains("more than its limit of 1048576 bytes"),
+        cut.as_ref().is_err_and(|e| e.contains("reading the body")),
+        "an over-cap streamed body is cut off: {:?}",
+        cut.map(|reply| (reply.status, reply.body.len()))
+    );
+    assert!(
+        host.log().contains("more than its limit of 1048576 bytes")
+            && host.log().contains("the response was cut off"),
         "the oversized response is logged with the limit: {}",
         host.log()
     );
@@ -283,6 +296,194 @@ outbound = { allowed_hosts = ["http://127.0.0.1:*"] }
         log.contains("outbound request failed") && log.contains("not allowed"),
         "denied calls are logged with the reason: {log}"
     );
+}
+
+/// An upstream that answers its one request only when told to, so a test can see what a client
+/// receives while the component waits on it.
+struct HeldUpstream {
+    url: String,
+    release: std::sync::mpsc::Sender<()>,
+    served: thread::JoinHandle<()>,
+}
+
+impl HeldUpstream {
+    fn start(body: &'static str) -> HeldUpstream {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/held", listener.local_addr().unwrap());
+        let (release, released) = std::sync::mpsc::channel();
+        let served = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "the request ended before its headers");
+                request.extend_from_slice(&buf[..n]);
+            }
+            released
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the test releases the upstream");
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(answer.as_bytes()).unwrap();
+        });
+        HeldUpstream {
+            url,
+            release,
+            served,
+        }
+    }
+}
+
+/// What a client read of a streamed response: the status and first chunk while the upstream was
+/// held, then the rest after it was released (or why the rest failed).
+struct Streamed {
+    status: u16,
+    first: Vec<u8>,
+    rest: Result<Vec<u8>, String>,
+}
+
+/// POSTs `body` to `path` and reads the response head and its first chunk before releasing
+/// `upstream`; fails if they do not arrive while the upstream is held.
+fn read_while_held(addr: std::net::SocketAddr, path: &str, upstream: HeldUpstream) -> Streamed {
+    use http_body_util::BodyExt as _;
+    const WAIT: Duration = Duration::from_secs(20);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let streamed = runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = http::Request::post(path)
+            .header("host", addr.to_string())
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                upstream.url.clone(),
+            )))
+            .unwrap();
+        let response = tokio::time::timeout(WAIT, sender.send_request(request))
+            .await
+            .expect("the head arrives while the upstream is held: the body is not streamed")
+            .unwrap();
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let first = tokio::time::timeout(WAIT, body.frame())
+            .await
+            .expect("the first chunk arrives while the upstream is held")
+            .expect("a first chunk")
+            .unwrap()
+            .into_data()
+            .unwrap()
+            .to_vec();
+        upstream.release.send(()).unwrap();
+        let rest = match tokio::time::timeout(WAIT, body.collect()).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("the rest did not arrive".to_owned()),
+        };
+        Streamed {
+            status,
+            first,
+            rest,
+        }
+    });
+    upstream.served.join().unwrap();
+    streamed
+}
+
+#[test]
+fn a_component_streams_its_body_to_the_client_while_it_runs() {
+    let extra = r#"
+[[function]]
+name = "streamer"
+wasm = "{guests}/wasi-http.wasm"
+outbound = { allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = true }
+"#;
+    let host = Host::with_manifest(&manifest(extra));
+
+    // The first line reaches the client while the component still waits on its upstream.
+    let streamed = read_while_held(host.addr, "/streamer/stream", HeldUpstream::start("rest\n"));
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.first, b"first\n");
+    assert_eq!(streamed.rest.as_deref(), Ok(&b"rest\n"[..]));
+
+    // A trap after the head was sent cuts the transfer off: the client cannot take the partial
+    // body for a whole one (a dropped wasi:http body would otherwise end it cleanly).
+    let streamed = read_while_held(
+        host.addr,
+        "/streamer/stream-trap",
+        HeldUpstream::start("never sent on\n"),
+    );
+    assert_eq!(streamed.status, 200);
+    assert_eq!(streamed.first, b"first\n");
+    assert!(
+        streamed.rest.is_err(),
+        "the body after a trap must not end cleanly: {:?}",
+        streamed.rest
+    );
+    let log = host.log();
+    assert!(
+        log.contains("the response was cut off after its head was sent") && log.contains("trap"),
+        "the cut-off is logged with its cause: {log}"
+    );
+    // The instance is gone; the next request is served.
+    assert_eq!(host.get("/streamer/hello").status, 200);
+}
+
+#[test]
+fn a_client_that_stops_reading_holds_a_streamed_component_no_longer_than_its_deadline() {
+    use std::io::Write as _;
+    let extra = r#"
+[[function]]
+name = "streamer-single"
+wasm = "{guests}/wasi-http.wasm"
+limits = { deadline_ms = 1000, max_concurrency = 1, max_response_bytes = 67108864 }
+"#;
+    let host = Host::with_manifest(&manifest(extra));
+    // 40 MB is far more than the socket buffers hold: the guest blocks on a client that reads
+    // nothing, with the function's only slot.
+    let mut idle = std::net::TcpStream::connect(host.addr).unwrap();
+    write!(
+        idle,
+        "GET /streamer-single/big?n=40000000 HTTP/1.1\r\nhost: {}\r\n\r\n",
+        host.addr
+    )
+    .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        host.get("/streamer-single/hello").status,
+        503,
+        "the reading-nothing client holds the slot while the deadline runs"
+    );
+    // Past the deadline the instance is stopped and the slot free, the client still connected.
+    let started = Instant::now();
+    loop {
+        let status = host.get("/streamer-single/hello").status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the slot is still held {:?} after the deadline: {}",
+            started.elapsed(),
+            host.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        host.log().contains("the response was cut off") && host.log().contains("timeout"),
+        "the cut-off is logged as a timeout: {}",
+        host.log()
+    );
+    drop(idle);
 }
 
 /// Starts `edgefn serve` on a manifest of one function (`wasm` is a built guest's name, `extra`

@@ -14,7 +14,6 @@ use crate::http::ids::{tag_request_id, traceparent};
 use crate::http::respond::{TimeoutStatus, failure_response, plain_text};
 use crate::http::server::Body;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
-use http_body_util::Full;
 use hyper::body::Incoming;
 
 /// Headers the Functions host adds to every forwarded request; the guest gets their content from
@@ -57,7 +56,7 @@ pub(crate) async fn handle(
             TimeoutStatus::InternalError,
         ),
     }
-    .map(Full::new);
+    .map(Body::from);
     tag_request_id(response.headers_mut(), request_id);
     response
 }

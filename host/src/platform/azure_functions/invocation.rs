@@ -24,7 +24,6 @@ use bytes::Bytes;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
 };
-use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -165,7 +164,7 @@ pub async fn handle(
     };
     match serde_json::to_vec(&result) {
         Ok(json) => {
-            let mut response = Response::new(Full::new(Bytes::from(json)));
+            let mut response = Response::new(Body::from(Bytes::from(json)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),

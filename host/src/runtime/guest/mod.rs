@@ -9,8 +9,11 @@
 pub(crate) mod abi_v1;
 pub(crate) mod abi_v1_exports;
 pub(crate) mod checks;
+pub(crate) mod response_stream;
 pub(crate) mod warm;
 pub(crate) mod wasi_http;
+
+pub use response_stream::ResponseStream;
 
 use super::capabilities::Backends;
 use super::error::InvokeError;
@@ -218,6 +221,65 @@ pub async fn invoke_capturing(
     request: &Request<Bytes>,
     cx: &InvocationContext<'_>,
 ) -> Invocation {
+    let (budget, started) = budget_of(func, cx);
+    let (result, captures) = match &func.guest {
+        LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
+        LoadedGuest::WasiHttp(guest) => guest.invoke(func, request, cx, &budget).await,
+    };
+    let output = captures.emit(func.spec.name(), cx.request_id);
+    func.metrics.record(
+        result.as_ref().err().map(InvokeError::kind),
+        started.elapsed(),
+    );
+    Invocation { result, output }
+}
+
+/// A response body as the guest produced it.
+pub enum ResponseBody {
+    /// All of it (every ABI v1 response, and a component's that was done before it waited).
+    Whole(Bytes),
+    /// A component's body, still being written.
+    Streaming(Box<ResponseStream>),
+}
+
+/// [`invoke`] for a front end that can stream (the local server): a component that waits on
+/// something while it writes its body, or writes a large one, has its head answered at once and
+/// its body streamed. The invocation is logged and counted when the body ends.
+pub async fn invoke_streaming(
+    func: &LoadedFunction,
+    request: &Request<Bytes>,
+    cx: &InvocationContext<'_>,
+) -> Result<Response<ResponseBody>, InvokeError> {
+    let (budget, started) = budget_of(func, cx);
+    let (result, captures) = match &func.guest {
+        LoadedGuest::AbiV1(guest) => {
+            let (result, captures) = guest.invoke(func, request, cx, &budget).await;
+            (result.map(|r| r.map(ResponseBody::Whole)), captures)
+        }
+        LoadedGuest::WasiHttp(guest) => guest.invoke_streaming(func, request, cx, &budget).await,
+    };
+    match result {
+        Ok(mut response) => {
+            if let ResponseBody::Streaming(stream) = response.body_mut() {
+                let metrics = func.metrics.clone();
+                stream.account(captures, func.spec.name(), cx.request_id, metrics, started);
+            } else {
+                captures.emit(func.spec.name(), cx.request_id);
+                func.metrics.record(None, started.elapsed());
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            captures.emit(func.spec.name(), cx.request_id);
+            func.metrics.record(Some(error.kind()), started.elapsed());
+            Err(error)
+        }
+    }
+}
+
+/// The invocation's time budget: the function's limit or the platform's deadline, whichever is
+/// first; and when it started.
+fn budget_of(func: &LoadedFunction, cx: &InvocationContext<'_>) -> (Budget, Instant) {
     let now = SystemTime::now();
     let mut budget = func.spec.limits().deadline;
     if let Some(platform_deadline) = cx.platform_deadline {
@@ -233,15 +295,5 @@ pub async fn invoke_capturing(
         budget,
         deadline: started + budget,
     };
-    let (result, captures) = match &func.guest {
-        LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
-        LoadedGuest::WasiHttp(guest) => guest.invoke(func, request, cx, &budget).await,
-    };
-    let output = captures.emit(func.spec.name(), cx.request_id);
-    let outcome = match &result {
-        Ok(_) => None,
-        Err(error) => Some(error.kind()),
-    };
-    func.metrics.record(outcome, started.elapsed());
-    Invocation { result, output }
+    (budget, started)
 }

@@ -7,7 +7,8 @@
 //! outbound policy and client, as `edgefn_v1.http_send` does. No sockets, and no filesystem but
 //! the function's read-only `dir` when it has one.
 
-use super::{Budget, Captures, InvocationContext, LoadedFunction};
+use super::response_stream::{Driver, Pump, ResponseStream, aborted_body, too_large};
+use super::{Budget, Captures, InvocationContext, LoadedFunction, ResponseBody};
 use crate::runtime::capabilities::outbound_http::client::{CallError, FunctionClient};
 use crate::runtime::capabilities::outbound_http::policy::Refusal;
 use crate::runtime::engine::{MAX_COMPONENT_MEMORIES, MAX_COMPONENT_TABLES};
@@ -20,14 +21,16 @@ use bytes::Bytes;
 use edgefn_abi::ImportError;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body as _;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
@@ -36,6 +39,25 @@ use wasmtime_wasi_http::{
 pub(crate) const PROXY_WORLD: &str = "wasi:http/proxy";
 /// The export of [`PROXY_WORLD`] the host calls (any 0.2.x version).
 pub(crate) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2";
+
+/// Bytes a component may write, without waiting on anything, before its response head is sent
+/// and the body streams. Below it a response is sent whole, so a guest that fails before it is
+/// done answers a clean 500; past it, or once the guest waits, a failure cuts the body off.
+pub(crate) const STREAM_AFTER: usize = 64 << 10;
+
+/// One step of reading a component's response while it runs.
+enum Step {
+    /// The guest returned from `handle`, or failed.
+    GuestDone(Result<(), InvokeError>),
+    /// The body failed (too large, aborted by the guest).
+    Failed(InvokeError),
+    /// The guest made progress and has not waited yet: read on.
+    Again,
+    /// The guest returned and its body is read: answer whole.
+    Whole,
+    /// The guest waits on something, or wrote past [`STREAM_AFTER`]: stream the rest.
+    Stream,
+}
 
 /// Per-store host data of a component instance.
 pub(crate) struct ComponentState {
@@ -173,7 +195,8 @@ impl WasiHttpFunction {
         })
     }
 
-    /// One invocation on a fresh instance.
+    /// One invocation on a fresh instance, its response read whole (the platforms that buffer:
+    /// Lambda, Azure Functions, `edgefn invoke`).
     pub(crate) async fn invoke(
         &self,
         func: &LoadedFunction,
@@ -181,20 +204,48 @@ impl WasiHttpFunction {
         cx: &InvocationContext<'_>,
         budget: &Budget,
     ) -> (Result<Response<Bytes>, InvokeError>, Captures) {
-        let spec = &func.spec;
-        let captures = Captures::new(spec.limits().max_log_bytes);
-        let result = self.call(func, request, cx, budget, &captures).await;
+        let captures = Captures::new(func.spec.limits().max_log_bytes);
+        let result = match self.answer(func, request, cx, budget, &captures).await {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                match body {
+                    ResponseBody::Whole(bytes) => Ok(Response::from_parts(parts, bytes)),
+                    ResponseBody::Streaming(stream) => stream
+                        .read_whole()
+                        .await
+                        .map(|bytes| Response::from_parts(parts, bytes)),
+                }
+            }
+            Err(error) => Err(error),
+        };
         (result, captures)
     }
 
-    async fn call(
+    /// One invocation on a fresh instance, its body streamed once the guest waits on something
+    /// or has written [`STREAM_AFTER`] bytes (the local host).
+    pub(crate) async fn invoke_streaming(
+        &self,
+        func: &LoadedFunction,
+        request: &Request<Bytes>,
+        cx: &InvocationContext<'_>,
+        budget: &Budget,
+    ) -> (Result<Response<ResponseBody>, InvokeError>, Captures) {
+        let captures = Captures::new(func.spec.limits().max_log_bytes);
+        let result = self.answer(func, request, cx, budget, &captures).await;
+        (result, captures)
+    }
+
+    /// Runs the guest until its answer is known: whole when the guest finishes (or fails) without
+    /// waiting on anything and within [`STREAM_AFTER`] bytes, so a failure then is a clean 500;
+    /// otherwise the head and what is written so far, the rest to stream.
+    async fn answer(
         &self,
         func: &LoadedFunction,
         request: &Request<Bytes>,
         cx: &InvocationContext<'_>,
         budget: &Budget,
         captures: &Captures,
-    ) -> Result<Response<Bytes>, InvokeError> {
+    ) -> Result<Response<ResponseBody>, InvokeError> {
         let spec = &func.spec;
         let limits = spec.limits();
         let mut store = self.new_store(spec, cx, budget, captures)?;
@@ -211,7 +262,7 @@ impl WasiHttpFunction {
         })?;
         func.metrics.record_instantiation(starting.elapsed());
 
-        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let (sender, mut head) = tokio::sync::oneshot::channel();
         let (incoming, outparam) = {
             let mut view = store.data_mut().http();
             let incoming = view
@@ -226,42 +277,121 @@ impl WasiHttpFunction {
                 .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
             (incoming, outparam)
         };
-        // The guest writes its body while `handle` runs, through a bounded channel: the body is
-        // read alongside, or a guest writing more than the channel holds would wait forever.
+        // The guest runs in its own future, which owns the store: the response body can then
+        // outlive this call and keep the guest running while the client reads it. The deadline
+        // covers waits in host calls too, which epoch ticks do not interrupt.
         let deadline = tokio::time::Instant::from_std(budget.deadline);
-        let mut collect = Box::pin(tokio::time::timeout_at(
-            deadline,
-            collect_response(receiver, limits.max_response_bytes),
-        ));
-        let (called, collected) = {
+        let (allowed, memory_cap) = (budget.budget, limits.memory_bytes);
+        let mut driver: Driver = Box::pin(async move {
             let handler = proxy.wasi_http_incoming_handler();
-            let call = handler.call_handle(&mut store, incoming, outparam);
-            tokio::pin!(call);
-            let mut collected = None;
-            let called = loop {
-                tokio::select! {
-                    biased;
-                    called = &mut call => break called,
-                    done = &mut collect, if collected.is_none() => collected = Some(done),
-                }
-            };
-            (called, collected)
+            let called = tokio::time::timeout_at(
+                deadline,
+                handler.call_handle(&mut store, incoming, outparam),
+            )
+            .await;
+            match called {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(classify_error(&store, error, allowed, memory_cap)),
+                Err(_) => Err(InvokeError::Timeout(allowed)),
+            }
+        });
+        let limit = limits.max_response_bytes;
+
+        let (mut guest_done, head) = tokio::select! {
+            biased;
+            outcome = &mut driver => {
+                outcome?;
+                (true, head.try_recv().ok())
+            }
+            received = &mut head => (false, received.ok()),
         };
-        if let Err(error) = called {
-            return Err(classify_error(
-                &store,
-                error,
-                budget.budget,
-                limits.memory_bytes,
-            ));
+        let (parts, mut frames) = match head {
+            Some(Ok(response)) => response.into_parts(),
+            Some(Err(code)) => {
+                return Err(InvokeError::BadResponse(format!(
+                    "the component answered with the error {code:?} instead of a response"
+                )));
+            }
+            None => {
+                return Err(InvokeError::BadResponse(
+                    "the component returned without setting a response (response-outparam.set was never called)".into(),
+                ));
+            }
+        };
+
+        // A body declared over the cap is refused before anything is sent.
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+        if let Some(size) = declared.filter(|&size| size > limit) {
+            return Err(too_large(size, limit));
         }
-        let collected = match collected {
-            Some(done) => done,
-            None => collect.await,
-        };
-        match collected {
-            Ok(result) => result,
-            Err(_) => Err(InvokeError::Timeout(budget.budget)),
+
+        // The head is set: read what the guest writes while it keeps running without waiting.
+        let mut written = Vec::new();
+        let mut frames_ended = false;
+        loop {
+            let step = std::future::poll_fn(|task| {
+                if !guest_done && let Poll::Ready(outcome) = driver.as_mut().poll(task) {
+                    return Poll::Ready(Step::GuestDone(outcome));
+                }
+                let mut progressed = false;
+                while !frames_ended && written.len() < STREAM_AFTER {
+                    match Pin::new(&mut frames).poll_frame(task) {
+                        Poll::Ready(Some(Ok(frame))) => {
+                            progressed = true;
+                            if let Ok(data) = frame.into_data() {
+                                if written.len() + data.len() > limit {
+                                    return Poll::Ready(Step::Failed(too_large(
+                                        written.len() + data.len(),
+                                        limit,
+                                    )));
+                                }
+                                written.extend_from_slice(&data);
+                            }
+                        }
+                        Poll::Ready(Some(Err(_))) => {
+                            return Poll::Ready(Step::Failed(aborted_body()));
+                        }
+                        Poll::Ready(None) => frames_ended = true,
+                        Poll::Pending => break,
+                    }
+                }
+                Poll::Ready(if guest_done && frames_ended {
+                    Step::Whole
+                } else if guest_done || (progressed && written.len() < STREAM_AFTER) {
+                    Step::Again
+                } else {
+                    Step::Stream
+                })
+            })
+            .await;
+            match step {
+                Step::GuestDone(Err(error)) | Step::Failed(error) => return Err(error),
+                Step::GuestDone(Ok(())) => guest_done = true,
+                Step::Again => {}
+                Step::Whole => {
+                    let body = ResponseBody::Whole(Bytes::from(written));
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Step::Stream => {
+                    let pump = Pump::new(
+                        (!guest_done).then_some(driver),
+                        frames,
+                        frames_ended,
+                        written.len(),
+                        limit,
+                        budget.deadline,
+                        budget.budget,
+                    );
+                    let stream = ResponseStream::new(Bytes::from(written), pump);
+                    return Ok(Response::from_parts(
+                        parts,
+                        ResponseBody::Streaming(Box::new(stream)),
+                    ));
+                }
+            }
         }
     }
 
@@ -318,44 +448,6 @@ fn incoming_request(request: &Request<Bytes>) -> hyper::Request<Full<Bytes>> {
         );
     }
     incoming
-}
-
-/// Waits for the response the guest sets and reads its body, at most `limit` bytes of it.
-async fn collect_response(
-    receiver: tokio::sync::oneshot::Receiver<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>,
-    limit: usize,
-) -> Result<Response<Bytes>, InvokeError> {
-    let response = match receiver.await {
-        Ok(Ok(response)) => response,
-        Ok(Err(code)) => {
-            return Err(InvokeError::BadResponse(format!(
-                "the component answered with the error {code:?} instead of a response"
-            )));
-        }
-        Err(_) => {
-            return Err(InvokeError::BadResponse(
-                "the component returned without setting a response (response-outparam.set was never called)".into(),
-            ));
-        }
-    };
-    let (parts, body) = response.into_parts();
-    let mut bytes = Vec::new();
-    let mut body = std::pin::pin!(body);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            InvokeError::BadResponse(format!("the component's response body failed: {e}"))
-        })?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > limit {
-                return Err(InvokeError::ResponseTooLarge {
-                    size: bytes.len() + data.len(),
-                    limit,
-                });
-            }
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(Response::from_parts(parts, Bytes::from(bytes)))
 }
 
 /// wasi:http's outgoing hook: every request a component sends, under the function's policy.

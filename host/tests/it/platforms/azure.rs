@@ -5,7 +5,8 @@
 //! builds).
 
 use super::{
-    CLIENT_HOST, Case, Comparable, PER_RUN_HEADERS, Process, Target, free_port, split_settings,
+    CLIENT_HOST, Case, Comparable, FRAMING_HEADERS, PER_RUN_HEADERS, Process, Target, free_port,
+    split_settings,
 };
 use crate::common::{Reply, edgefn_bin, guest, send_exact, shared_cache_dir};
 use crate::lib_api::BODY_ENCODING_HEADER;
@@ -372,9 +373,11 @@ impl Target for Azure {
         reply
     }
 
-    /// Every header but what differs per run, framing included.
+    /// Every header but what differs per run and the framing: the local host streams a large
+    /// component body (chunked) where the Functions handler, like the Functions host, answers it
+    /// whole (with its length).
     fn comparable(&self, reply: &Reply) -> Comparable {
-        Comparable::of(reply, PER_RUN_HEADERS, false)
+        Comparable::of(reply, &[PER_RUN_HEADERS, FRAMING_HEADERS].concat(), false)
     }
 
     /// The same case in invocation mode: the result's status, headers (joined per name, without
