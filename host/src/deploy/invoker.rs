@@ -129,24 +129,18 @@ impl Invoker {
         let status = result.as_ref().map(|r| r.status());
         let end = Ended::new(&admitted.deployed, call, request, cold_start, status);
         let mut result = result;
-        match &mut result {
-            Ok(response) if matches!(response.body(), ResponseBody::Streaming(_)) => {
-                let ResponseBody::Streaming(stream) = response.body_mut() else {
-                    unreachable!("matched above")
-                };
-                let platform = self.platform;
-                stream.on_end(move |failure| {
-                    if let Some(span) = &span {
-                        end.finish(platform, span, failure);
-                    }
-                    drop(admitted);
-                });
-            }
-            _ => {
+        if let Ok(response) = &mut result
+            && let ResponseBody::Streaming(stream) = response.body_mut()
+        {
+            let platform = self.platform;
+            stream.on_end(move |failure| {
                 if let Some(span) = &span {
-                    end.finish(self.platform, span, result.as_ref().err());
+                    end.finish(platform, span, failure);
                 }
-            }
+                drop(admitted);
+            });
+        } else if let Some(span) = &span {
+            end.finish(self.platform, span, result.as_ref().err());
         }
         result
     }

@@ -106,14 +106,7 @@ pub fn try_send_exact(
         .build()
         .unwrap();
     runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
+        let mut sender = connect(addr).await?;
         let mut request = http::Request::builder().method(method).uri(path);
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -143,6 +136,26 @@ pub fn try_send_exact(
             body,
         })
     })
+}
+
+/// An HTTP/1.1 connection to `addr`, driven on the current runtime; requests go one after another.
+pub async fn connect<B>(
+    addr: SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<B>, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 /// A running `edgefn` process; terminated when dropped.

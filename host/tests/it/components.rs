@@ -356,12 +356,7 @@ fn read_while_held(addr: std::net::SocketAddr, path: &str, upstream: HeldUpstrea
         .build()
         .unwrap();
     let streamed = runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
+        let mut sender = common::connect(addr).await.unwrap();
         let request = http::Request::post(path)
             .header("host", addr.to_string())
             .body(http_body_util::Full::new(bytes::Bytes::from(

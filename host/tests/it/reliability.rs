@@ -117,12 +117,7 @@ fn hello_latencies(addr: std::net::SocketAddr, count: usize) -> (Vec<Duration>, 
         .unwrap();
     runtime.block_on(async move {
         use http_body_util::BodyExt;
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
+        let mut sender = common::connect(addr).await.unwrap();
         let mut samples = Vec::with_capacity(count);
         let mut failures = 0;
         for _ in 0..count {

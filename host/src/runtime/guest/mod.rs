@@ -226,12 +226,22 @@ pub async fn invoke_capturing(
         LoadedGuest::AbiV1(guest) => guest.invoke(func, request, cx, &budget).await,
         LoadedGuest::WasiHttp(guest) => guest.invoke(func, request, cx, &budget).await,
     };
-    let output = captures.emit(func.spec.name(), cx.request_id);
-    func.metrics.record(
-        result.as_ref().err().map(InvokeError::kind),
-        started.elapsed(),
-    );
+    let output = account(func, cx, &captures, result.as_ref().err(), started);
     Invocation { result, output }
+}
+
+/// Logs what the guest wrote and counts the invocation, now that it has ended.
+fn account(
+    func: &LoadedFunction,
+    cx: &InvocationContext<'_>,
+    captures: &Captures,
+    failure: Option<&InvokeError>,
+    started: Instant,
+) -> GuestOutput {
+    let output = captures.emit(func.spec.name(), cx.request_id);
+    func.metrics
+        .record(failure.map(InvokeError::kind), started.elapsed());
+    output
 }
 
 /// A response body as the guest produced it.
@@ -258,23 +268,16 @@ pub async fn invoke_streaming(
         }
         LoadedGuest::WasiHttp(guest) => guest.invoke_streaming(func, request, cx, &budget).await,
     };
-    match result {
-        Ok(mut response) => {
-            if let ResponseBody::Streaming(stream) = response.body_mut() {
-                let metrics = func.metrics.clone();
-                stream.account(captures, func.spec.name(), cx.request_id, metrics, started);
-            } else {
-                captures.emit(func.spec.name(), cx.request_id);
-                func.metrics.record(None, started.elapsed());
-            }
-            Ok(response)
-        }
-        Err(error) => {
-            captures.emit(func.spec.name(), cx.request_id);
-            func.metrics.record(Some(error.kind()), started.elapsed());
-            Err(error)
-        }
+    let mut result = result;
+    if let Ok(response) = &mut result
+        && let ResponseBody::Streaming(stream) = response.body_mut()
+    {
+        let metrics = func.metrics.clone();
+        stream.account(captures, func.spec.name(), cx.request_id, metrics, started);
+    } else {
+        account(func, cx, &captures, result.as_ref().err(), started);
     }
+    result
 }
 
 /// The invocation's time budget: the function's limit or the platform's deadline, whichever is

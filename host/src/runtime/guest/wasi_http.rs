@@ -205,19 +205,18 @@ impl WasiHttpFunction {
         budget: &Budget,
     ) -> (Result<Response<Bytes>, InvokeError>, Captures) {
         let captures = Captures::new(func.spec.limits().max_log_bytes);
-        let result = match self.answer(func, request, cx, budget, &captures).await {
-            Ok(response) => {
-                let (parts, body) = response.into_parts();
-                match body {
-                    ResponseBody::Whole(bytes) => Ok(Response::from_parts(parts, bytes)),
-                    ResponseBody::Streaming(stream) => stream
-                        .read_whole()
-                        .await
-                        .map(|bytes| Response::from_parts(parts, bytes)),
-                }
-            }
-            Err(error) => Err(error),
-        };
+        let result = async {
+            let (parts, body) = self
+                .answer(func, request, cx, budget, &captures)
+                .await?
+                .into_parts();
+            let bytes = match body {
+                ResponseBody::Whole(bytes) => bytes,
+                ResponseBody::Streaming(stream) => stream.read_whole().await?,
+            };
+            Ok(Response::from_parts(parts, bytes))
+        }
+        .await;
         (result, captures)
     }
 
