@@ -197,6 +197,13 @@ fn body_caps_apply_to_components() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.body.len(), 600_000);
     assert!(reply.body.iter().all(|&b| b == b'x'));
+    // Around the point where a body starts to stream, where a guest that returns right after
+    // writing it once left the host polling for ever.
+    for n in [65_535, 65_536, 65_537, 131_072, 131_073] {
+        let reply = host.get(&format!("/component/big?n={n}"));
+        assert_eq!(reply.status, 200, "n={n}: {}", reply.text());
+        assert_eq!(reply.body.len(), n, "n={n}");
+    }
     // Over max_response_bytes (1 MiB), written past the point where the body streams: the
     // transfer is cut off, never a complete-looking truncated body.
     let host_header = host.addr.to_string();

@@ -51,7 +51,7 @@ enum Step {
     GuestDone(Result<(), InvokeError>),
     /// The body failed (too large, aborted by the guest).
     Failed(InvokeError),
-    /// The guest made progress and has not waited yet: read on.
+    /// More of the body was read, under [`STREAM_AFTER`]: read on.
     Again,
     /// The guest returned and its body is read: answer whole.
     Whole,
@@ -357,15 +357,25 @@ impl WasiHttpFunction {
                         Poll::Pending => break,
                     }
                 }
-                Poll::Ready(if guest_done && frames_ended {
-                    Step::Whole
-                } else if guest_done || (progressed && written.len() < STREAM_AFTER) {
-                    Step::Again
+                if guest_done && frames_ended {
+                    Poll::Ready(Step::Whole)
+                } else if written.len() >= STREAM_AFTER {
+                    Poll::Ready(Step::Stream)
+                } else if progressed {
+                    Poll::Ready(Step::Again)
+                } else if guest_done {
+                    // The guest is done and the rest of its body is on its way: wait for it (the
+                    // body's waker is registered). Reading again at once would spin, and when
+                    // tokio's cooperative budget runs out the body answers `Pending` until this
+                    // task yields, so it would spin for ever, deferring a waker each time.
+                    Poll::Pending
                 } else {
-                    Step::Stream
-                })
-            })
-            .await;
+                    Poll::Ready(Step::Stream)
+                }
+            });
+            let Ok(step) = tokio::time::timeout_at(deadline, step).await else {
+                return Err(InvokeError::Timeout(budget.budget));
+            };
             match step {
                 Step::GuestDone(Err(error)) | Step::Failed(error) => return Err(error),
                 Step::GuestDone(Ok(())) => guest_done = true,
