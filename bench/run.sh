@@ -23,7 +23,7 @@ step "setup: wrk, guests, host, benchmarks"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
-make -s guests host >/dev/null
+make -s guests guests-js host >/dev/null
 cargo build --release -q -p edgefn-bench
 cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello -p abi-outbound
 ABI_HELLO=target/wasm32-wasip1/guest/abi_hello.wasm
@@ -31,6 +31,7 @@ ABI_OUTBOUND=target/wasm32-wasip1/guest/abi_outbound.wasm
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
 COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
+JS_COMPONENT=target/guests/wasi-http-js.wasm
 WASMTIME=target/tools/wasmtime/bin/wasmtime
 if [ "${SKIP_WASMTIME:-0}" != 1 ]; then
   scripts/setup.sh wasmtime
@@ -43,8 +44,9 @@ trap 'rm -rf "$CACHE"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-wait_http() { # url: up once it answers anything (a function may answer 400 to a bare GET)
-  for _ in $(seq 1 300); do
+wait_http() { # url: up once it answers anything (a function may answer 400 to a bare GET); a
+  # server that compiles a large component at start (wasmtime serve, 13 MB of JS engine) takes a while
+  for _ in $(seq 1 1200); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" != 000 ] && return 0
     sleep 0.05
   done
@@ -162,12 +164,20 @@ P=$(free_port); load edgefn-fresh-component "http://127.0.0.1:$P/wasi_http_hello
 if [ -x "$WASMTIME" ]; then
   P=$(free_port); load wasmtime-serve "http://127.0.0.1:$P/" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$COMPONENT"
 fi
+# A JavaScript component (componentize-js: StarlingMonkey inside) on both, compiled before the run.
+EDGEFN_CACHE_DIR=$CACHE $EDGEFN invoke "$JS_COMPONENT" /wasi-http-js/hello >/dev/null 2>&1
+P=$(free_port); load edgefn-fresh-component-js "http://127.0.0.1:$P/wasi-http-js/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$JS_COMPONENT"
+if [ -x "$WASMTIME" ]; then
+  P=$(free_port); load wasmtime-serve-js "http://127.0.0.1:$P/hello" "$WASMTIME" serve -Scli -O pooling-allocator=y --addr "127.0.0.1:$P" "$JS_COMPONENT"
+fi
 
 step "Cloudflare Workers: the same hello as an ABI v1 module and as a wasi:http component, in workerd"
 scripts/setup.sh workers >/dev/null
 WORKERD=$(ls -d workers/node_modules/@cloudflare/workerd-*/bin/workerd | head -1)
 python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco \
   hello=target/guests/hello.wasm wasi_http_hello="$COMPONENT" 2000 | tee -a "$RESULTS"
+python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco \
+  wasi-http-js="$JS_COMPONENT":hello 500 | tee -a "$RESULTS"
 
 step "noisy neighbours: hello on new connections, alone and beside 4 busy guests"
 # The default polls sockets after every task; --io-poll-interval 61 is tokio's own default, the

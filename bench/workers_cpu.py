@@ -1,7 +1,8 @@
 """Cloudflare Workers: bundle size and workerd CPU per request of the same hello as an ABI v1 module
 and as a wasi:http component, each packaged by `edgefn package --target cloudflare-workers`.
 
-Usage: python3 bench/workers_cpu.py EDGEFN WORKERD JCO NAME=WASM... [REQUESTS]
+Usage: python3 bench/workers_cpu.py EDGEFN WORKERD JCO NAME=WASM[:SUBPATH]... [REQUESTS]
+Each bundle is asked for /NAME, or /NAME/SUBPATH when given (a guest that routes on its path).
 Prints one JSON line per bundle ({"bench": "workers", ...}). CPU is workerd's own (utime + stime
 from /proc, all its threads) over REQUESTS sequential keep-alive requests after a warm-up, so the
 client's CPU is not counted. A fresh instance serves every request in both bundles.
@@ -31,7 +32,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def measure(edgefn, workerd, jco, name, wasm, requests):
+def measure(edgefn, workerd, jco, name, wasm, path, requests):
     out = tempfile.mkdtemp(prefix=f"workers-bench-{name}-")
     env = dict(os.environ, EDGEFN_JCO=jco)
     printed = subprocess.run([edgefn, "package", "--target", "cloudflare-workers", wasm, "--out", out,
@@ -46,7 +47,7 @@ def measure(edgefn, workerd, jco, name, wasm, requests):
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", f"/{name}")
+                conn.request("GET", path)
                 first = conn.getresponse()
                 first.read()
                 break
@@ -57,12 +58,12 @@ def measure(edgefn, workerd, jco, name, wasm, requests):
         if first.status != 200:
             raise SystemExit(f"{name}: workerd answered {first.status}")
         for _ in range(WARMUP):
-            conn.request("GET", f"/{name}")
+            conn.request("GET", path)
             conn.getresponse().read()
         before = cpu_seconds(server.pid)
         started = time.perf_counter()
         for _ in range(requests):
-            conn.request("GET", f"/{name}")
+            conn.request("GET", path)
             reply = conn.getresponse()
             reply.read()
             if reply.status != 200:
@@ -83,7 +84,9 @@ def main():
     requests = int(rest.pop()) if rest and rest[-1].isdigit() else 2000
     for pair in rest:
         name, wasm = pair.split("=", 1)
-        print(json.dumps(measure(edgefn, workerd, jco, name, wasm, requests)), flush=True)
+        wasm, _, sub = wasm.partition(":")
+        path = f"/{name}/{sub}" if sub else f"/{name}"
+        print(json.dumps(measure(edgefn, workerd, jco, name, wasm, path, requests)), flush=True)
 
 
 if __name__ == "__main__":

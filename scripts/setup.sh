@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, idempotently: each part checks before it installs, so a
 # second run does nothing. CI runs this on a clean machine through `make test`.
-# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s otel dynamodb azurite wasmtime)
+# Usage: scripts/setup.sh PART...   (parts: rust lambda workers go arm64 wrangler cfn-lint k8s otel dynamodb azurite wasmtime componentize-js)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,8 @@ AZURITE_VERSION=3.37.0
 AZURITE_DIR=target/tools/azurite
 WASMTIME_VERSION=48.0.8
 WASMTIME_DIR=target/tools/wasmtime
+COMPONENTIZE_JS_DIR=target/tools/componentize-js
+COMPONENTIZE_JS_WANT='@bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0'
 
 have_rust_target() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
 
@@ -143,6 +145,18 @@ for part in "$@"; do
         rm -rf "$dynalite_dir" && mkdir -p "$dynalite_dir"
         npm install --prefix "$dynalite_dir" --no-save --no-audit --no-fund --loglevel=error "$dynalite_want"
         echo "$dynalite_want" > "$dynalite_dir/.installed"
+      fi
+      ;;
+    componentize-js)
+      # componentize-js (what `jco componentize` runs: StarlingMonkey, wizer) and jco, whose WASI
+      # WIT it reads, for the JavaScript component guest (`make guests-js`), in a folder of its own.
+      stamp="$COMPONENTIZE_JS_DIR/.installed"
+      if [ "$(cat "$stamp" 2>/dev/null)" != "$COMPONENTIZE_JS_WANT" ] \
+          || [ ! -f "$COMPONENTIZE_JS_DIR/node_modules/@bytecodealliance/componentize-js/src/componentize.js" ]; then
+        echo "setup: installing $COMPONENTIZE_JS_WANT into $COMPONENTIZE_JS_DIR (npm)"
+        rm -rf "$COMPONENTIZE_JS_DIR" && mkdir -p "$COMPONENTIZE_JS_DIR"
+        npm install --prefix "$COMPONENTIZE_JS_DIR" --no-save --no-audit --no-fund --loglevel=error $COMPONENTIZE_JS_WANT
+        echo "$COMPONENTIZE_JS_WANT" > "$stamp"
       fi
       ;;
     wasmtime)

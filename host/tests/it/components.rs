@@ -1,8 +1,9 @@
 //! Standard `wasi:http/proxy` (WASI 0.2) components on the local host, end to end: the real
 //! binary serving `guests/fixtures/wasi-http` (built for wasm32-wasip2 by `make guests`) through
 //! the same invoke seam as ABI v1 modules, under the same limits, logs, variables and outbound
-//! policy; a component of another world refused at load; and one conformance case on the local
-//! host, Lambda and Azure.
+//! policy; a component of another world refused at load; conformance cases on the local host,
+//! Lambda, Azure and Workers; and differential tests against `wasmtime serve`. The same cases run
+//! for a JavaScript component (`guests/fixtures/wasi-http-js`, componentize-js, `make guests-js`).
 
 use crate::common;
 use crate::platforms::Case;
@@ -666,6 +667,85 @@ conformance!(
     }
 );
 
+/// The JavaScript component guest (`guests/fixtures/wasi-http-js`, componentize-js), built by
+/// `make guests-js` (`make test` does).
+fn js_guest() -> std::path::PathBuf {
+    let path = guest("wasi-http-js");
+    assert!(
+        path.is_file(),
+        "the JavaScript component is not built at {}: run `make guests-js`",
+        path.display()
+    );
+    path
+}
+
+conformance!(
+    /// A component from another toolchain: JavaScript built by componentize-js (what `jco
+    /// componentize` runs; StarlingMonkey inside, 13 MB) answers on Lambda, Azure and Workers
+    /// what it answers on the local host: text, every byte value, a 300 kB body, `fetch` under the
+    /// allow-list (allowed, a redirect returned, denied and never sent); an exception is a 500 and
+    /// the runtime keeps serving.
+    a_javascript_component_answers_as_on_the_local_host,
+    |serve| {
+        js_guest();
+        let upstream = Upstream::start();
+        let mut js = serve(
+            "wasi-http-js",
+            &[
+                ("EDGEFN_OUTBOUND_ALLOWED_HOSTS", "http://127.0.0.1:*"),
+                ("EDGEFN_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true"),
+            ],
+        );
+        let hello = js.same(&Case::get("/wasi-http-js/hello"));
+        assert_eq!(hello.text(), "Hello from a JavaScript wasi:http component!\n");
+
+        let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let echo = js.same(
+            &Case::post("/wasi-http-js/echo?q=1&x=%20y")
+                .header("content-type", b"application/octet-stream")
+                .header("x-custom", b"v")
+                .body(&every_byte),
+        );
+        assert!(echo.body == every_byte, "the body travels byte for byte");
+        assert_eq!(echo.header("x-method").as_deref(), Some("POST"));
+        assert_eq!(echo.header("x-echo-x-custom").as_deref(), Some("v"));
+
+        let big = js.same(&Case::get("/wasi-http-js/big?n=300000"));
+        assert_eq!(big.body.len(), 300_000);
+
+        let fetch = |url: &str| {
+            Case::post("/wasi-http-js/fetch")
+                .header("content-type", b"text/plain")
+                .body(url.as_bytes())
+        };
+        let fetched = js.same(&fetch(&upstream.url("/json")));
+        assert_eq!(fetched.status, 200, "{}", fetched.text());
+        assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
+        let redirect = js.same(&fetch(&upstream.url("/redirect")));
+        assert_eq!(
+            redirect.header("x-upstream-status").as_deref(),
+            Some("302"),
+            "a redirect is returned, not followed"
+        );
+        let seen = upstream.requests();
+        let denied = js.same(&fetch("http://192.0.2.1/denied"));
+        assert_eq!(denied.status, 502, "{}", denied.text());
+        assert_eq!(upstream.requests(), seen, "a denied host is never called");
+
+        use crate::platforms::Target as _;
+        // The status is the same; the page is not (StarlingMonkey answers an empty 500 itself on
+        // a host; on Workers the guest traps and the Worker answers its own 500).
+        for (side, thrown) in [
+            ("local", js.local.send(&Case::get("/wasi-http-js/throw"))),
+            ("target", js.target.send(&Case::get("/wasi-http-js/throw"))),
+        ] {
+            assert_eq!(thrown.status, 500, "an exception, {side}: {}", thrown.text());
+        }
+        js.target.assert_running();
+        js.same(&Case::get("/wasi-http-js/hello"));
+    }
+);
+
 /// On Workers, a component that traps (before or after setting its response: the body is
 /// buffered, as on the host, so nothing partial is sent), never answers, or allocates past the 128 MiB cap `edgefn package` puts on its memory fails as a 500, and the
 /// Worker's next request succeeds; bodies of several MiB travel both ways. (workerd enforces no
@@ -763,6 +843,50 @@ impl WasmtimeServe {
     }
 }
 
+/// One component under `wasmtime serve` (the reference) and `edgefn serve`, asked the same.
+struct Differential {
+    reference: WasmtimeServe,
+    edgefn: Host,
+}
+
+impl Differential {
+    /// Each server's answer to `case`: (wasmtime serve, edgefn).
+    fn both(&self, case: &Case) -> (common::Reply, common::Reply) {
+        (
+            self.reference.send(case),
+            case.send_to(self.edgefn.addr, &case.path),
+        )
+    }
+
+    /// Both answer each case with the same status, headers (less the date, the framing and
+    /// edgefn's request id) and body.
+    fn assert_same(&self, cases: &[Case]) {
+        let ignored = [
+            crate::platforms::PER_RUN_HEADERS,
+            crate::platforms::FRAMING_HEADERS,
+        ]
+        .concat();
+        let comparable =
+            |reply: &common::Reply| crate::platforms::Comparable::of(reply, &ignored, false);
+        for case in cases {
+            let (wasmtime, ours) = self.both(case);
+            assert_eq!(
+                comparable(&ours),
+                comparable(&wasmtime),
+                "{}: edgefn (left) and wasmtime serve (right) differ",
+                case.what()
+            );
+        }
+    }
+}
+
+/// A POST to a fixture's `fetch` case at `path`, asking it to GET `url`.
+fn fetch_case(path: &str, url: &str) -> Case {
+    Case::post(path)
+        .header("content-type", b"text/plain")
+        .body(url.as_bytes())
+}
+
 /// The same component under `wasmtime serve` and `edgefn serve` answers the same status, headers
 /// (less the date, the framing and edgefn's request id) and body: text, every byte value with a
 /// query and a repeated header, its variable, a 300 kB body, an allowed outbound GET. Where edgefn
@@ -774,32 +898,23 @@ impl WasmtimeServe {
 fn a_component_answers_as_under_wasmtime_serve() {
     let upstream = Upstream::start();
     let greeting = "hello from both";
-    let reference = WasmtimeServe::start(&guest("wasi-http"), &[("GREETING", greeting)]);
-    let edgefn = Host::with_manifest(&format!(
-        r#"
+    let servers = Differential {
+        reference: WasmtimeServe::start(&guest("wasi-http"), &[("GREETING", greeting)]),
+        edgefn: Host::with_manifest(&format!(
+            r#"
 [[function]]
 name = "component"
 wasm = "{{guests}}/wasi-http.wasm"
 env = {{ GREETING = "{greeting}" }}
 outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = true, max_response_bytes = 65536 }}
 "#
-    ));
-    let ignored = [
-        crate::platforms::PER_RUN_HEADERS,
-        crate::platforms::FRAMING_HEADERS,
-    ]
-    .concat();
-    let comparable =
-        |reply: &common::Reply| crate::platforms::Comparable::of(reply, &ignored, false);
-    let both = |case: &Case| (reference.send(case), case.send_to(edgefn.addr, &case.path));
-    let fetch = |url: &str| {
-        Case::post("/component/fetch")
-            .header("content-type", b"text/plain")
-            .body(url.as_bytes())
+        )),
     };
+    let both = |case: &Case| servers.both(case);
+    let fetch = |url: &str| fetch_case("/component/fetch", url);
 
     let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
-    let same = [
+    servers.assert_same(&[
         Case::get("/component/hello"),
         Case::post("/component/echo?q=1&x=%20y")
             .header("content-type", b"application/octet-stream")
@@ -811,16 +926,7 @@ outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = t
         Case::get("/component/big?n=300000"),
         fetch(&upstream.url("/json")),
         fetch(&upstream.url("/redirect")),
-    ];
-    for case in &same {
-        let (wasmtime, ours) = both(case);
-        assert_eq!(
-            comparable(&ours),
-            comparable(&wasmtime),
-            "{}: edgefn (left) and wasmtime serve (right) differ",
-            case.what()
-        );
-    }
+    ]);
 
     // Deliberate: the allow-list. wasmtime serve calls any host; edgefn refuses one not listed
     // (localhost is not 127.0.0.1 to the list) before anything is sent.
@@ -848,4 +954,61 @@ outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = t
         let (wasmtime, ours) = both(&Case::get(path));
         assert_eq!((ours.status, wasmtime.status), (500, 500), "{path}");
     }
+}
+
+/// The JavaScript component under `wasmtime serve` and `edgefn serve`: the same answers to text,
+/// every byte value, a 300 kB body, an allowed `fetch` and a redirect; an exception is a 500 from
+/// both, and edgefn logs the guest's stack tagged with the function and request id. Deliberate: a
+/// host not on the allow-list, which wasmtime serve calls and edgefn refuses.
+#[test]
+fn a_javascript_component_answers_as_under_wasmtime_serve() {
+    let upstream = Upstream::start();
+    let servers = Differential {
+        reference: WasmtimeServe::start(&js_guest(), &[]),
+        edgefn: Host::with_manifest(
+            r#"
+[[function]]
+name = "js"
+wasm = "{guests}/wasi-http-js.wasm"
+outbound = { allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = true }
+"#,
+        ),
+    };
+    let fetch = |url: &str| fetch_case("/js/fetch", url);
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    servers.assert_same(&[
+        Case::get("/js/hello"),
+        Case::post("/js/echo?q=1&x=%20y")
+            .header("content-type", b"application/octet-stream")
+            .header("x-multi", b"one")
+            .header("x-multi", b"two")
+            .body(&every_byte),
+        Case::get("/js/big?n=300000"),
+        fetch(&upstream.url("/json")),
+        fetch(&upstream.url("/redirect")),
+        Case::get("/js/throw"),
+    ]);
+    let edgefn = &servers.edgefn;
+    let thrown = edgefn.get("/js/throw");
+    assert_eq!(thrown.status, 500);
+    let request_id = thrown.header("x-edgefn-request-id").expect("a request id");
+    let log = edgefn.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("thrown before answering")
+                && line.contains("function=\"js\"")
+                && line.contains(&request_id)),
+        "the exception is logged with the function and request id: {log}"
+    );
+
+    // Deliberate: the allow-list (localhost is not 127.0.0.1 to it).
+    let named = upstream.url("/json").replace("127.0.0.1", "localhost");
+    let (wasmtime, ours) = servers.both(&fetch(&named));
+    assert_eq!(wasmtime.status, 200, "wasmtime serve: {}", wasmtime.text());
+    assert_eq!(ours.status, 502, "edgefn: {}", ours.text());
+    assert!(
+        edgefn.log().contains("outcome=\"denied\""),
+        "the refusal is logged: {}",
+        edgefn.log()
+    );
 }

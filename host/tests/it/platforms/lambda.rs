@@ -32,6 +32,7 @@ pub const FUNCTIONS: &[&str] = &[
     "shortener",
     "go-counter",
     "wasi-http",
+    "wasi-http-js",
 ];
 /// How long anything here may take to come up.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
