@@ -637,11 +637,7 @@ conformance!(
         let big = component.same(&Case::get("/wasi-http/big?n=300000"));
         assert_eq!(big.body.len(), 300_000);
 
-        let fetch = |url: &str| {
-            Case::post("/wasi-http/fetch")
-                .header("content-type", b"text/plain")
-                .body(url.as_bytes())
-        };
+        let fetch = |url: &str| fetch_case("/wasi-http/fetch", url);
         let fetched = component.same(&fetch(&upstream.url("/json")));
         assert_eq!(fetched.status, 200, "{}", fetched.text());
         assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
@@ -713,11 +709,7 @@ conformance!(
         let big = js.same(&Case::get("/wasi-http-js/big?n=300000"));
         assert_eq!(big.body.len(), 300_000);
 
-        let fetch = |url: &str| {
-            Case::post("/wasi-http-js/fetch")
-                .header("content-type", b"text/plain")
-                .body(url.as_bytes())
-        };
+        let fetch = |url: &str| fetch_case("/wasi-http-js/fetch", url);
         let fetched = js.same(&fetch(&upstream.url("/json")));
         assert_eq!(fetched.status, 200, "{}", fetched.text());
         assert_eq!(fetched.text(), crate::upstream::JSON_DOCUMENT);
@@ -910,7 +902,6 @@ outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = t
 "#
         )),
     };
-    let both = |case: &Case| servers.both(case);
     let fetch = |url: &str| fetch_case("/component/fetch", url);
 
     let every_byte: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
@@ -931,12 +922,12 @@ outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = t
     // Deliberate: the allow-list. wasmtime serve calls any host; edgefn refuses one not listed
     // (localhost is not 127.0.0.1 to the list) before anything is sent.
     let named = upstream.url("/json").replace("127.0.0.1", "localhost");
-    let (wasmtime, ours) = both(&fetch(&named));
+    let (wasmtime, ours) = servers.both(&fetch(&named));
     assert_eq!(wasmtime.status, 200, "wasmtime serve: {}", wasmtime.text());
     assert_eq!(ours.status, 502, "edgefn: {}", ours.text());
     assert!(ours.text().contains("HttpRequestDenied"), "{}", ours.text());
     // Deliberate: outbound.max_response_bytes.
-    let (wasmtime, ours) = both(&fetch(&upstream.url("/big?bytes=100000")));
+    let (wasmtime, ours) = servers.both(&fetch(&upstream.url("/big?bytes=100000")));
     assert_eq!((wasmtime.status, wasmtime.body.len()), (200, 100_000));
     assert_eq!(ours.status, 502, "edgefn: {}", ours.text());
     assert!(
@@ -945,13 +936,13 @@ outbound = {{ allowed_hosts = ["http://127.0.0.1:*"], allow_private_networks = t
         ours.text()
     );
     // Deliberate: a buffered response. The trap comes after `set`; wasmtime has streamed its 200.
-    let (wasmtime, ours) = both(&Case::get("/component/trap-after"));
+    let (wasmtime, ours) = servers.both(&Case::get("/component/trap-after"));
     assert_eq!(wasmtime.status, 200);
     assert_eq!(ours.status, 500, "edgefn: {}", ours.text());
     assert!(!ours.text().contains("partial"), "{}", ours.text());
     // The same status, each server's own error page.
     for path in ["/component/trap", "/component/no-response"] {
-        let (wasmtime, ours) = both(&Case::get(path));
+        let (wasmtime, ours) = servers.both(&Case::get(path));
         assert_eq!((ours.status, wasmtime.status), (500, 500), "{path}");
     }
 }
