@@ -6,6 +6,8 @@
 //! the snapshot depends on the module alone, so it is cached by the module's hash. Clocks and
 //! random work, but their values are frozen into the snapshot.
 
+mod data_segments;
+
 use super::error::InvokeError;
 use super::guest_log::LogCapture;
 use super::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
@@ -68,10 +70,17 @@ pub(crate) fn snapshot(
                         .snapshot(&module_context, &mut Snapshotted { store: &mut store, instance })
                         .await
                         .map_err(|e| anyhow!("function {function:?}: cannot snapshot its initialized state: {e:#}; {opt_out}"))?;
+                    let (snapshot, coalesced) = match data_segments::coalesce(&snapshot)
+                        .map_err(|e| anyhow!("function {function:?}: cannot rewrite its snapshot's data segments: {e:#}; {opt_out}"))?
+                    {
+                        Some((merged, what)) => (merged, Some(what)),
+                        None => (snapshot, None),
+                    };
                     tracing::info!(
                         function,
                         init_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3),
                         snapshot_bytes = snapshot.len(),
+                        data_segments = ?coalesced,
                         "pre-initialized: ran {INIT_EXPORT} once and snapshotted the result"
                     );
                     Ok(snapshot)
