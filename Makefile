@@ -22,9 +22,15 @@ GUEST_SPECS  := $(patsubst axum,path+file://$(CURDIR)/guests/examples/axum,$(GUE
 COMPONENT_TARGET := wasm32-wasip2
 COMPONENT_DIR    := guests/fixtures/wasi-http
 COMPONENTS       := wasi-http wasi-http-command
-# Go example guests (guests/examples/go/NAME), built to $(GUEST_OUT)/go-NAME.wasm.
+# Go example guests (guests/examples/go/NAME) and test fixtures (guests/fixtures/go/NAME), built to
+# $(GUEST_OUT)/go-NAME.wasm. edgefn_preinit makes them snapshot the Go runtime at deploy
+# (docs/go-sdk.md); the SDK re-seeds it per instance through runtime internals, which the linker
+# refuses without -checklinkname=0.
 GO_GUESTS    := hello echo fetch nethttp counter
 GO_GUEST_DIR := guests/examples/go
+GO_FIXTURES  := random
+GO_FIXTURE_DIR := guests/fixtures/go
+GO_BUILD_FLAGS := -buildmode=c-shared -trimpath -tags edgefn_preinit -ldflags='-s -w -checklinkname=0'
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
 JS_GUEST_DIR := guests/fixtures/wasi-http-js
@@ -107,9 +113,9 @@ guests: setup
 guests-go:
 	@scripts/setup.sh go
 	@mkdir -p $(GUEST_OUT)
-	@for g in $(GO_GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -C $(GO_GUEST_DIR)/$$g -buildmode=c-shared \
-	  -trimpath -ldflags='-s -w' -o $(CURDIR)/$(GUEST_OUT)/go-$$g.wasm . || exit 1; done
-	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) | tr ' ' ,)}.wasm"
+	@for g in $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)) $(addprefix $(GO_FIXTURE_DIR)/,$(GO_FIXTURES)); do \
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -C $$g $(GO_BUILD_FLAGS) -o $(CURDIR)/$(GUEST_OUT)/go-$${g##*/}.wasm . || exit 1; done
+	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) $(GO_FIXTURES) | tr ' ' ,)}.wasm"
 
 ## guests-js: the JavaScript component guest ($(JS_GUEST_DIR), componentize-js from npm) to
 ## $(GUEST_OUT)/wasi-http-js.wasm; rebuilt only when its sources change (it takes ~20 s)
@@ -172,12 +178,13 @@ test-workers:
 	npm --prefix workers test
 
 ## test-go: the Go SDK (codec against the shared ABI vectors, handler path, net/http adapter) and Go guests, natively;
-## gofmt and go vet (also for wasip1, where the ABI exports are)
+## gofmt and go vet (also for wasip1, where the ABI exports are, with and without edgefn_preinit)
 test-go:
 	@scripts/setup.sh go
-	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) host/templates/go host/templates/go-net-http); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
-	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)); do $(GO) vet -C $$m ./... && \
-	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && $(GO) test -C $$m ./... || exit 1; done
+	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) $(GO_FIXTURE_DIR) host/templates/go host/templates/go-net-http); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
+	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)) $(addprefix $(GO_FIXTURE_DIR)/,$(GO_FIXTURES)); do $(GO) vet -C $$m ./... && \
+	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m -tags edgefn_preinit ./... && \
+	  $(GO) test -C $$m ./... || exit 1; done
 
 ## publish-check: `cargo publish --dry-run` of the crates.io crates together (edgefn-abi, edgefn,
 ## edgefn-tower, edgefn-host, edgefn-runtime), path dependencies resolving to each other's packages,

@@ -38,6 +38,7 @@ func abiAlloc(size uint32) uint32 {
 
 //go:wasmexport edgefn_v1_handle
 func abiHandle(ptr, size uint32) uint64 {
+	resumeAfterSnapshot()
 	request := requestBuf
 	var out []byte
 	if request == nil || address(request) != ptr || uint32(len(request)) != size {

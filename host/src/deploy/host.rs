@@ -176,6 +176,20 @@ impl HostBuilder {
         result
     }
 
+    /// `wasm` pre-initialized as a deploy would (its init run once and snapshotted), for a
+    /// package that ships the module rather than an artifact; `None` when it is not
+    /// pre-initialized. Nothing is compiled or cached.
+    #[cfg(feature = "compiler")]
+    pub fn initialized_module(
+        self,
+        spec: &FunctionSpec,
+        wasm: &[u8],
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        self.pool_slots(0)
+            .registry(compiling_only())?
+            .initialized_module(spec, wasm)
+    }
+
     /// The cache directory it was given.
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir

@@ -202,6 +202,27 @@ impl Registry {
         Ok((deployed, outcome))
     }
 
+    /// The module a package ships for `spec` when the package runs the module itself (a Worker):
+    /// its snapshot when it is pre-initialized (it exports an init and `preinit` is on), else
+    /// `None`.
+    #[cfg(feature = "compiler")]
+    pub(crate) fn initialized_module(
+        &self,
+        spec: &FunctionSpec,
+        wasm: &[u8],
+    ) -> anyhow::Result<Option<Vec<u8>>> {
+        if !(check_sections(spec.name(), wasm)?.exports_init && spec.preinit()) {
+            return Ok(None);
+        }
+        preinit::snapshot(
+            &self.linkers.core,
+            spec.name(),
+            wasm,
+            spec.limits().memory_bytes,
+        )
+        .map(Some)
+    }
+
     /// What is compiled for `deployed`: its module, or the snapshot of its initialized state when
     /// it is pre-initialized. Used on a cache miss, and to compile for another machine.
     pub(crate) fn code_to_compile(

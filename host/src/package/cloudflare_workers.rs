@@ -20,7 +20,10 @@ pub use settings::{KV_BINDING_PREFIX, WorkersSettings, kv_binding};
 pub use wasm::WASI_PREVIEW1_FUNCTIONS;
 
 use super::{PackageReport, PackageRequest};
+use crate::deploy::host::HostBuilder;
+use crate::progress::step;
 use crate::runtime::guest::{GuestKind, checks::guest_kind};
+use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
 use config::WorkerConfig;
 use sources::BundleFile;
@@ -69,7 +72,12 @@ pub fn package_with(
     let function = match guest_kind(&original).with_context(refused)? {
         GuestKind::AbiV1 => {
             wasm::check_module(name, &original, MEMORY_LIMIT_BYTES)?;
-            let capped = wasm::cap_memory(&original, MEMORY_LIMIT_BYTES)
+            let module = if settings.init_per_instance() {
+                original
+            } else {
+                pre_initialized(request, original)?
+            };
+            let capped = wasm::cap_memory(&module, MEMORY_LIMIT_BYTES)
                 .with_context(|| format!("cannot cap the memory of function {name:?}"))?;
             write_file(out, WASM_FILE, &capped)?;
             Function {
@@ -190,6 +198,23 @@ struct Function {
     notices: Vec<&'static BundleFile>,
     generated: Vec<(String, Vec<u8>)>,
     wasm: Vec<(String, Vec<u8>)>,
+}
+
+/// `original`'s deploy-time snapshot when it exports an init, as the edgefn host would run it, so
+/// a Worker's fresh instance starts from it too; else `original`.
+fn pre_initialized(request: &PackageRequest, original: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let spec = FunctionSpec::new(request.name.as_str(), &request.wasm)?;
+    // Nothing is compiled or cached: the registry only runs the init.
+    let scratch = std::env::temp_dir().join(format!("edgefn-preinit-{}", std::process::id()));
+    let snapshot = HostBuilder::new(&scratch).initialized_module(&spec, &original);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(match snapshot? {
+        Some(snapshot) => {
+            step("pre-initialized the module: the Worker's instances start from its snapshot");
+            snapshot
+        }
+        None => original,
+    })
 }
 
 fn write_file(dir: &Path, relative: &str, contents: &[u8]) -> anyhow::Result<()> {

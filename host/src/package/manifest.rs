@@ -203,7 +203,11 @@ fn workers_settings(spec: &FunctionSpec) -> anyhow::Result<(WorkersSettings, Vec
             cloudflare_workers::MEMORY_LIMIT_BYTES >> 20
         ));
     }
-    Ok((WorkersSettings::new(env)?.with_cpu_ms(cpu_ms), warnings))
+    let mut settings = WorkersSettings::new(env)?.with_cpu_ms(cpu_ms);
+    if !spec.preinit() {
+        settings = settings.with_init_per_instance();
+    }
+    Ok((settings, warnings))
 }
 
 /// Azure: `functionTimeout` from the deadline, and the app settings: the guest's variables as

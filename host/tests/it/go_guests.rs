@@ -288,3 +288,101 @@ warm = { max_instances = 1, max_uses = 1000 }
         assert_eq!(reply.header("x-echo-query"), expected_query, "request {i}");
     }
 }
+
+/// What the go-random fixture reports about one instance, by field name.
+pub(crate) type RandomReport = std::collections::BTreeMap<String, String>;
+
+pub(crate) fn random_report(reply: &Reply) -> RandomReport {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply
+        .text()
+        .lines()
+        .map(|line| {
+            let (key, value) = line.split_once('=').expect("key=value");
+            (key.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn distinct(reports: &[RandomReport], field: &str) -> usize {
+    reports
+        .iter()
+        .map(|r| r[field].as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// Asserts that the go-random instances behind `reports` (one fresh instance each, configured
+/// with GREETING=Hej) started from one snapshot or each ran the runtime's start-up, as
+/// `from_snapshot` says, and that either way each drew its own random numbers.
+pub(crate) fn assert_own_random_state(what: &str, reports: &[RandomReport], from_snapshot: bool) {
+    // The number drawn during init tells which way the instances started: one snapshot for all of
+    // them, or the runtime started in each.
+    let stamps = distinct(reports, "init_stamp");
+    let want = if from_snapshot { 1 } else { reports.len() };
+    assert_eq!(stamps, want, "{what}: {reports:?}");
+    // Either way Go's promise holds: every instance is seeded anew (math/rand's top-level
+    // functions, math/rand/v2), and what init built is intact.
+    assert_eq!(
+        distinct(reports, "rand"),
+        reports.len(),
+        "{what}: {reports:?}"
+    );
+    assert_eq!(
+        distinct(reports, "randv2"),
+        reports.len(),
+        "{what}: {reports:?}"
+    );
+    // A new map's iteration order starts at a random bucket: all alike would be a frozen seed.
+    assert!(distinct(reports, "map_order") > 1, "{what}: {reports:?}");
+    for report in reports {
+        assert_eq!(report["init_map_intact"], "true", "{what}: {report:?}");
+        // The configured variables reach the handler although the snapshot was taken without.
+        assert_eq!(report["greeting"], "Hej", "{what}: {report:?}");
+        assert_eq!(report["slept_enough"], "true", "{what}: {report:?}");
+    }
+}
+
+#[test]
+fn go_instances_started_from_the_runtime_snapshot_draw_their_own_random_numbers() {
+    let path = guests_dir().join("go-random.wasm");
+    assert!(
+        path.is_file(),
+        "{} is not built: run `make guests-go` (`make test` does)",
+        path.display()
+    );
+    let host = Host::with_manifest(
+        r#"
+[[function]]
+name = "snapshot"
+wasm = "{guests}/go-random.wasm"
+env = { GREETING = "Hej" }
+
+[[function]]
+name = "every-instance"
+wasm = "{guests}/go-random.wasm"
+env = { GREETING = "Hej" }
+preinit = false
+"#,
+    );
+    for (function, from_snapshot) in [("snapshot", true), ("every-instance", false)] {
+        let reports: Vec<_> = (0..4)
+            .map(|_| random_report(&host.get(&format!("/{function}"))))
+            .collect();
+        assert_own_random_state(function, &reports, from_snapshot);
+    }
+}
+
+conformance!(
+    /// Packages ship a Go function's snapshot too (the Lambda and Azure artifacts are compiled
+    /// from it, the Worker bundle holds it), and everywhere an instance draws its own random
+    /// numbers and sees its variables.
+    go_instances_start_from_the_snapshot_with_their_own_random_state,
+    |serve| {
+        let pair = serve("go-random", &[("GREETING", "Hej")]);
+        let reports: Vec<_> = (0..4)
+            .map(|_| random_report(&pair.target.send(&crate::platforms::Case::get("/go-random"))))
+            .collect();
+        assert_own_random_state(T::PLATFORM, &reports, true);
+    }
+);

@@ -157,7 +157,7 @@ impl Project {
     fn build_go(&self, out: &Path) -> anyhow::Result<()> {
         let go = go_command()?;
         step(format!(
-            "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared ({})",
+            "GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -tags=edgefn_preinit ({})",
             self.name
         ));
         let status = Command::new(&go)
@@ -165,7 +165,11 @@ impl Project {
                 "build",
                 "-buildmode=c-shared",
                 "-trimpath",
-                "-ldflags=-s -w",
+                // The SDK snapshots the Go runtime at deploy and re-seeds its random state per
+                // instance through runtime internals, which the linker refuses without
+                // -checklinkname=0 (docs/go-sdk.md, "Starting from a snapshot").
+                "-tags=edgefn_preinit",
+                "-ldflags=-s -w -checklinkname=0",
             ])
             .arg("-o")
             .arg(out)

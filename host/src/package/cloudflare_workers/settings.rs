@@ -25,6 +25,7 @@ pub struct WorkersSettings {
     vars: Vec<(String, String)>,
     stores: Vec<String>,
     cpu_ms: Option<u64>,
+    init_per_instance: bool,
 }
 
 impl WorkersSettings {
@@ -56,7 +57,20 @@ impl WorkersSettings {
             vars: env,
             stores: grant.stores().to_vec(),
             cpu_ms: None,
+            init_per_instance: false,
         })
+    }
+
+    /// Ships the module as built, so each request's instance runs its init (a manifest's
+    /// `preinit = false`), instead of its deploy-time snapshot.
+    pub fn with_init_per_instance(mut self) -> WorkersSettings {
+        self.init_per_instance = true;
+        self
+    }
+
+    /// Whether each instance runs the module's init instead of starting from its snapshot.
+    pub fn init_per_instance(&self) -> bool {
+        self.init_per_instance
     }
 
     /// Sets `[limits] cpu_ms` in `wrangler.toml` (a manifest's deadline does; `--env` never).

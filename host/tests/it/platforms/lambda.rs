@@ -31,6 +31,7 @@ pub const FUNCTIONS: &[&str] = &[
     "kv",
     "shortener",
     "go-counter",
+    "go-random",
     "wasi-http",
     "wasi-http-js",
 ];

@@ -1,0 +1,114 @@
+//go:build wasip1 && edgefn_preinit
+
+package edgefn
+
+import (
+	"os"
+	"unsafe"
+)
+
+// Pre-initialization (docs/go-sdk.md, "Starting from a snapshot"). Built with
+// `-tags edgefn_preinit -ldflags=-checklinkname=0`, the module exports edgefn_v1_init, so the host
+// runs the Go runtime's start-up and every package's init once, at deploy, and snapshots the
+// result. Two things the runtime read while starting must then be read again in each instance,
+// because Go promises them per program run:
+//   - its random state (math/rand, math/rand/v2, map seeds and iteration order, select order),
+//     re-seeded from random_get with the runtime's own seeding code, reached by linkname (hence
+//     -checklinkname=0; edgefn_v1_init checks at deploy that the layout is the expected one);
+//   - its environment (the function's configured variables, which the deploy-time init did not
+//     have), set again with os.Setenv.
+
+// runtimeGlobalRand mirrors runtime.globalRand (runtime/rand.go, Go 1.22 to 1.27): the state an M
+// is seeded from, itself seeded by runtime.randinit from the platform's entropy.
+//
+//go:linkname runtimeGlobalRand runtime.globalRand
+var runtimeGlobalRand struct {
+	lock  struct{ key uintptr }
+	seed  [32]byte
+	state struct {
+		buf     [32]uint64
+		seed    [4]uint64
+		i, n, c uint32
+	}
+	init bool
+}
+
+//go:linkname runtimeRandinit runtime.randinit
+func runtimeRandinit()
+
+//go:linkname runtimeMrandinit runtime.mrandinit
+func runtimeMrandinit(mp unsafe.Pointer)
+
+//go:linkname runtimeAcquirem runtime.acquirem
+func runtimeAcquirem() unsafe.Pointer
+
+//go:linkname runtimeReleasem runtime.releasem
+func runtimeReleasem(mp unsafe.Pointer)
+
+//go:wasmimport wasi_snapshot_preview1 environ_sizes_get
+func environSizesGet(count, size unsafe.Pointer) uint32
+
+//go:wasmimport wasi_snapshot_preview1 environ_get
+func environGet(pointers, buf unsafe.Pointer) uint32
+
+// resumePending is true in the snapshot (edgefn_v1_init sets it) and false once the instance has
+// resumed, so a warm instance pays for it once.
+var resumePending bool
+
+//go:wasmexport edgefn_v1_init
+func abiInit() {
+	// After randinit, init is true, the seed has been cleared and the chunk counters are in range:
+	// if the mirror does not see that, this Go release lays the state out differently.
+	g := &runtimeGlobalRand
+	if !g.init || g.seed != [32]byte{} || g.state.n > 32 || g.state.i > g.state.n {
+		panic("edgefn: this Go release's runtime random state is not laid out as the SDK expects, so a snapshot could not be re-seeded per instance; build without -tags edgefn_preinit (the Go runtime then starts in every instance) or update the SDK")
+	}
+	resumePending = true
+}
+
+// resumeAfterSnapshot gives an instance started from a snapshot its own random state and its
+// environment, before the first handler runs.
+func resumeAfterSnapshot() {
+	if !resumePending {
+		return
+	}
+	resumePending = false
+	// Wasm has one M and no preemption: nothing else runs while the state is replaced.
+	runtimeGlobalRand.init = false
+	runtimeRandinit()
+	mp := runtimeAcquirem()
+	runtimeMrandinit(mp)
+	runtimeReleasem(mp)
+	loadEnvironment()
+}
+
+// loadEnvironment sets the variables WASI gives this instance; the snapshot's environment is the
+// deploy-time one, which is empty.
+func loadEnvironment() {
+	var count, size uint32
+	if environSizesGet(unsafe.Pointer(&count), unsafe.Pointer(&size)) != 0 || count == 0 {
+		return
+	}
+	pointers := make([]uint32, count)
+	buf := make([]byte, size)
+	if environGet(unsafe.Pointer(&pointers[0]), unsafe.Pointer(&buf[0])) != 0 {
+		logLine("edgefn: could not read the function's environment (environ_get failed)")
+		return
+	}
+	base := uint32(uintptr(unsafe.Pointer(&buf[0])))
+	for _, p := range pointers {
+		entry := buf[p-base:]
+		for i, c := range entry {
+			if c == 0 {
+				entry = entry[:i]
+				break
+			}
+		}
+		for i, c := range entry {
+			if c == '=' {
+				_ = os.Setenv(string(entry[:i]), string(entry[i+1:]))
+				break
+			}
+		}
+	}
+}
