@@ -23,7 +23,7 @@ step "setup: wrk, guests, host, benchmarks"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
-make -s guests guests-js host >/dev/null
+make -s guests guests-go guests-js host >/dev/null
 cargo build --release -q -p edgefn-bench
 cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello -p abi-outbound
 ABI_HELLO=target/wasm32-wasip1/guest/abi_hello.wasm
@@ -142,8 +142,11 @@ $B/invoke_overhead target/guests/hello.wasm 50000 pagemap warm | tee -a "$RESULT
 $B/invoke_overhead target/guests/slow-init.wasm 300 pagemap fresh per-instance | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/slow-init.wasm 20000 pagemap warm per-instance | tee -a "$RESULTS"
 $B/invoke_overhead target/guests/slow-init.wasm 20000 pagemap fresh preinit | tee -a "$RESULTS"
-for go in target/guests/go-hello.wasm; do
-  [ -f "$go" ] && $B/invoke_overhead "$go" 20000 pagemap fresh | tee -a "$RESULTS"
+# Go guests start from a snapshot of the Go runtime (-tags edgefn_preinit), or start it per instance.
+for go in target/guests/go-hello.wasm target/guests/go-nethttp.wasm; do
+  [ -f "$go" ] || continue
+  $B/invoke_overhead "$go" 20000 pagemap fresh preinit | tee -a "$RESULTS"
+  $B/invoke_overhead "$go" 3000 pagemap fresh per-instance | tee -a "$RESULTS"
 done
 
 step "HTTP throughput (wrk -t1 -c$CONNECTIONS -d${DURATION}s, fresh instance per request unless noted)"
@@ -158,6 +161,9 @@ P=$(free_port); load edgefn-fresh-abi-hello "http://127.0.0.1:$P/abi_hello" $EDG
 P=$(free_port); load edgefn-warm "http://127.0.0.1:$P/hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$WARM_MANIFEST"
 if [ -f target/guests/go-hello.wasm ]; then
   P=$(free_port); load edgefn-fresh-go "http://127.0.0.1:$P/go-hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" target/guests/go-hello.wasm
+  GO_PER_INSTANCE=$CACHE/go-per-instance.toml
+  printf '[[function]]\nname = "go-hello"\nwasm = "%s"\npreinit = false\n' "$PWD/target/guests/go-hello.wasm" > "$GO_PER_INSTANCE"
+  P=$(free_port); load edgefn-fresh-go-per-instance "http://127.0.0.1:$P/go-hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$GO_PER_INSTANCE"
 fi
 # The same wasi:http component on both: edgefn's fresh instance per request against wasmtime's.
 P=$(free_port); load edgefn-fresh-component "http://127.0.0.1:$P/wasi_http_hello" $EDGEFN serve --cache-dir "$CACHE" --listen "127.0.0.1:$P" "$COMPONENT"
@@ -178,6 +184,13 @@ python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco 
   hello=target/guests/hello.wasm wasi_http_hello="$COMPONENT" 2000 | tee -a "$RESULTS"
 python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco \
   wasi-http-js="$JS_COMPONENT":hello 500 | tee -a "$RESULTS"
+# go-hello as shipped (the bundle holds the Go runtime's snapshot) and built without the snapshot
+# tag (each request's instance starts the Go runtime).
+GO_PER_INSTANCE_WASM=$CACHE/go-hello-per-instance.wasm
+GOOS=wasip1 GOARCH=wasm scripts/go.sh build -C guests/examples/go/hello -buildmode=c-shared -trimpath \
+  -ldflags='-s -w' -o "$GO_PER_INSTANCE_WASM" .
+python3 bench/workers_cpu.py "$EDGEFN" "$WORKERD" workers/node_modules/.bin/jco \
+  go-hello=target/guests/go-hello.wasm go-hello-per-instance="$GO_PER_INSTANCE_WASM" 1000 | tee -a "$RESULTS"
 
 step "noisy neighbours: hello on new connections, alone and beside 4 busy guests"
 # The default polls sockets after every task; --io-poll-interval 61 is tokio's own default, the
