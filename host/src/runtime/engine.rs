@@ -111,6 +111,9 @@ pub fn code_config() -> Config {
     config.memory_init_cow(true);
     // Guest modules are stripped, so a trap backtrace says little; skipping it makes traps cheap.
     config.wasm_backtrace_max_frames(None);
+    if std::env::var_os("EDGEFN_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 
