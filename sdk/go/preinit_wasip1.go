@@ -13,13 +13,13 @@ import (
 // result. Two things the runtime read while starting must then be read again in each instance,
 // because Go promises them per program run:
 //   - its random state (math/rand, math/rand/v2, map seeds and iteration order, select order),
-//     re-seeded from random_get with the runtime's own seeding code, reached by linkname (hence
+//     re-seeded from random_get through the runtime's own mrandinit, reached by linkname (hence
 //     -checklinkname=0; edgefn_v1_init checks at deploy that the layout is the expected one);
 //   - its environment (the function's configured variables, which the deploy-time init did not
 //     have), set again with os.Setenv.
 
 // runtimeGlobalRand mirrors runtime.globalRand (runtime/rand.go, Go 1.22 to 1.27): the state an M
-// is seeded from, itself seeded by runtime.randinit from the platform's entropy.
+// is seeded from (runtime.mrandinit), itself seeded by runtime.randinit at start-up.
 //
 //go:linkname runtimeGlobalRand runtime.globalRand
 var runtimeGlobalRand struct {
@@ -33,9 +33,6 @@ var runtimeGlobalRand struct {
 	init bool
 }
 
-//go:linkname runtimeRandinit runtime.randinit
-func runtimeRandinit()
-
 //go:linkname runtimeMrandinit runtime.mrandinit
 func runtimeMrandinit(mp unsafe.Pointer)
 
@@ -44,6 +41,9 @@ func runtimeAcquirem() unsafe.Pointer
 
 //go:linkname runtimeReleasem runtime.releasem
 func runtimeReleasem(mp unsafe.Pointer)
+
+//go:wasmimport wasi_snapshot_preview1 random_get
+func randomGet(buf unsafe.Pointer, size uint32) uint32
 
 //go:wasmimport wasi_snapshot_preview1 environ_sizes_get
 func environSizesGet(count, size unsafe.Pointer) uint32
@@ -63,7 +63,22 @@ func abiInit() {
 	if !g.init || g.seed != [32]byte{} || g.state.n > 32 || g.state.i > g.state.n {
 		panic("edgefn: this Go release's runtime random state is not laid out as the SDK expects, so a snapshot could not be re-seeded per instance; build without -tags edgefn_preinit (the Go runtime then starts in every instance) or update the SDK")
 	}
+	warmAllocator()
 	resumePending = true
+}
+
+// warmSink keeps warmAllocator's allocations from being optimized away.
+var warmSink []any
+
+// warmAllocator allocates (and drops) objects of the small size classes, with and without
+// pointers, so the snapshot holds spans cached for them: otherwise every instance's first
+// allocations fetch new spans and help finish the collection init started, the same work in each
+// (about 2 µs of go-hello's fresh start).
+func warmAllocator() {
+	for size := 8; size <= 4096; size += size / 2 {
+		warmSink = append(warmSink, make([]byte, size), make([]*byte, size/8+1))
+	}
+	warmSink = nil
 }
 
 // resumeAfterSnapshot gives an instance started from a snapshot its own random state and its
@@ -73,9 +88,16 @@ func resumeAfterSnapshot() {
 		return
 	}
 	resumePending = false
-	// Wasm has one M and no preemption: nothing else runs while the state is replaced.
-	runtimeGlobalRand.init = false
-	runtimeRandinit()
+	// Wasm has one M and no preemption: nothing else runs while the state is replaced. Eight
+	// fresh words at the head of the global state's buffer are what mrandinit draws: four become
+	// the M's seed and four the global state's own reseed, so both leave the snapshot's sequence.
+	g := &runtimeGlobalRand
+	var fresh [8]uint64
+	if randomGet(unsafe.Pointer(&fresh), uint32(unsafe.Sizeof(fresh))) != 0 {
+		panic("edgefn: random_get failed, so this instance cannot get random state of its own")
+	}
+	copy(g.state.buf[:], fresh[:])
+	g.state.i, g.state.n = 0, uint32(len(fresh))
 	mp := runtimeAcquirem()
 	runtimeMrandinit(mp)
 	runtimeReleasem(mp)
