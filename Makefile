@@ -25,12 +25,13 @@ COMPONENTS       := wasi-http wasi-http-command
 # Go example guests (guests/examples/go/NAME) and test fixtures (guests/fixtures/go/NAME), built to
 # $(GUEST_OUT)/go-NAME.wasm. edgefn_preinit makes them snapshot the Go runtime at deploy
 # (docs/go-sdk.md); the SDK re-seeds it per instance through runtime internals, which the linker
-# refuses without -checklinkname=0.
+# refuses without -checklinkname=0. go-random-declined is the random fixture built with the
+# edgefn_decline tag, whose init declines the snapshot (its instances then run the init).
 GO_GUESTS    := hello echo fetch nethttp counter
 GO_GUEST_DIR := guests/examples/go
 GO_FIXTURES  := random
 GO_FIXTURE_DIR := guests/fixtures/go
-GO_BUILD_FLAGS := -buildmode=c-shared -trimpath -tags edgefn_preinit -ldflags='-s -w -checklinkname=0'
+GO_BUILD_FLAGS := -buildmode=c-shared -trimpath -ldflags='-s -w -checklinkname=0'
 GO           := scripts/go.sh
 GUEST_OUT    := target/guests
 JS_GUEST_DIR := guests/fixtures/wasi-http-js
@@ -114,8 +115,9 @@ guests-go:
 	@scripts/setup.sh go
 	@mkdir -p $(GUEST_OUT)
 	@for g in $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)) $(addprefix $(GO_FIXTURE_DIR)/,$(GO_FIXTURES)); do \
-	  GOOS=wasip1 GOARCH=wasm $(GO) build -C $$g $(GO_BUILD_FLAGS) -o $(CURDIR)/$(GUEST_OUT)/go-$${g##*/}.wasm . || exit 1; done
-	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) $(GO_FIXTURES) | tr ' ' ,)}.wasm"
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -C $$g $(GO_BUILD_FLAGS) -tags edgefn_preinit -o $(CURDIR)/$(GUEST_OUT)/go-$${g##*/}.wasm . || exit 1; done
+	@GOOS=wasip1 GOARCH=wasm $(GO) build -C $(GO_FIXTURE_DIR)/random $(GO_BUILD_FLAGS) -tags edgefn_preinit,edgefn_decline -o $(CURDIR)/$(GUEST_OUT)/go-random-declined.wasm .
+	@echo "guests-go: $(GUEST_OUT)/go-{$$(echo $(GO_GUESTS) $(GO_FIXTURES) random-declined | tr ' ' ,)}.wasm"
 
 ## guests-js: the JavaScript component guest ($(JS_GUEST_DIR), componentize-js from npm) to
 ## $(GUEST_OUT)/wasi-http-js.wasm; rebuilt only when its sources change (it takes ~20 s)
@@ -184,6 +186,7 @@ test-go:
 	@bad=$$("$$(dirname "$$($(GO) --path)")/gofmt" -l sdk/go $(GO_GUEST_DIR) $(GO_FIXTURE_DIR) host/templates/go host/templates/go-net-http); [ -z "$$bad" ] || { echo "gofmt needed: $$bad"; exit 1; }
 	@for m in sdk/go $(addprefix $(GO_GUEST_DIR)/,$(GO_GUESTS)) $(addprefix $(GO_FIXTURE_DIR)/,$(GO_FIXTURES)); do $(GO) vet -C $$m ./... && \
 	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m -tags edgefn_preinit ./... && \
+	  GOOS=wasip1 GOARCH=wasm $(GO) vet -C $$m -tags edgefn_preinit,edgefn_decline ./... && \
 	  $(GO) test -C $$m ./... || exit 1; done
 
 ## publish-check: `cargo publish --dry-run` of the crates.io crates together (edgefn-abi, edgefn,

@@ -51,17 +51,41 @@ func environSizesGet(count, size unsafe.Pointer) uint32
 //go:wasmimport wasi_snapshot_preview1 environ_get
 func environGet(pointers, buf unsafe.Pointer) uint32
 
+//go:wasmimport edgefn_v1 snapshot_decline
+func snapshotDecline(reason unsafe.Pointer, size uint32) int32
+
 // resumePending is true in the snapshot (edgefn_v1_init sets it) and false once the instance has
 // resumed, so a warm instance pays for it once.
 var resumePending bool
 
+// snapshotDeclined is set by DeclineSnapshot: the instance runs its init itself, so it has nothing
+// to resume from.
+var snapshotDeclined bool
+
+// DeclineSnapshot keeps this module's initialized state from being snapshotted at deploy, for a
+// package init that sets up something a snapshot would freeze wrongly (a goroutine that must
+// see live time, a value that must differ per instance and cannot be drawn again later). Call it
+// from an init function. The host then logs reason and runs the Go runtime's start-up and every
+// init in each instance (slower, about 0.2 ms for a small function), on every platform.
+func DeclineSnapshot(reason string) {
+	snapshotDeclined = true
+	if reason == "" {
+		reason = "no reason given"
+	}
+	snapshotDecline(unsafe.Pointer(unsafe.StringData(reason)), uint32(len(reason)))
+}
+
 //go:wasmexport edgefn_v1_init
 func abiInit() {
 	// After randinit, init is true, the seed has been cleared and the chunk counters are in range:
-	// if the mirror does not see that, this Go release lays the state out differently.
+	// if the mirror does not see that, this Go release lays the state out differently, and the
+	// instances of a snapshot could not be re-seeded: decline it.
 	g := &runtimeGlobalRand
 	if !g.init || g.seed != [32]byte{} || g.state.n > 32 || g.state.i > g.state.n {
-		panic("edgefn: this Go release's runtime random state is not laid out as the SDK expects, so a snapshot could not be re-seeded per instance; build without -tags edgefn_preinit (the Go runtime then starts in every instance) or update the SDK")
+		DeclineSnapshot("this Go release's runtime random state is not laid out as the edgefn SDK expects, so instances of a snapshot could not get random state of their own; update the SDK to start from a snapshot again")
+	}
+	if snapshotDeclined {
+		return
 	}
 	warmAllocator()
 	resumePending = true

@@ -37,13 +37,28 @@ function createInvocationState() {
 test("WASI preview 1 and the edgefn_v1 imports of docs/abi.md are capabilities", () => {
   assert.ok(CAPABILITIES.some((c) => c.module === "wasi_snapshot_preview1"));
   const v1 = Object.keys(createInvocation().imports.edgefn_v1).sort();
-  assert.deepEqual(v1, ["http_send", "kv_delete", "kv_exists", "kv_get", "kv_list", "kv_set", "result_read"]);
+  assert.deepEqual(v1, [
+    "http_send",
+    "kv_delete",
+    "kv_exists",
+    "kv_get",
+    "kv_list",
+    "kv_set",
+    "result_read",
+    "snapshot_decline",
+  ]);
   const suspending = CAPABILITIES.flatMap((c) => (c.suspending ?? []).map((name) => `${c.module}.${name}`));
   assert.deepEqual(
     suspending.sort(),
     ["http_send", "kv_delete", "kv_exists", "kv_get", "kv_list", "kv_set"].map((name) => `edgefn_v1.${name}`),
-    "every import but result_read returns a promise",
+    "every import but result_read and snapshot_decline returns a promise",
   );
+});
+
+test("snapshot_decline answers that no snapshot is being taken: a Worker's instance runs its own init", () => {
+  const { snapshot_decline } = createInvocation().imports.edgefn_v1;
+  assert.equal(snapshot_decline(0, 0), 1);
+  assert.equal(snapshot_decline(0xffff_fff0, 64), 1, "the reason is not read");
 });
 
 // The modules `source` imports or re-exports statically, as paths relative to workers/src/.

@@ -10,6 +10,8 @@ use crate::runtime::artifact::ArtifactCache;
 use crate::runtime::artifact::CacheOutcome;
 use crate::runtime::capabilities::Backends;
 use crate::runtime::engine::{EngineOptions, HostEngine};
+#[cfg(feature = "compiler")]
+use crate::runtime::preinit::Snapshot;
 use crate::runtime::spec::FunctionSpec;
 use crate::runtime::traces::TraceConfig;
 use edgefn_abi::Platform;
@@ -176,15 +178,15 @@ impl HostBuilder {
         result
     }
 
-    /// `wasm` pre-initialized as a deploy would (its init run once and snapshotted), for a
-    /// package that ships the module rather than an artifact; `None` when it is not
-    /// pre-initialized. Nothing is compiled or cached.
+    /// `wasm` pre-initialized as a deploy would (its init run once and snapshotted, unless it
+    /// declined), for a package that ships the module rather than an artifact; `None` when it is
+    /// not pre-initialized. Nothing is compiled or cached.
     #[cfg(feature = "compiler")]
-    pub fn initialized_module(
+    pub(crate) fn initialized_module(
         self,
         spec: &FunctionSpec,
         wasm: &[u8],
-    ) -> anyhow::Result<Option<Vec<u8>>> {
+    ) -> anyhow::Result<Option<Snapshot>> {
         self.pool_slots(0)
             .registry(compiling_only())?
             .initialized_module(spec, wasm)

@@ -17,6 +17,7 @@ use crate::runtime::preinit;
 use crate::runtime::spec::FunctionSpec;
 use crate::runtime::traces::{TraceConfig, Tracer};
 use anyhow::Context as _;
+use edgefn_abi::INIT_EXPORT;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -210,7 +211,7 @@ impl Registry {
         &self,
         spec: &FunctionSpec,
         wasm: &[u8],
-    ) -> anyhow::Result<Option<Vec<u8>>> {
+    ) -> anyhow::Result<Option<preinit::Snapshot>> {
         if !(check_sections(spec.name(), wasm)?.exports_init && spec.preinit()) {
             return Ok(None);
         }
@@ -224,7 +225,8 @@ impl Registry {
     }
 
     /// What is compiled for `deployed`: its module, or the snapshot of its initialized state when
-    /// it is pre-initialized. Used on a cache miss, and to compile for another machine.
+    /// it is pre-initialized (and its init did not decline). Used on a cache miss, and to compile
+    /// for another machine.
     pub(crate) fn code_to_compile(
         &self,
         deployed: &Deployed,
@@ -235,12 +237,13 @@ impl Registry {
         }
         let spec = &deployed.spec;
         #[cfg(feature = "compiler")]
-        return preinit::snapshot(
+        return Ok(preinit::snapshot(
             &self.linkers.core,
             spec.name(),
             &wasm,
             spec.limits().memory_bytes,
-        );
+        )?
+        .or_original(wasm));
         #[cfg(not(feature = "compiler"))]
         anyhow::bail!(
             "function {:?} is pre-initialized and its snapshot is not among the artifacts; this runtime cannot make one",
@@ -484,7 +487,20 @@ impl Registry {
         let (engine, key) = (&self.engine.engine, deployed.artifact_key());
         let (code, outcome) = match deployed.kind {
             GuestKind::AbiV1 => {
-                let (module, outcome) = self.cache.load_or_compile(engine, &key, source)?;
+                let (module, outcome) = self
+                    .cache
+                    .load_or_compile::<wasmtime::Module>(engine, &key, source)?;
+                // An artifact made without a snapshot keeps the init export; the warning with the
+                // reason was logged when it was made, this one on every later load.
+                if deployed.preinit
+                    && outcome == CacheOutcome::Hit
+                    && module.get_export(INIT_EXPORT).is_some()
+                {
+                    tracing::warn!(
+                        function = %spec.name(),
+                        "not pre-initialized: no snapshot could be taken when its artifact was made (that deploy's warning says why); every instance runs the init"
+                    );
+                }
                 (Code::Module(module), outcome)
             }
             GuestKind::WasiHttp => {

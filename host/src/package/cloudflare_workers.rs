@@ -23,6 +23,7 @@ use super::{PackageReport, PackageRequest};
 use crate::deploy::host::HostBuilder;
 use crate::progress::step;
 use crate::runtime::guest::{GuestKind, checks::guest_kind};
+use crate::runtime::preinit::Snapshot;
 use crate::runtime::spec::FunctionSpec;
 use anyhow::Context as _;
 use config::WorkerConfig;
@@ -201,7 +202,7 @@ struct Function {
 }
 
 /// `original`'s deploy-time snapshot when it exports an init, as the edgefn host would run it, so
-/// a Worker's fresh instance starts from it too; else `original`.
+/// a Worker's fresh instance starts from it too; else (no init, or no snapshot could be taken) `original`.
 fn pre_initialized(request: &PackageRequest, original: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     let spec = FunctionSpec::new(request.name.as_str(), &request.wasm)?;
     // Nothing is compiled or cached: the registry only runs the init.
@@ -209,9 +210,15 @@ fn pre_initialized(request: &PackageRequest, original: Vec<u8>) -> anyhow::Resul
     let snapshot = HostBuilder::new(&scratch).initialized_module(&spec, &original);
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(match snapshot? {
-        Some(snapshot) => {
+        Some(Snapshot::Taken(snapshot)) => {
             step("pre-initialized the module: the Worker's instances start from its snapshot");
             snapshot
+        }
+        Some(Snapshot::NotTaken(why)) => {
+            step(format_args!(
+                "not pre-initialized: {why}; each of the Worker's instances runs the init"
+            ));
+            original
         }
         None => original,
     })

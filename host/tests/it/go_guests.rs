@@ -363,13 +363,40 @@ name = "every-instance"
 wasm = "{guests}/go-random.wasm"
 env = { GREETING = "Hej" }
 preinit = false
+
+[[function]]
+name = "declined"
+wasm = "{guests}/go-random-declined.wasm"
+env = { GREETING = "Hej" }
 "#,
     );
-    for (function, from_snapshot) in [("snapshot", true), ("every-instance", false)] {
+    for (function, from_snapshot) in [
+        ("snapshot", true),
+        ("every-instance", false),
+        ("declined", false),
+    ] {
         let reports: Vec<_> = (0..4)
             .map(|_| random_report(&host.get(&format!("/{function}"))))
             .collect();
         assert_own_random_state(function, &reports, from_snapshot);
+    }
+    // The deploy warned that the declining function (only it) is not pre-initialized; with the
+    // reason when its artifact was made, which the shared cache may have done before.
+    let log = host.log();
+    let warnings: Vec<_> = log
+        .lines()
+        .filter(|line| line.contains("not pre-initialized"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("declined"),
+        "{log}"
+    );
+    if warnings[0].contains("why=") {
+        assert!(
+            warnings[0].contains("the go-random-declined fixture declines, to test the fallback"),
+            "{log}"
+        );
     }
 }
 
@@ -384,5 +411,25 @@ conformance!(
             .map(|_| random_report(&pair.target.send(&crate::platforms::Case::get("/go-random"))))
             .collect();
         assert_own_random_state(T::PLATFORM, &reports, true);
+    }
+);
+
+conformance!(
+    /// A Go function whose init declines the snapshot (`edgefn.DeclineSnapshot`) is packaged and
+    /// deployed all the same, and every platform runs the Go runtime's start-up and its init in each
+    /// instance: the number drawn during init differs from instance to instance.
+    a_go_function_that_declines_the_snapshot_runs_its_init_in_every_instance,
+    |serve| {
+        let pair = serve("go-random-declined", &[("GREETING", "Hej")]);
+        let reports: Vec<_> = (0..4)
+            .map(|_| {
+                random_report(
+                    &pair
+                        .target
+                        .send(&crate::platforms::Case::get("/go-random-declined")),
+                )
+            })
+            .collect();
+        assert_own_random_state(T::PLATFORM, &reports, false);
     }
 );

@@ -108,14 +108,20 @@ fn fresh_instances_start_from_the_init_snapshot_which_survives_a_restart() {
     assert_eq!(report(&second.get("/snapshot?i=7")), snapshot[0]);
 }
 
+/// A module whose handler answers 200 with the one byte at 32, `?` until an init writes another
+/// there.
 fn write_wat(dir: &std::path::Path, name: &str, init_body: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.wasm"));
     let wat = format!(
         r#"(module
+            (import "edgefn_v1" "snapshot_decline" (func $decline (param i32 i32) (result i32)))
             (memory (export "memory") 1)
             (table 1 funcref)
-            (func (export "edgefn_v1_alloc") (param i32) (result i32) i32.const 8)
-            (func (export "edgefn_v1_handle") (param i32 i32) (result i64) i64.const 0)
+            ;; A response envelope (docs/abi.md): EFS1, status 200, no headers, a 1-byte body.
+            (data (i32.const 16) "EFS1\c8\00\00\00\00\00\00\00\01\00\00\00?")
+            (func (export "edgefn_v1_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "edgefn_v1_handle") (param i32 i32) (result i64)
+                i64.const 68719476753) ;; 16 << 32 | 17
             (func (export "edgefn_v1_init") {init_body}))"#
     );
     std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
@@ -123,13 +129,23 @@ fn write_wat(dir: &std::path::Path, name: &str, init_body: &str) -> std::path::P
 }
 
 #[test]
-fn an_init_that_cannot_be_snapshotted_is_refused_at_deploy_with_the_way_out() {
+fn an_init_that_fails_is_refused_at_deploy_and_one_that_cannot_be_snapshotted_runs_per_instance() {
     let dir = tempfile::tempdir().unwrap();
     let traps = write_wat(dir.path(), "traps", "unreachable");
+    // Wizer cannot capture a table the init changed: no snapshot, and the init runs in each
+    // instance, where it writes the byte the handler answers.
     let mutates_table = write_wat(
         dir.path(),
         "mutates-table",
-        "(table.set 0 (i32.const 0) (ref.null func))",
+        "(table.set 0 (i32.const 0) (ref.null func)) (i32.store8 (i32.const 32) (i32.const 105))",
+    );
+    // An init declining with a reason outside memory still declines (the import answers -3
+    // then), and in each instance, where no snapshot is taken, the import answers 1: the init
+    // stores 64 + the answer.
+    let declines = write_wat(
+        dir.path(),
+        "declines",
+        "(i32.store8 (i32.const 32) (i32.add (i32.const 64) (call $decline (i32.const -16) (i32.const 64))))",
     );
     let hello = guest("hello");
     let cache = dir.path().join("cache");
@@ -138,25 +154,46 @@ fn an_init_that_cannot_be_snapshotted_is_refused_at_deploy_with_the_way_out() {
         &[
             traps.to_str().unwrap(),
             mutates_table.to_str().unwrap(),
+            declines.to_str().unwrap(),
             hello.to_str().unwrap(),
             "--cache-dir",
             cache.to_str().unwrap(),
         ],
     )
-    .expect("the good function is served even though the others were refused");
+    .expect("the good functions are served even though one was refused");
     assert_eq!(host.get("/hello").status, 200);
     assert_eq!(host.get("/traps").status, 404);
+    for _ in 0..2 {
+        let reply = host.get("/mutates-table");
+        assert_eq!((reply.status, reply.text().as_str()), (200, "i"));
+        let reply = host.get("/declines");
+        assert_eq!((reply.status, reply.text().as_str()), (200, "A"));
+    }
     let log = host.log();
     assert!(
         log.contains("\"traps\": its edgefn_v1_init failed at deploy"),
         "{log}"
     );
+    // Every one of them names the way out.
+    assert_eq!(log.matches("set `preinit = false`").count(), 3, "{log}");
+    let warning = |function: &str| {
+        log.lines()
+            .find(|line| line.contains("not pre-initialized") && line.contains(function))
+            .unwrap_or_else(|| panic!("no warning for {function}:\n{log}"))
+    };
+    let table = warning("mutates-table");
     assert!(
-        log.contains("\"mutates-table\" cannot be pre-initialized"),
-        "{log}"
+        table.contains("WARN")
+            && table.contains("cannot be snapshotted")
+            && table.contains("table.set"),
+        "{table}"
     );
-    assert!(log.contains("table.set"), "{log}");
-    assert_eq!(log.matches("set `preinit = false`").count(), 2, "{log}");
+    let declined = warning("\"declines\"");
+    assert!(
+        declined.contains("its init declined a snapshot")
+            && declined.contains("outside its memory"),
+        "{declined}"
+    );
 }
 
 #[test]

@@ -432,6 +432,11 @@ pub mod imports {
     /// `(func (param i32 i32 i32 i32 i32 i32 i32) (result i64))`: (store, prefix, cursor, limit)
     /// → a [`KvListEnvelope`](crate::KvListEnvelope) as the pending result.
     pub const KV_LIST: &str = "kv_list";
+    /// `(func (param i32 i32) (result i32))`: (reason) during a module's init, to say its
+    /// state must not be snapshotted: the host then runs the init in every instance instead. 0
+    /// when a snapshot was being taken (it is not), 1 when none was (the init already runs per
+    /// instance), `invalid` when the reason is outside memory (the snapshot is declined anyway).
+    pub const SNAPSHOT_DECLINE: &str = "snapshot_decline";
     /// Every name this version of the ABI defines in [`MODULE`].
     pub const ALL: &[&str] = &[
         HTTP_SEND,
@@ -441,6 +446,7 @@ pub mod imports {
         KV_DELETE,
         KV_EXISTS,
         KV_LIST,
+        SNAPSHOT_DECLINE,
     ];
 }
 

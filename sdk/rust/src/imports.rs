@@ -6,7 +6,9 @@
 //! result, error mapping) is the same code on every target and is tested natively.
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{http_send, kv_delete, kv_exists, kv_get, kv_list, kv_set, result_read};
+pub(crate) use wasm::{
+    http_send, kv_delete, kv_exists, kv_get, kv_list, kv_set, result_read, snapshot_decline,
+};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::KvCall;
@@ -72,6 +74,8 @@ mod wasm {
         fn edgefn_v1_http_send(ptr: u32, len: u32) -> i64;
         #[link_name = "result_read"]
         fn edgefn_v1_result_read(ptr: u32, len: u32) -> i32;
+        #[link_name = "snapshot_decline"]
+        fn edgefn_v1_snapshot_decline(ptr: u32, len: u32) -> i32;
         #[link_name = "kv_get"]
         fn edgefn_v1_kv_get(store: u32, store_len: u32, key: u32, key_len: u32) -> i64;
         #[link_name = "kv_set"]
@@ -154,6 +158,14 @@ mod wasm {
         );
         // SAFETY: read-only, see above.
         unsafe { edgefn_v1_kv_list(s, sl, p, pl, c, cl, limit) }
+    }
+
+    /// Tells a host taking a snapshot of the init not to; 0 when one was being taken, 1 when
+    /// none was.
+    pub(crate) fn snapshot_decline(reason: &str) -> i32 {
+        let (ptr, len) = raw(reason.as_bytes());
+        // SAFETY: read-only, see above.
+        unsafe { edgefn_v1_snapshot_decline(ptr, len) }
     }
 
     /// Copies the pending result into `buf`; the bytes copied, or `-3` (buffer too small,

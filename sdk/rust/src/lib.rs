@@ -84,6 +84,17 @@ pub use request::{HttpError, PathParams, RequestExt};
 pub use response::{IntoErrorResponse, IntoResponse, Json};
 pub use router::Router;
 
+/// Keeps a host from snapshotting this module's initialized state (`docs/abi.md`,
+/// "Pre-initialization"): call it from the `init` of `export!(handler, init = setup)` when that
+/// init sets up something every instance must set up for itself. The deploy then logs `reason`
+/// and each instance runs the init. Outside a deploy-time init (and natively) it does nothing.
+pub fn decline_snapshot(reason: &str) {
+    #[cfg(target_arch = "wasm32")]
+    imports::snapshot_decline(reason);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = reason;
+}
+
 /// The request a handler receives: method, URI (path and query), headers and the whole body.
 pub type Request = ::http::Request<Bytes>;
 /// The response a handler produces.

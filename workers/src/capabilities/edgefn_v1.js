@@ -86,9 +86,16 @@ export function guestRange(invocation, ptr, len) {
  * `result_read(ptr, len) -> i32`: copies the whole pending result to `(ptr, len)`, clears it and
  * returns the bytes copied; -3 (invalid), memory untouched, when nothing is pending, when `len` is
  * too small (the result stays pending) or when `(ptr, len)` is not inside memory.
+ *
+ * `snapshot_decline(ptr, len) -> i32`: 1, "no snapshot is being taken". A Worker never takes one:
+ * `edgefn package` did, and shipped the module as built when its init declined, so this instance
+ * is running that init itself.
  */
 export function imports(invocation) {
   return {
+    snapshot_decline() {
+      return 1;
+    },
     result_read(ptr, len) {
       const pending = invocation.pending.bytes;
       const target = guestRange(invocation, ptr >>> 0, len >>> 0);

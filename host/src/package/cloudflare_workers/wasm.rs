@@ -68,7 +68,7 @@ pub const WASI_PREVIEW1_FUNCTIONS: &[&str] = &[
 fn edgefn_v1_type(name: &str) -> Option<(usize, ValType)> {
     match name {
         edgefn_v1::HTTP_SEND => Some((2, ValType::I64)),
-        edgefn_v1::RESULT_READ => Some((2, ValType::I32)),
+        edgefn_v1::RESULT_READ | edgefn_v1::SNAPSHOT_DECLINE => Some((2, ValType::I32)),
         edgefn_v1::KV_GET | edgefn_v1::KV_DELETE | edgefn_v1::KV_EXISTS => Some((4, ValType::I64)),
         edgefn_v1::KV_SET | edgefn_v1::KV_LIST => Some((7, ValType::I64)),
         _ => None,

@@ -6,12 +6,14 @@
 //! its own service. The Workers shim mirrors the list in `workers/src/capabilities/`.
 //!
 //! Two import modules: WASI preview 1 (`wasi.rs`), and `edgefn_v1` (`docs/abi.md`, "Host
-//! imports"): `http_send` (`outbound_http/`), the `kv_*` calls (`kv/`) and `result_read`
-//! (`pending.rs`), with their per-instance state in `state.rs`.
+//! imports"): `http_send` (`outbound_http/`), the `kv_*` calls (`kv/`), `result_read`
+//! (`pending.rs`) and `snapshot_decline` (`snapshot_decline.rs`), with their per-instance state in
+//! `state.rs`.
 
 pub mod kv;
 pub mod outbound_http;
 pub(crate) mod pending;
+pub(crate) mod snapshot_decline;
 pub(crate) mod state;
 pub(crate) mod wasi;
 
@@ -31,6 +33,7 @@ pub const EDGEFN_V1_IMPORTS: &[&str] = &[
     imports::KV_DELETE,
     imports::KV_EXISTS,
     imports::KV_LIST,
+    imports::SNAPSHOT_DECLINE,
 ];
 
 /// Links every capability into `linker`: the complete list of what a guest can import.
@@ -39,6 +42,7 @@ pub fn link_all(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     pending::link(linker)?;
     outbound_http::link(linker)?;
     kv::imports::link(linker)?;
+    snapshot_decline::link(linker)?;
     Ok(())
 }
 

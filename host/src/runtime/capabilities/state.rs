@@ -1,10 +1,12 @@
 //! What the `edgefn_v1` imports keep per instance: the function's outbound client and key-value
 //! access, the invocation
 //! being served (none while the module initializes, so a call there is `unsupported`), and the one
-//! pending result that `result_read` hands over (`docs/abi.md`, "Host imports").
+//! pending result that `result_read` hands over (`docs/abi.md`, "Host imports"), and whether the
+//! instance is the one a snapshot is taken of.
 
 use super::kv::imports::FunctionKv;
 use super::outbound_http::client::FunctionClient;
+use super::snapshot_decline::SnapshotRun;
 use crate::runtime::traces::ActiveSpan;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +21,9 @@ pub(crate) struct ImportState {
     pub(crate) invocation: Option<InvocationScope>,
     /// The result of the last call until the guest reads it.
     pub(crate) pending: Option<Vec<u8>>,
+    /// Whether this instance's state becomes a snapshot ([`SnapshotRun::None`] but in the
+    /// pre-initialization run).
+    pub(crate) snapshot: SnapshotRun,
 }
 
 /// What the imports know about the invocation they serve.
@@ -49,6 +54,7 @@ impl ImportState {
             kv,
             invocation: None,
             pending: None,
+            snapshot: SnapshotRun::None,
         }
     }
 

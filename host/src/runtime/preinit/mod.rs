@@ -4,10 +4,13 @@
 //!
 //! The init runs without the function's configuration (no environment, no directory, no request):
 //! the snapshot depends on the module alone, so it is cached by the module's hash. Clocks and
-//! random work, but their values are frozen into the snapshot.
+//! random work, but their values are frozen into the snapshot. A module whose state must not be
+//! frozen says so from its init (`edgefn_v1.snapshot_decline`): then no snapshot is made, and the
+//! module runs its init in every instance.
 
 mod data_segments;
 
+use super::capabilities::snapshot_decline::SnapshotRun;
 use super::error::InvokeError;
 use super::guest_log::LogCapture;
 use super::sandbox::{self, Bounds, Grants, HostState, call_constructor, classify_error};
@@ -23,21 +26,65 @@ pub(crate) const PREINIT_TIME_LIMIT: Duration = Duration::from_secs(10);
 /// Guest output kept from an init run (it is logged, tagged `preinit`).
 const PREINIT_LOG_BYTES: usize = 64 << 10;
 
+/// What pre-initializing a module made.
+#[derive(Debug)]
+pub(crate) enum Snapshot {
+    /// A module whose memory and globals start where the init left off, without either export.
+    Taken(Vec<u8>),
+    /// No snapshot, for this reason (the init declined it, or its state cannot be captured): the
+    /// module runs as it is, its init in every instance, as with `preinit = false`.
+    NotTaken(String),
+}
+
+impl Snapshot {
+    /// The module to compile: the snapshot, or `original` when none was taken.
+    pub(crate) fn or_original(self, original: Vec<u8>) -> Vec<u8> {
+        match self {
+            Snapshot::Taken(snapshot) => snapshot,
+            Snapshot::NotTaken(_) => original,
+        }
+    }
+}
+
 /// Runs `wasm`'s `_initialize` and `edgefn_v1_init` under `memory_cap` and
-/// [`PREINIT_TIME_LIMIT`], and returns a module whose memory and globals start where they left
-/// off, without either export. Errors name the function and say how to opt out.
+/// [`PREINIT_TIME_LIMIT`], and snapshots the result. When no snapshot can be taken (the init
+/// declined, or wizer cannot capture the module's state) that is logged as a warning and the module
+/// is to run its init per instance; an init that fails is an error, which names the function and
+/// says how to opt out.
 pub(crate) fn snapshot(
     linker: &Linker<HostState>,
     function: &str,
     wasm: &[u8],
     memory_cap: u64,
-) -> anyhow::Result<Vec<u8>> {
+) -> anyhow::Result<Snapshot> {
+    let outcome = take_snapshot(linker, function, wasm, memory_cap)?;
+    if let Snapshot::NotTaken(why) = &outcome {
+        tracing::warn!(
+            function,
+            why = why.as_str(),
+            "not pre-initialized: every instance runs the init instead; set `preinit = false` for this function to skip the attempt"
+        );
+    }
+    Ok(outcome)
+}
+
+fn take_snapshot(
+    linker: &Linker<HostState>,
+    function: &str,
+    wasm: &[u8],
+    memory_cap: u64,
+) -> anyhow::Result<Snapshot> {
     let opt_out = "or set `preinit = false` for this function in the manifest to run the init in every instance instead";
     let mut wizer = Wizer::new();
     wizer.init_func(INIT_EXPORT);
-    let (module_context, instrumented) = wizer.instrument(wasm).map_err(|e| {
-        anyhow!("function {function:?} cannot be pre-initialized: {e:#}; {opt_out}")
-    })?;
+    let (module_context, instrumented) = match wizer.instrument(wasm) {
+        Ok(instrumented) => instrumented,
+        Err(e) => {
+            return Ok(Snapshot::NotTaken(format!(
+                "its state cannot be snapshotted: {e:#}"
+            )));
+        }
+    };
     let module = Module::new(linker.engine(), &instrumented).map_err(|e| {
         anyhow!("function {function:?}: cannot compile it for pre-initialization: {e}")
     })?;
@@ -66,15 +113,24 @@ pub(crate) fn snapshot(
                     let _ = stderr.emit(function, "preinit", "stderr");
                     let (mut store, instance) = result
                         .map_err(|e| anyhow!("function {function:?}: its {INIT_EXPORT} failed at deploy: {e}; fix the init, {opt_out}"))?;
-                    let snapshot = wizer
+                    if let SnapshotRun::Declined(reason) = &store.data().imports.snapshot {
+                        return Ok(Snapshot::NotTaken(format!("its init declined a snapshot: {reason}")));
+                    }
+                    let snapshot = match wizer
                         .snapshot(&module_context, &mut Snapshotted { store: &mut store, instance })
                         .await
-                        .map_err(|e| anyhow!("function {function:?}: cannot snapshot its initialized state: {e:#}; {opt_out}"))?;
-                    let (snapshot, coalesced) = match data_segments::coalesce(&snapshot)
-                        .map_err(|e| anyhow!("function {function:?}: cannot rewrite its snapshot's data segments: {e:#}; {opt_out}"))?
                     {
-                        Some((merged, what)) => (merged, Some(what)),
-                        None => (snapshot, None),
+                        Ok(snapshot) => snapshot,
+                        Err(e) => return Ok(Snapshot::NotTaken(format!("its initialized state cannot be snapshotted: {e:#}"))),
+                    };
+                    let (snapshot, coalesced) = match data_segments::coalesce(&snapshot) {
+                        Ok(Some((merged, what))) => (merged, Some(what)),
+                        Ok(None) => (snapshot, None),
+                        // Only slower to instantiate: the segments as wizer wrote them are valid.
+                        Err(e) => {
+                            tracing::warn!(function, error = format_args!("{e:#}"), "cannot merge the snapshot's data segments; keeping them as they are");
+                            (snapshot, None)
+                        }
                     };
                     tracing::info!(
                         function,
@@ -83,7 +139,7 @@ pub(crate) fn snapshot(
                         data_segments = ?coalesced,
                         "pre-initialized: ran {INIT_EXPORT} once and snapshotted the result"
                     );
-                    Ok(snapshot)
+                    Ok(Snapshot::Taken(snapshot))
                 })
             })
             .join()
@@ -106,6 +162,7 @@ async fn run_init(
         stderr,
     };
     let mut store = sandbox::new_store(module.engine(), &Grants::none(function), &bounds)?;
+    store.data_mut().imports.snapshot = SnapshotRun::Taking;
     let instance = linker
         .instantiate_async(&mut store, module)
         .await

@@ -32,6 +32,7 @@ pub const FUNCTIONS: &[&str] = &[
     "shortener",
     "go-counter",
     "go-random",
+    "go-random-declined",
     "wasi-http",
     "wasi-http-js",
 ];
