@@ -52,6 +52,7 @@ func environSizesGet(count, size unsafe.Pointer) uint32
 func environGet(pointers, buf unsafe.Pointer) uint32
 
 //go:wasmimport edgefn_v1 snapshot_decline
+//go:noescape
 func snapshotDecline(reason unsafe.Pointer, size uint32) int32
 
 // resumePending is true in the snapshot (edgefn_v1_init sets it) and false once the instance has

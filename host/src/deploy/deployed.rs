@@ -5,7 +5,7 @@ use crate::runtime::artifact::artifact_key;
 use crate::runtime::guest::GuestKind;
 use crate::runtime::spec::FunctionSpec;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// One deployed version of a function.
 pub struct Deployed {
@@ -17,9 +17,13 @@ pub struct Deployed {
     pub module_hash: String,
     /// What kind of guest its module is.
     pub kind: GuestKind,
-    /// Whether it serves a pre-initialized snapshot of its module (it exports `edgefn_v1_init`
-    /// and did not opt out).
+    /// Whether it is pre-initialized (it exports `edgefn_v1_init` and did not opt out): its
+    /// artifact is made from a snapshot of its init when one can be taken (part of the artifact's
+    /// key).
     pub preinit: bool,
+    /// Set once its artifact is loaded and turns out to hold no snapshot (the init declined, or its
+    /// state could not be captured), so each instance runs the init.
+    pub(crate) snapshot_not_taken: AtomicBool,
     pub(crate) in_flight: AtomicUsize,
 }
 
@@ -35,6 +39,12 @@ impl Drop for InFlight {
 }
 
 impl Deployed {
+    /// Whether its instances start from a snapshot of its init: pre-initialized, and the snapshot
+    /// was taken (known once its artifact has been loaded).
+    pub fn serves_snapshot(&self) -> bool {
+        self.preinit && !self.snapshot_not_taken.load(Ordering::Relaxed)
+    }
+
     /// Takes a concurrency slot, or `None` when the function is at its `max_concurrency`.
     pub fn try_acquire(self: &Arc<Self>) -> Option<InFlight> {
         let limit = self.spec.limits().max_concurrency;

@@ -188,6 +188,7 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             kind,
             preinit: facts.exports_init && spec.preinit(),
+            snapshot_not_taken: AtomicBool::new(false),
             spec: Arc::new(spec),
             module_hash: hash,
             in_flight: AtomicUsize::new(0),
@@ -490,16 +491,17 @@ impl Registry {
                 let (module, outcome) = self
                     .cache
                     .load_or_compile::<wasmtime::Module>(engine, &key, source)?;
-                // An artifact made without a snapshot keeps the init export; the warning with the
-                // reason was logged when it was made, this one on every later load.
-                if deployed.preinit
-                    && outcome == CacheOutcome::Hit
-                    && module.get_export(INIT_EXPORT).is_some()
-                {
-                    tracing::warn!(
-                        function = %spec.name(),
-                        "not pre-initialized: no snapshot could be taken when its artifact was made (that deploy's warning says why); every instance runs the init"
-                    );
+                // An artifact made without a snapshot keeps the init export. The warning with
+                // the reason was logged when it was made; later loads (restarts, Lambda cold
+                // starts) say so once more, quietly.
+                if deployed.preinit && module.get_export(INIT_EXPORT).is_some() {
+                    deployed.snapshot_not_taken.store(true, Ordering::Relaxed);
+                    if outcome == CacheOutcome::Hit {
+                        tracing::info!(
+                            function = %spec.name(),
+                            "not pre-initialized: no snapshot could be taken when its artifact was made (that deploy's warning says why); every instance runs the init"
+                        );
+                    }
                 }
                 (Code::Module(module), outcome)
             }

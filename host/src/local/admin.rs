@@ -169,7 +169,7 @@ impl Admin {
                             "wasm": d.spec.wasm(),
                             "kind": d.kind.as_str(),
                             "module_sha256": d.module_hash,
-                            "preinitialized": d.preinit,
+                            "preinitialized": d.serves_snapshot(),
                             "in_flight": d.in_flight(),
                         })
                     })

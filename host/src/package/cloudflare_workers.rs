@@ -214,13 +214,8 @@ fn pre_initialized(request: &PackageRequest, original: Vec<u8>) -> anyhow::Resul
             step("pre-initialized the module: the Worker's instances start from its snapshot");
             snapshot
         }
-        Some(Snapshot::NotTaken(why)) => {
-            step(format_args!(
-                "not pre-initialized: {why}; each of the Worker's instances runs the init"
-            ));
-            original
-        }
-        None => original,
+        // Pre-initialization has logged why not.
+        Some(Snapshot::NotTaken(_)) | None => original,
     })
 }
 

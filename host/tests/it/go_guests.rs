@@ -351,7 +351,7 @@ fn go_instances_started_from_the_runtime_snapshot_draw_their_own_random_numbers(
         "{} is not built: run `make guests-go` (`make test` does)",
         path.display()
     );
-    let host = Host::with_manifest(
+    let host = crate::reliability::start_with_admin(
         r#"
 [[function]]
 name = "snapshot"
@@ -388,15 +388,44 @@ env = { GREETING = "Hej" }
         .filter(|line| line.contains("not pre-initialized"))
         .collect();
     assert_eq!(warnings.len(), 1, "{log}");
+    let warning = warnings[0];
     assert!(
-        warnings[0].contains("WARN") && warnings[0].contains("declined"),
+        warning.contains("function=\"declined\"") || warning.contains("function=declined"),
         "{log}"
     );
-    if warnings[0].contains("why=") {
+    if warning.contains("why=") {
+        // Logged where the artifact was made.
+        assert!(warning.contains(" WARN "), "{warning}");
         assert!(
-            warnings[0].contains("the go-random-declined fixture declines, to test the fallback"),
-            "{log}"
+            warning.contains("its init declined a snapshot",)
+                && warning
+                    .contains("the go-random-declined fixture declines, to test the fallback"),
+            "{warning}"
         );
+    } else {
+        assert!(
+            warning.contains("no snapshot could be taken when its artifact was made"),
+            "{warning}"
+        );
+    }
+    // And administration says which of them serve a snapshot.
+    let (admin, token) = crate::reliability::admin_line(&host);
+    let functions: serde_json::Value = serde_json::from_slice(
+        &crate::reliability::admin(admin, "GET", "/functions", Some(&token)).body,
+    )
+    .unwrap();
+    for (function, serves_snapshot) in [
+        ("snapshot", true),
+        ("every-instance", false),
+        ("declined", false),
+    ] {
+        let listed = functions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == function)
+            .unwrap_or_else(|| panic!("{function} in {functions}"));
+        assert_eq!(listed["preinitialized"], serves_snapshot, "{listed}");
     }
 }
 

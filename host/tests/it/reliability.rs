@@ -410,7 +410,7 @@ fn hostile_requests_are_answered_or_cut() {
     assert_eq!(host.get("/hello").status, 200);
 }
 
-fn admin_line(host: &Host) -> (std::net::SocketAddr, String) {
+pub(crate) fn admin_line(host: &Host) -> (std::net::SocketAddr, String) {
     // The admin address and token are printed on stdout before "listening"; the harness keeps
     // only the listening line, so read them from the log-independent stdout copy.
     let text = std::fs::read_to_string(host.dir.path().join("stdout.txt")).unwrap_or_default();
@@ -426,7 +426,7 @@ fn admin_line(host: &Host) -> (std::net::SocketAddr, String) {
     )
 }
 
-fn start_with_admin(manifest: &str) -> Host {
+pub(crate) fn start_with_admin(manifest: &str) -> Host {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("edgefn.toml"),
@@ -570,7 +570,12 @@ fn every_listener_refuses_ambiguous_framing_and_closes() {
     );
 }
 
-fn admin(addr: std::net::SocketAddr, method: &str, path: &str, token: Option<&str>) -> Reply {
+pub(crate) fn admin(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> Reply {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &[u8])> = auth
         .iter()

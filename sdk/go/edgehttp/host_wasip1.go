@@ -5,7 +5,7 @@ package edgehttp
 import "unsafe"
 
 // The imports are declared here only, so a native build never sees them, and only this package
-// calls them, so a function that does not import edgehttp imports nothing from edgefn_v1.
+// calls them, so a function that does not import edgehttp does not import them.
 
 //go:wasmimport edgefn_v1 http_send
 //go:noescape

@@ -11,7 +11,7 @@
 //
 // It is a package of its own, apart from package edgefn, because net/http more than doubles a Go
 // module (2.2 MB to 4.8 MB for hello) and adds its initialization to every fresh instance:
-// functions that do not call out do not link it, and import nothing from edgefn_v1.
+// functions that do not call out do not link it, nor its edgefn_v1 imports.
 package edgehttp
 
 import (

@@ -334,6 +334,7 @@ mod tests {
                (import "edgefn_v1" "kv_delete" (func (param i32 i32 i32 i32) (result i64)))
                (import "edgefn_v1" "kv_exists" (func (param i32 i32 i32 i32) (result i64)))
                (import "edgefn_v1" "kv_list" (func (param i32 i32 i32 i32 i32 i32 i32) (result i64)))
+               (import "edgefn_v1" "snapshot_decline" (func (param i32 i32) (result i32)))
                (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))"#,
         );
         check_module("fetcher", &wasm, 128 << 20).unwrap();

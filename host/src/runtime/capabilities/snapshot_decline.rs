@@ -10,7 +10,7 @@ use edgefn_abi::imports::{MODULE, SNAPSHOT_DECLINE};
 use wasmtime::{Caller, Linker};
 
 /// The longest reason kept, in bytes; the rest is dropped.
-const MAX_REASON_BYTES: u32 = 1024;
+const MAX_REASON_BYTES: usize = 1024;
 
 /// Whether this instance's state is to become a snapshot, per instance in `ImportState`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +42,14 @@ fn decline(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i32 {
     if caller.data().imports.snapshot == SnapshotRun::None {
         return 1;
     }
-    let reason = read_guest(caller, ptr, len.min(MAX_REASON_BYTES));
+    // The whole range must be inside memory, as for every import; only its head is kept. Once
+    // per deploy, and under the init's memory cap.
+    let reason = read_guest(caller, ptr, len);
     let (code, reason) = match reason {
-        Some(bytes) => (0, String::from_utf8_lossy(&bytes).into_owned()),
+        Some(mut bytes) => {
+            bytes.truncate(MAX_REASON_BYTES);
+            (0, String::from_utf8_lossy(&bytes).into_owned())
+        }
         None => (
             ImportError::Invalid.code(),
             "(the reason it passed is outside its memory)".to_owned(),

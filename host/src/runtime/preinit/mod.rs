@@ -59,10 +59,12 @@ pub(crate) fn snapshot(
 ) -> anyhow::Result<Snapshot> {
     let outcome = take_snapshot(linker, function, wasm, memory_cap)?;
     if let Snapshot::NotTaken(why) = &outcome {
+        // Also where `preinit = false` is not applied (Lambda and Azure packages), so no advice
+        // to set it: the function works, each instance pays for its init within its deadline.
         tracing::warn!(
             function,
             why = why.as_str(),
-            "not pre-initialized: every instance runs the init instead; set `preinit = false` for this function to skip the attempt"
+            "not pre-initialized: every instance runs the init, within its request's deadline, as with `preinit = false`"
         );
     }
     Ok(outcome)
@@ -79,6 +81,8 @@ fn take_snapshot(
     wizer.init_func(INIT_EXPORT);
     let (module_context, instrumented) = match wizer.instrument(wasm) {
         Ok(instrumented) => instrumented,
+        // The init is not run here, so one that would fail is found by the first request, as
+        // with `preinit = false`.
         Err(e) => {
             return Ok(Snapshot::NotTaken(format!(
                 "its state cannot be snapshotted: {e:#}"
@@ -114,7 +118,8 @@ fn take_snapshot(
                     let (mut store, instance) = result
                         .map_err(|e| anyhow!("function {function:?}: its {INIT_EXPORT} failed at deploy: {e}; fix the init, {opt_out}"))?;
                     if let SnapshotRun::Declined(reason) = &store.data().imports.snapshot {
-                        return Ok(Snapshot::NotTaken(format!("its init declined a snapshot: {reason}")));
+                        let init_ms = started.elapsed().as_secs_f64() * 1e3;
+                        return Ok(Snapshot::NotTaken(format!("its init declined a snapshot ({init_ms:.1} ms of init at deploy): {reason}")));
                     }
                     let snapshot = match wizer
                         .snapshot(&module_context, &mut Snapshotted { store: &mut store, instance })
