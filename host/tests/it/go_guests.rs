@@ -370,11 +370,13 @@ wasm = "{guests}/go-random-declined.wasm"
 env = { GREETING = "Hej" }
 "#,
     );
-    for (function, from_snapshot) in [
+    // Each function, and whether its instances start from a snapshot.
+    let functions = [
         ("snapshot", true),
         ("every-instance", false),
         ("declined", false),
-    ] {
+    ];
+    for (function, from_snapshot) in functions {
         let reports: Vec<_> = (0..4)
             .map(|_| random_report(&host.get(&format!("/{function}"))))
             .collect();
@@ -397,7 +399,7 @@ env = { GREETING = "Hej" }
         // Logged where the artifact was made.
         assert!(warning.contains(" WARN "), "{warning}");
         assert!(
-            warning.contains("its init declined a snapshot",)
+            warning.contains("its init declined a snapshot")
                 && warning
                     .contains("the go-random-declined fixture declines, to test the fallback"),
             "{warning}"
@@ -410,21 +412,17 @@ env = { GREETING = "Hej" }
     }
     // And administration says which of them serve a snapshot.
     let (admin, token) = crate::reliability::admin_line(&host);
-    let functions: serde_json::Value = serde_json::from_slice(
+    let listing: serde_json::Value = serde_json::from_slice(
         &crate::reliability::admin(admin, "GET", "/functions", Some(&token)).body,
     )
     .unwrap();
-    for (function, serves_snapshot) in [
-        ("snapshot", true),
-        ("every-instance", false),
-        ("declined", false),
-    ] {
-        let listed = functions
+    for (function, serves_snapshot) in functions {
+        let listed = listing
             .as_array()
             .unwrap()
             .iter()
             .find(|f| f["name"] == function)
-            .unwrap_or_else(|| panic!("{function} in {functions}"));
+            .unwrap_or_else(|| panic!("{function} in {listing}"));
         assert_eq!(listed["preinitialized"], serves_snapshot, "{listed}");
     }
 }
