@@ -186,7 +186,7 @@ async fn send(
             });
         }
     };
-    seen.host = url.host_str().unwrap_or_default().to_owned();
+    seen.host = url.host_str().to_owned();
     if envelope.body.len() > client.max_request_bytes {
         return Err(CallError::new(
             ImportError::Limit,
