@@ -328,9 +328,19 @@ fn results_over_lambdas_payload_limits_are_errors_not_lost_invocations() {
     let pattern = |n: usize| (0..n).map(|i| i as u8).collect::<Vec<u8>>();
 
     // 4 MiB of binary travels base64 (5.6 MB of JSON): under the 6 MB limit, byte for byte.
-    let reply = emulator
-        .try_url("big-response", "GET", "/?bytes=4194304", &[], b"")
-        .unwrap_or_else(|e| panic!("{e}\nbootstrap log:\n{}", big.bootstrap.log()));
+    let fetch = || emulator.try_url("big-response", "GET", "/?bytes=4194304", &[], b"");
+    let reply = fetch().unwrap_or_else(|first| {
+        // Under a full suite's load cargo-lambda has been seen to keep such an answer for over a
+        // minute after the runtime posted it (alone, it relays it in about a second). Only then,
+        // once, is the request repeated: the runtime must have answered the first one in full.
+        let log = big.bootstrap.log();
+        assert!(
+            log.contains("invocation answered") && log.contains("bytes=5592526"),
+            "the runtime did not answer the 4 MiB request: {first}\nbootstrap log:\n{log}"
+        );
+        eprintln!("cargo-lambda did not relay the posted 5.6 MB answer ({first}); asking again");
+        fetch().unwrap_or_else(|e| panic!("{e}\nbootstrap log:\n{}", big.bootstrap.log()))
+    });
     assert_eq!(reply.status, 200, "{}", big.bootstrap.log());
     assert!(
         reply.body == pattern(4 << 20),
