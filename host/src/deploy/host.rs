@@ -160,8 +160,9 @@ impl HostBuilder {
             let native = HostBuilder::new(&checking)
                 .pool_slots(0)
                 .registry(compiling_only())?;
-            let (deployed, _) = native.prepare_bytes(spec, wasm.clone())?;
-            let code = native.code_to_compile(&deployed, wasm)?;
+            // Loaded here first, so a module this machine refuses is refused before compiling it
+            // for another; the code it compiled (a snapshot, if pre-initialized) is reused.
+            let (deployed, code) = native.prepare_keeping_code(spec, wasm)?;
             let engine = HostEngine::new(&EngineOptions {
                 pool_slots: 0,
                 target: Some(triple.to_owned()),

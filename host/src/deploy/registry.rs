@@ -161,15 +161,38 @@ impl Registry {
         wasm: Vec<u8>,
     ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome)> {
         let hash = module_hash(&wasm);
-        self.prepare_module(spec, wasm, hash)
+        self.prepare_module(spec, wasm, hash, None)
     }
 
-    /// [`Registry::prepare_bytes`] for a module already hashed.
+    /// [`Registry::prepare_bytes`] on a registry with an empty cache, also returning the code it
+    /// compiled (the snapshot, for a pre-initialized function): what another machine's compiler
+    /// is given, without running the init a second time.
+    #[cfg(feature = "compiler")]
+    pub(crate) fn prepare_keeping_code(
+        &self,
+        spec: FunctionSpec,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<(Arc<Deployed>, Vec<u8>)> {
+        let hash = module_hash(&wasm);
+        let mut code = None;
+        let (deployed, _) = self.prepare_module(spec, wasm, hash, Some(&mut code))?;
+        let code = code.with_context(|| {
+            format!(
+                "function {:?} was found in a cache that should have been empty: its code was not compiled here",
+                deployed.spec.name()
+            )
+        })?;
+        Ok((deployed, code))
+    }
+
+    /// [`Registry::prepare_bytes`] for a module already hashed; `compiled` receives the code
+    /// compiled, if it is compiled here (a cache miss).
     fn prepare_module(
         &self,
         spec: FunctionSpec,
         wasm: Vec<u8>,
         hash: String,
+        compiled: Option<&mut Option<Vec<u8>>>,
     ) -> anyhow::Result<(Arc<Deployed>, CacheOutcome)> {
         let kind = guest_kind(&wasm).with_context(|| {
             format!(
@@ -193,13 +216,15 @@ impl Registry {
             module_hash: hash,
             in_flight: AtomicUsize::new(0),
         });
-        let (resident, outcome) = self.load(&deployed, Some(wasm)).with_context(|| {
-            format!(
-                "function {:?} ({}) was refused",
-                deployed.spec.name(),
-                deployed.spec.wasm().display()
-            )
-        })?;
+        let (resident, outcome) =
+            self.load(&deployed, Some(wasm), compiled)
+                .with_context(|| {
+                    format!(
+                        "function {:?} ({}) was refused",
+                        deployed.spec.name(),
+                        deployed.spec.wasm().display()
+                    )
+                })?;
         self.insert_loaded(deployed.id, resident);
         Ok((deployed, outcome))
     }
@@ -226,8 +251,8 @@ impl Registry {
     }
 
     /// What is compiled for `deployed`: its module, or the snapshot of its initialized state when
-    /// it is pre-initialized (and its init did not decline). Used on a cache miss, and to compile
-    /// for another machine.
+    /// it is pre-initialized (and its init did not decline). Used on a cache miss; a package for
+    /// another machine gets it from that miss (`prepare_keeping_code`).
     pub(crate) fn code_to_compile(
         &self,
         deployed: &Deployed,
@@ -303,7 +328,7 @@ impl Registry {
                 report.unchanged.push(name);
                 continue;
             }
-            match self.prepare_module(spec, wasm, hash) {
+            match self.prepare_module(spec, wasm, hash, None) {
                 Ok((deployed, _)) => {
                     ready.push(deployed);
                     report.deployed.push(name);
@@ -443,7 +468,7 @@ impl Registry {
     }
 
     fn load_and_insert(&self, deployed: &Deployed) -> anyhow::Result<Arc<Resident>> {
-        let (resident, _) = self.load(deployed, None)?;
+        let (resident, _) = self.load(deployed, None, None)?;
         Ok(self.insert_loaded(deployed.id, resident))
     }
 
@@ -466,6 +491,7 @@ impl Registry {
         &self,
         deployed: &Deployed,
         wasm: Option<Vec<u8>>,
+        compiled: Option<&mut Option<Vec<u8>>>,
     ) -> anyhow::Result<(Resident, CacheOutcome)> {
         let spec = &deployed.spec;
         let started = Instant::now();
@@ -483,7 +509,11 @@ impl Registry {
                 "the module changed on disk since it was deployed (hash {actual}, expected {}); deploy it again",
                 deployed.module_hash
             );
-            self.code_to_compile(deployed, wasm)
+            let code = self.code_to_compile(deployed, wasm)?;
+            if let Some(compiled) = compiled {
+                *compiled = Some(code.clone());
+            }
+            Ok(code)
         };
         let (engine, key) = (&self.engine.engine, deployed.artifact_key());
         let (code, outcome) = match deployed.kind {

@@ -460,3 +460,30 @@ conformance!(
         assert_own_random_state(T::PLATFORM, &reports, false);
     }
 );
+
+#[test]
+fn packaging_for_another_architecture_runs_the_init_once() {
+    // Compiling for another machine loads the module here first (to refuse what this machine
+    // would) and compiles the code that load made; an init that ran twice would warn twice.
+    let other = if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "arm64"
+    };
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(common::edgefn_bin())
+        .args(["package", "--target", "aws-lambda", "--arch", other])
+        .arg(guests_dir().join("go-random-declined.wasm"))
+        .arg("--out")
+        .arg(out.path())
+        .env("EDGEFN_CACHE_DIR", out.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings = stderr
+        .lines()
+        .filter(|line| line.contains("not pre-initialized"))
+        .count();
+    assert_eq!(warnings, 1, "{stderr}");
+}
