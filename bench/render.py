@@ -52,6 +52,17 @@ if http:
         out.append(f"| {name} | {rps:,.0f} | {vs_native} | {vs_wasmtime} | {cpu_us} |")
     out.append("")
 
+calls = [r for r in rows if r["bench"] == "outbound_call"]
+if calls:
+    out += ["### Outbound HTTP in process: one call at a time on one core, the calling thread's CPU (same run)", "",
+            "| guest | round | hyper client, one call | guest, no call | guest, one call | cost of the call | × hyper's |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in calls:
+        out.append(f"| {r['wasm'].split('/')[-1]} | {r['round']} | {r['native_call_cpu_us']:.2f} | "
+                   f"{r['guest_no_call_cpu_us']:.2f} | {r['guest_call_cpu_us']:.2f} | "
+                   f"{r['guest_call_cost_cpu_us']:.2f} | {r['ratio_to_native']:.2f} |")
+    out.append("")
+
 workers = [r for r in rows if r["bench"] == "workers"]
 if workers:
     out += ["### Cloudflare Workers: the same hello as a module and as a component (workerd, fresh instance per request)", "",

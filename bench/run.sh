@@ -100,6 +100,12 @@ bench_outbound() {
   printf '[[function]]\nname = "outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "abi-outbound"\nwasm = "%s"\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n[[function]]\nname = "go-fetch"\nwasm = "%s"\nenv = { UPSTREAM_URL = "http://127.0.0.1:%s/json" }\noutbound = { allowed_hosts = ["http://127.0.0.1:%s"], allow_private_networks = true }\n' \
     "$PWD/target/guests/outbound.wasm" "$up" "$PWD/$ABI_OUTBOUND" "$up" "$PWD/target/guests/go-fetch.wasm" "$up" "$up" > "$manifest"
   p=$(free_port); load native-hyper-outbound-call "http://127.0.0.1:$p/" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
+  # The work per call alone, in process: one call at a time against hyper's client, on one core
+  # (the upstream's wake-up is then a context switch on that core, not a cross-core interrupt,
+  # whose cost on this VM varies more than the work measured).
+  for guest in "$ABI_OUTBOUND" target/guests/outbound.wasm; do
+    taskset -c 0 $B/outbound_call "$guest" 20000 3 | tee -a "$RESULTS"
+  done
   # The same four servers at one request rate they all sustain (open loop): wrk runs each as
   # fast as it goes, and a slower server then sleeps and is woken more often per request.
   local rate=${OUTBOUND_RATE:-2000}

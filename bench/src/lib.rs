@@ -114,3 +114,48 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A registry for in-process benchmarks: artifacts and local state under `dir`, up to 16
+/// functions loaded.
+pub fn registry(
+    engine: &edgefn_host::runtime::engine::HostEngine,
+    dir: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<edgefn_host::deploy::registry::Registry>> {
+    let state = edgefn_host::local::FileStore::new(
+        dir.join("state"),
+        edgefn_host::local::kv_file::Owner::this_process("bench"),
+    );
+    Ok(std::sync::Arc::new(
+        edgefn_host::deploy::registry::Registry::new(
+            engine.clone(),
+            edgefn_host::runtime::artifact::ArtifactCache::open(dir)?,
+            16,
+            edgefn_host::local::backends(&state),
+        )?,
+    ))
+}
+
+/// Argument `index` parsed, or `default` when it is not given.
+pub fn arg<T: std::str::FromStr>(args: &[String], index: usize, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match args.get(index) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("argument {index} ({text:?}): {e}")),
+    }
+}
+
+/// The context of every in-process benchmark invocation: local, warm, untraced.
+pub fn context() -> edgefn_host::runtime::guest::InvocationContext<'static> {
+    edgefn_host::runtime::guest::InvocationContext {
+        request_id: "bench",
+        platform: edgefn_host::Platform::Local,
+        platform_deadline: None,
+        cold_start: false,
+        traceparent: None,
+        trace: None,
+    }
+}

@@ -8,12 +8,9 @@
 
 use bytes::Bytes;
 use edgefn_bench::{report, summarize};
-use edgefn_host::deploy::registry::Registry;
-use edgefn_host::runtime::artifact::ArtifactCache;
 use edgefn_host::runtime::engine::{EngineOptions, HostEngine};
-use edgefn_host::runtime::guest::{InvocationContext, invoke};
+use edgefn_host::runtime::guest::invoke;
 use edgefn_host::runtime::spec::FunctionSpec;
-use std::sync::Arc;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
@@ -22,11 +19,7 @@ fn main() -> anyhow::Result<()> {
         .get(1)
         .map(String::as_str)
         .unwrap_or("target/guests/hello.wasm");
-    let iterations: usize = args
-        .get(2)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(20_000);
+    let iterations: usize = edgefn_bench::arg(&args, 2, 20_000)?;
     let allocator = args.get(3).map(String::as_str).unwrap_or("pagemap");
     let mode = args.get(4).map(String::as_str).unwrap_or("fresh");
     let init = args.get(5).map(String::as_str).unwrap_or("preinit");
@@ -46,16 +39,7 @@ fn main() -> anyhow::Result<()> {
     let engine = HostEngine::new(&options)?;
     let engine_ms = engine_started.elapsed().as_secs_f64() * 1e3;
     let cache = tempfile::tempdir()?;
-    let artifacts = ArtifactCache::open(cache.path())?;
-    let registry = Arc::new(Registry::new(
-        engine.clone(),
-        artifacts,
-        16,
-        edgefn_host::local::backends(&edgefn_host::local::FileStore::new(
-            cache.path().join("state"),
-            edgefn_host::local::kv_file::Owner::this_process("bench"),
-        )),
-    )?);
+    let registry = edgefn_bench::registry(&engine, cache.path())?;
     // A .wat file (the minimal ABI guest) is assembled to a temporary .wasm first.
     let wasm_path = if wasm.ends_with(".wat") {
         let path = cache.path().join("minimal.wasm");
@@ -92,14 +76,7 @@ fn main() -> anyhow::Result<()> {
     let mut samples = Vec::with_capacity(iterations);
     let mut first_us = 0.0;
     runtime.block_on(async {
-        let cx = InvocationContext {
-            request_id: "bench",
-            platform: edgefn_host::Platform::Local,
-            platform_deadline: None,
-            cold_start: false,
-            traceparent: None,
-            trace: None,
-        };
+        let cx = edgefn_bench::context();
         // The first invocation after deploy, on its own: what a function's first user waits for.
         let started = Instant::now();
         invoke(&resident.function, &request, &cx)
