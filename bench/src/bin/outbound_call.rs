@@ -125,42 +125,37 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let cx = edgefn_bench::context();
+        let cx = &edgefn_bench::context();
         let function = &resident.function;
+        let native_call = || async {
+            let response = native.get(upstream_uri.clone()).await.expect("native call");
+            let body = response.into_body().collect().await.expect("native body");
+            std::hint::black_box(body.to_bytes());
+        };
+        let guest = |request, status| async move {
+            let response = invoke(function, request, cx).await.expect("invocation");
+            assert_eq!(
+                response.status(),
+                status,
+                "the guest did not answer as planned"
+            );
+            std::hint::black_box(response);
+        };
         for round in 1..=rounds {
-            if only == Some("guest-call") {
-                measure(iterations, || async {
-                    let response = invoke(function, &with_call, &cx).await.expect("invocation");
-                    std::hint::black_box(response);
-                })
-                .await;
-                continue;
+            match only {
+                Some("guest-call") => {
+                    measure(iterations, || guest(&with_call, 200)).await;
+                    continue;
+                }
+                Some(_) => {
+                    measure(iterations, native_call).await;
+                    continue;
+                }
+                None => {}
             }
-            if only == Some("native-call") {
-                measure(iterations, || async {
-                    let response = native.get(upstream_uri.clone()).await.expect("native call");
-                    std::hint::black_box(response.into_body().collect().await.expect("body"));
-                })
-                .await;
-                continue;
-            }
-            let native_call = measure(iterations, || async {
-                let response = native.get(upstream_uri.clone()).await.expect("native call");
-                let body = response.into_body().collect().await.expect("native body");
-                std::hint::black_box(body.to_bytes());
-            })
-            .await;
-            let guest_no_call = measure(iterations, || async {
-                let response = invoke(function, &no_call, &cx).await.expect("invocation");
-                std::hint::black_box(response);
-            })
-            .await;
-            let guest_call = measure(iterations, || async {
-                let response = invoke(function, &with_call, &cx).await.expect("invocation");
-                assert_eq!(response.status(), 200, "the guest's call failed");
-                std::hint::black_box(response);
-            })
-            .await;
+            let native_call = measure(iterations, native_call).await;
+            let guest_no_call = measure(iterations, || guest(&no_call, 400)).await;
+            let guest_call = measure(iterations, || guest(&with_call, 200)).await;
             edgefn_bench::report(
                 "outbound_call",
                 serde_json::json!({
