@@ -139,10 +139,7 @@ impl OutboundPolicy {
         // needs no full parse (a few µs of the call, IDNA included). Anything else, and every
         // refusal (for its message), takes the full parse below.
         if let Some(simple) = SimpleUrl::recognize(url)
-            && self
-                .allowed_hosts
-                .iter()
-                .any(|p| p.matches(simple.scheme, &simple.host, simple.port))
+            && self.allows(simple.scheme, &simple.host, simple.port)
         {
             return Ok(simple.allowed);
         }
@@ -164,11 +161,7 @@ impl OutboundPolicy {
         let Some(host) = url.host() else {
             return Err(Refusal::Invalid("the URL has no host".into()));
         };
-        if self
-            .allowed_hosts
-            .iter()
-            .any(|p| p.matches(url.scheme(), &host, url.port()))
-        {
+        if self.allows(url.scheme(), &host, url.port()) {
             url.set_fragment(None);
             Ok(AllowedUrl::from(url))
         } else {
@@ -185,6 +178,18 @@ impl OutboundPolicy {
             }))
         }
     }
+
+    /// Whether some pattern allows this scheme, host and port (`None`: the scheme's default).
+    fn allows(&self, scheme: &str, host: &Host<&str>, port: Option<u16>) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|p| p.matches(scheme, host, port))
+    }
+}
+
+/// The port a URL of `scheme` (`http` or `https`) means when it names none.
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
 }
 
 /// A URL the policy allows, as it is sent: WHATWG's serialization, without a fragment.
@@ -229,10 +234,9 @@ struct SimpleUrl<'a> {
 
 impl<'a> SimpleUrl<'a> {
     fn recognize(input: &'a str) -> Option<SimpleUrl<'a>> {
-        let (scheme, default_port, rest) = if let Some(rest) = input.strip_prefix("https://") {
-            ("https", 443, rest)
-        } else {
-            ("http", 80, input.strip_prefix("http://")?)
+        let (scheme, rest) = match input.strip_prefix("https://") {
+            Some(rest) => ("https", rest),
+            None => ("http", input.strip_prefix("http://")?),
         };
         let host_start = input.len() - rest.len();
         let path_start = rest.find('/')?;
@@ -251,7 +255,7 @@ impl<'a> SimpleUrl<'a> {
                     return None;
                 }
                 let port: u16 = digits.parse().ok()?;
-                if port == default_port {
+                if port == default_port(scheme) {
                     return None;
                 }
                 (host, Some(port))
@@ -261,9 +265,10 @@ impl<'a> SimpleUrl<'a> {
         let end = path
             .find('#')
             .map_or(input.len(), |i| host_start + path_start + i);
-        let (path, query) = match input[host_start + path_start..end].split_once('?') {
+        let target = &input[host_start + path_start..end];
+        let (path, query) = match target.split_once('?') {
             Some((path, query)) => (path, Some(query)),
-            None => (&input[host_start + path_start..end], None),
+            None => (target, None),
         };
         // Bytes WHATWG escapes in a path (its path percent-encode set, and `\`, which a
         // special URL reads as `/`), then in a special URL's query; `^` and `|` too, on which
@@ -304,11 +309,8 @@ fn simple_host(host: &str) -> Option<Host<&str>> {
         return None;
     }
     if labels().all(|label| label.bytes().all(|b| b.is_ascii_digit())) {
-        let octets: Vec<&str> = labels().collect();
-        if octets.len() != 4
-            || octets
-                .iter()
-                .any(|o| o.len() > 3 || (o.len() > 1 && o.starts_with('0')))
+        if labels().count() != 4
+            || labels().any(|o| o.len() > 3 || (o.len() > 1 && o.starts_with('0')))
         {
             return None;
         }
@@ -479,14 +481,10 @@ impl HostPattern {
                 _ => false,
             },
         };
-        let default_port = match scheme {
-            "https" => 443,
-            _ => 80,
-        };
         let port_ok = match self.port {
             PortPattern::Default => port.is_none(),
             PortPattern::Any => true,
-            PortPattern::Exact(exact) => port.unwrap_or(default_port) == exact,
+            PortPattern::Exact(exact) => port.unwrap_or(default_port(scheme)) == exact,
         };
         scheme_ok && host_ok && port_ok
     }
