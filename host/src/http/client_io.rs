@@ -88,6 +88,13 @@ pub(crate) struct Conn {
     h2: bool,
 }
 
+impl Conn {
+    /// Whether TLS negotiated HTTP/2 (ALPN `h2`).
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2
+    }
+}
+
 impl Connection for Conn {
     fn connected(&self) -> Connected {
         let connected = Connected::new();

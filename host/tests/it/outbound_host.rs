@@ -609,6 +609,7 @@ fn outbound_responses_come_back_whole_and_redirects_are_not_followed() {
         request("GET", "ftp://127.0.0.1/x", &[], 0),
         request("GET", "/relative", &[], 0),
         request("BAD METHOD", &upstream.url("/hello"), &[], 0),
+        request("CONNECT", &upstream.url("/hello"), &[], 0),
     ] {
         let got = run(host.addr, "/open", &[], &call(envelope));
         assert_eq!(got[0].code(), INVALID, "{}", got[1].text());

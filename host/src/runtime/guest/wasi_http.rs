@@ -498,7 +498,7 @@ impl WasiHttpHooks for Outgoing {
             let method = request.method().to_string();
             let host = request.uri().host().unwrap_or_default().to_owned();
             let result = match checked {
-                Ok(uri) => send(&client, request, uri, timeout).await,
+                Ok(uri) => send(&client, request, uri, started, timeout).await,
                 Err(error) => Err(error),
             };
             let duration_ms = format_args!("{:.2}", started.elapsed().as_secs_f64() * 1e3);
@@ -585,6 +585,7 @@ async fn send(
     client: &FunctionClient,
     request: http::Request<WasiBody>,
     uri: http::Uri,
+    started: Instant,
     timeout: Duration,
 ) -> Result<Response<Bytes>, CallError> {
     let (mut parts, body) = request.into_parts();
@@ -606,7 +607,9 @@ async fn send(
     parts.headers.remove(http::header::HOST);
     parts.headers.remove(http::header::TRANSFER_ENCODING);
     let request = Request::from_parts(parts, Full::new(body));
-    client.send(request, timeout, "outbound.timeout_ms").await
+    client
+        .send(request, started, timeout, "outbound.timeout_ms")
+        .await
 }
 
 /// The wasi:http error code a failed call stands for.

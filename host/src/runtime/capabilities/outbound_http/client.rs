@@ -1,26 +1,25 @@
 //! The HTTP client behind `edgefn_v1.http_send`, one per function (its private-network setting is
-//! the function's): hyper's pooling client over a connector that resolves the name once, drops
-//! the addresses a guest may not reach, and connects only to those left, with rustls for `https`.
-//! A pooled connection was vetted when it was made, so reuse never skips the check, and there is
-//! no second resolution for a rebinding name to race. Redirects are never followed; the response
+//! the function's): hyper's HTTP/1.1 and HTTP/2 connections, kept in the function's pools
+//! (`pool.rs`), over a connector that resolves the name once, drops the addresses a guest may not
+//! reach, and connects only to those left, with rustls for `https`. A pooled connection was
+//! vetted when it was made, so reuse never skips the check, and there is no second resolution for
+//! a rebinding name to race. Redirects are never followed; the response
 //! body is read within the cap while it streams, and the whole call within its timeout.
 
 use super::address::is_public;
 use super::policy::OutboundPolicy;
+use super::pool::{Http1, Origin, Pools, Taken};
 use crate::http::client_io::{self, BodyError, Conn, error_chain};
 use crate::runtime::metrics::FunctionMetrics;
 use bytes::Bytes;
 use edgefn_abi::ImportError;
-use http::{Request, Response, Uri};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, Uri};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 /// One address's connection attempt; the next address (if any) is tried after it.
@@ -59,7 +58,7 @@ impl std::fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
-/// A function's outbound HTTP: its policy, its client, where its calls are counted.
+/// A function's outbound HTTP: its policy, its connections, where its calls are counted.
 pub(crate) struct FunctionClient {
     /// The function's name, for logs.
     pub(crate) function: String,
@@ -69,11 +68,10 @@ pub(crate) struct FunctionClient {
     pub(crate) max_request_bytes: usize,
     /// Where its calls are counted.
     pub(crate) metrics: Arc<FunctionMetrics>,
-    connector: VettedConnector,
-    /// One pooling client per worker thread: a pooled connection is driven by a task on the
-    /// runtime that opened it, so sharing one pool across the per-core runtimes made most calls
-    /// wake another thread twice (request out, response back).
-    clients: thread_local::ThreadLocal<Client<VettedConnector, Full<Bytes>>>,
+    /// Its open connections, per worker thread: a connection belongs to the runtime that opened
+    /// it, and a call that used another thread's would wake that thread twice (request out,
+    /// response back).
+    pools: Pools,
 }
 
 impl FunctionClient {
@@ -84,49 +82,28 @@ impl FunctionClient {
         max_request_bytes: usize,
         metrics: Arc<FunctionMetrics>,
     ) -> FunctionClient {
-        let connector = VettedConnector {
-            allow_private_networks: policy.allow_private_networks,
-        };
         FunctionClient {
             function: function.to_owned(),
             policy,
             max_request_bytes,
             metrics,
-            connector,
-            clients: thread_local::ThreadLocal::new(),
+            pools: Pools::new(POOL_IDLE_TIMEOUT, POOL_MAX_IDLE_PER_HOST),
         }
     }
 
-    /// This thread's client (made on its first call here).
-    fn client(&self) -> &Client<VettedConnector, Full<Bytes>> {
-        self.clients.get_or(|| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-                .pool_timer(TokioTimer::new())
-                .build(self.connector.clone())
-        })
-    }
-
     /// Sends `request` (an absolute URI, vetted by the policy) and reads the whole response
-    /// within `timeout`. `why_timeout` says where the timeout came from, for the message.
+    /// within `timeout` of `started`, when the call began. `why_timeout` says where the timeout
+    /// came from, for the message.
     pub(crate) async fn send(
         &self,
         request: Request<Full<Bytes>>,
+        started: Instant,
         timeout: Duration,
         why_timeout: &str,
     ) -> Result<Response<Bytes>, CallError> {
         let host = request.uri().host().unwrap_or_default().to_owned();
-        let cap = self.policy.max_response_bytes;
-        let exchange = async {
-            let response = self
-                .client()
-                .request(request)
-                .await
-                .map_err(|e| request_error(&host, &e))?;
-            read_capped(response, cap, &host).await
-        };
-        match tokio::time::timeout(timeout, exchange).await {
+        let until = tokio::time::Instant::from_std(started + timeout);
+        match tokio::time::timeout_at(until, self.exchange(request, started, &host)).await {
             Ok(result) => result,
             Err(_) => Err(CallError::new(
                 ImportError::Timeout,
@@ -137,26 +114,124 @@ impl FunctionClient {
             )),
         }
     }
+
+    /// One exchange on a pooled connection, or on a new one. An idle connection the server has
+    /// closed is passed over, and a request it refused unsent is sent again on another: hyper's
+    /// pooling client retries that case too. A request once written is never sent twice.
+    /// `started` stands for now in the pool's idle times: the call's few µs or ms do not matter
+    /// against its idle timeout, and reading the clock again would.
+    async fn exchange(
+        &self,
+        mut request: Request<Full<Bytes>>,
+        started: Instant,
+        host: &str,
+    ) -> Result<Response<Bytes>, CallError> {
+        let cap = self.policy.max_response_bytes;
+        let absolute = request.uri().clone();
+        let origin = Origin::of(&absolute);
+        loop {
+            let (taken, pooled) = match self.pools.take(origin, started) {
+                Some(taken) => (taken, true),
+                // Boxed: connecting's state would be half this future's size, copied on every
+                // call although most calls find a pooled connection.
+                None => (Box::pin(self.open(origin, &absolute, host)).await?, false),
+            };
+            let mut conn = match taken {
+                Taken::Http2(mut shared) => {
+                    if let Err(e) = shared.ready().await {
+                        if pooled {
+                            continue;
+                        }
+                        return Err(broke_off(host, &e));
+                    }
+                    // HTTP/2 names the target in pseudo-headers, from the absolute URI.
+                    *request.uri_mut() = absolute;
+                    request.headers_mut().remove(http::header::HOST);
+                    let response = shared
+                        .send_request(request)
+                        .await
+                        .map_err(|e| broke_off(host, &e))?;
+                    return read_capped(response, cap, host).await;
+                }
+                Taken::Http1(conn) => conn,
+            };
+            if let Err(e) = conn.ready().await {
+                if pooled {
+                    continue;
+                }
+                return Err(broke_off(host, &e));
+            }
+            to_origin_form(&mut request, &absolute);
+            let sent = conn.sender.try_send_request(request);
+            let response = match conn.driving(sent).await {
+                Ok(response) => response,
+                Err(mut refused) => match refused.take_message() {
+                    Some(unsent) if pooled => {
+                        request = unsent;
+                        continue;
+                    }
+                    _ => return Err(broke_off(host, refused.error())),
+                },
+            };
+            let response = conn.driving(read_capped(response, cap, host)).await?;
+            self.pools.put(origin, conn, started);
+            return Ok(response);
+        }
+    }
+
+    /// A new connection to `origin`: HTTP/2 (shared with this thread's later calls) when TLS
+    /// negotiated it, else HTTP/1.1.
+    async fn open(&self, origin: Origin<'_>, uri: &Uri, host: &str) -> Result<Taken, CallError> {
+        let io = connect(uri, self.policy.allow_private_networks).await?;
+        if !io.is_h2() {
+            let conn = Http1::handshake(io)
+                .await
+                .map_err(|e| broke_off(host, &e))?;
+            return Ok(Taken::Http1(conn));
+        }
+        let (shared, driver) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| {
+                CallError::new(
+                    ImportError::Unavailable,
+                    format!(
+                        "the HTTP/2 handshake with {host} failed: {}",
+                        error_chain(&e)
+                    ),
+                )
+            })?;
+        tokio::spawn(async move {
+            if let Err(e) = driver.await {
+                tracing::debug!(error = %error_chain(&e), "outbound HTTP/2 connection ended");
+            }
+        });
+        self.pools.share_http2(origin, shared.clone());
+        Ok(Taken::Http2(shared))
+    }
 }
 
-/// The error a failed exchange stands for: the connector's own (denied, unavailable), else a
-/// broken connection or response.
-fn request_error(host: &str, error: &hyper_util::client::legacy::Error) -> CallError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if let Some(own) = cause.downcast_ref::<CallError>() {
-            return own.clone();
-        }
-        source = cause.source();
+/// The request line HTTP/1.1 sends to an origin server: the path and query, with the URL's
+/// authority (no credentials, default port left out: the policy normalized it) in `host`.
+fn to_origin_form(request: &mut Request<Full<Bytes>>, absolute: &Uri) {
+    if let Some(authority) = absolute.authority()
+        && let Ok(value) = HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(http::header::HOST, value);
     }
-    let detail = error_chain(error);
+    let path = absolute
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(path);
+}
+
+/// A broken exchange: the connection failed or the response was malformed.
+fn broke_off(host: &str, error: &hyper::Error) -> CallError {
     CallError::new(
         ImportError::Unavailable,
-        if error.is_connect() {
-            format!("cannot connect to {host}: {detail}")
-        } else {
-            format!("the exchange with {host} broke off: {detail}")
-        },
+        format!("the exchange with {host} broke off: {}", error_chain(error)),
     )
 }
 
@@ -187,27 +262,8 @@ async fn read_capped(
     Ok(response)
 }
 
-/// Resolves, vets and connects: the only way the client reaches the network.
-#[derive(Clone)]
-struct VettedConnector {
-    allow_private_networks: bool,
-}
-
-impl tower_service::Service<Uri> for VettedConnector {
-    type Response = Conn;
-    type Error = CallError;
-    type Future = Pin<Box<dyn Future<Output = Result<Conn, CallError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), CallError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(connect(uri, self.allow_private_networks))
-    }
-}
-
-async fn connect(uri: Uri, allow_private_networks: bool) -> Result<Conn, CallError> {
+/// Resolves, vets and connects: the only way a guest's call reaches the network.
+async fn connect(uri: &Uri, allow_private_networks: bool) -> Result<Conn, CallError> {
     let tls = uri.scheme_str() == Some("https");
     // `Uri` keeps an IPv6 host's brackets; resolution and TLS want the address alone.
     let host = uri
@@ -336,4 +392,203 @@ pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             Ok(Arc::new(config))
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::metrics::Metrics;
+    use std::future::poll_fn;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Poll;
+
+    /// How the test upstream ends each answer.
+    #[derive(Clone, Copy)]
+    enum Ending {
+        /// Keeps the connection for the next request.
+        KeepAlive,
+        /// Says `connection: close` and closes.
+        ConnectionClose,
+        /// Closes without saying so (as a server whose keep-alive timeout passed).
+        SilentClose,
+        /// Announces more body than it sends, then closes.
+        Truncated,
+    }
+
+    /// An HTTP/1.1 upstream on loopback answering every request with `hello`; counts the
+    /// connections it accepted.
+    fn upstream(ending: Ending) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        // The request head (a GET: no body).
+                        loop {
+                            line.clear();
+                            match reader.read_line(&mut line) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if line == "\r\n" => break,
+                                Ok(_) => {}
+                            }
+                        }
+                        let answer: &[u8] = match ending {
+                            Ending::KeepAlive | Ending::SilentClose => {
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+                            }
+                            Ending::ConnectionClose => {
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
+                            }
+                            Ending::Truncated => b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nhel",
+                        };
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                        if !matches!(ending, Ending::KeepAlive) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn client(addr: SocketAddr, idle_timeout: Duration, max_idle: usize) -> FunctionClient {
+        let mut policy = OutboundPolicy::default()
+            .with_allowed_hosts([format!("http://{addr}")])
+            .unwrap();
+        policy.allow_private_networks = true;
+        FunctionClient {
+            function: "f".into(),
+            policy,
+            max_request_bytes: 1 << 20,
+            metrics: Metrics::default().function("f"),
+            pools: Pools::new(idle_timeout, max_idle),
+        }
+    }
+
+    fn get(addr: SocketAddr) -> Request<Full<Bytes>> {
+        Request::get(format!("http://{addr}/path?q=1"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn call(client: &FunctionClient, addr: SocketAddr) -> Result<Response<Bytes>, CallError> {
+        client
+            .send(get(addr), Instant::now(), Duration::from_secs(5), "test")
+            .await
+    }
+
+    #[test]
+    fn calls_one_after_another_share_one_connection() {
+        let (addr, accepted) = upstream(Ending::KeepAlive);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        runtime().block_on(async {
+            for _ in 0..5 {
+                let response = call(&client, addr).await.unwrap();
+                assert_eq!(response.body().as_ref(), b"hello");
+            }
+        });
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(client.pools.idle_count(), 1);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_not_used_again() {
+        for ending in [Ending::ConnectionClose, Ending::SilentClose] {
+            let (addr, accepted) = upstream(ending);
+            let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+            runtime().block_on(async {
+                for _ in 0..3 {
+                    let response = call(&client, addr).await.unwrap();
+                    assert_eq!(response.body().as_ref(), b"hello");
+                    // Time for the server's end of file to arrive, as between two invocations.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        }
+    }
+
+    #[test]
+    fn an_idle_connection_past_its_timeout_is_closed_not_used() {
+        let (addr, accepted) = upstream(Ending::KeepAlive);
+        let client = client(addr, Duration::from_millis(100), 4);
+        runtime().block_on(async {
+            call(&client, addr).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            call(&client, addr).await.unwrap();
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+            // The sweep closes the idle one once it times out, with no call to notice.
+            assert_eq!(client.pools.idle_count(), 1);
+            tokio::time::sleep(Duration::from_millis(350)).await;
+            assert_eq!(client.pools.idle_count(), 0);
+        });
+    }
+
+    #[test]
+    fn idle_connections_are_kept_up_to_the_bound() {
+        let (addr, accepted) = upstream(Ending::KeepAlive);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 3);
+        runtime().block_on(async {
+            let mut calls: Vec<_> = (0..8)
+                .map(|_| Some(Box::pin(call(&client, addr))))
+                .collect();
+            // Polled together, each call opens its own connection.
+            poll_fn(|cx| {
+                for slot in calls.iter_mut() {
+                    if let Some(c) = slot
+                        && let Poll::Ready(result) = c.as_mut().poll(cx)
+                    {
+                        result.unwrap();
+                        *slot = None;
+                    }
+                }
+                if calls.iter().all(Option::is_none) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+        });
+        assert_eq!(accepted.load(Ordering::SeqCst), 8);
+        assert_eq!(client.pools.idle_count(), 3);
+    }
+
+    #[test]
+    fn a_response_that_breaks_off_is_unavailable_and_its_connection_dropped() {
+        let (addr, _) = upstream(Ending::Truncated);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        let error = runtime().block_on(call(&client, addr)).unwrap_err();
+        assert_eq!(error.kind, ImportError::Unavailable, "{error}");
+        assert!(error.message.contains("broke off"), "{error}");
+        assert_eq!(client.pools.idle_count(), 0);
+    }
+
+    #[test]
+    fn the_request_goes_out_in_origin_form_with_its_host() {
+        let mut request = get("127.0.0.1:8080".parse().unwrap());
+        let absolute = request.uri().clone();
+        to_origin_form(&mut request, &absolute);
+        assert_eq!(request.uri().to_string(), "/path?q=1");
+        assert_eq!(request.headers()["host"], "127.0.0.1:8080");
+    }
 }

@@ -8,6 +8,7 @@
 pub(crate) mod address;
 pub(crate) mod client;
 pub mod policy;
+pub(crate) mod pool;
 
 use super::pending::read_guest;
 use crate::runtime::sandbox::HostState;
@@ -62,7 +63,7 @@ struct Seen {
 async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i64 {
     let started = Instant::now();
     let mut seen = Seen::default();
-    let result = send(caller, ptr, len, &mut seen).await;
+    let result = send(caller, ptr, len, started, &mut seen).await;
     let imports = &mut caller.data_mut().imports;
     let (code, pending, outcome) = match result {
         Ok(envelope) => (envelope.len() as i64, envelope, Ok(())),
@@ -132,6 +133,7 @@ async fn send(
     caller: &mut Caller<'_, HostState>,
     ptr: u32,
     len: u32,
+    started: Instant,
     seen: &mut Seen,
 ) -> Result<Vec<u8>, CallError> {
     let imports = &mut caller.data_mut().imports;
@@ -214,9 +216,9 @@ async fn send(
             ),
         ));
     }
-    let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline);
+    let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline, started);
     seen.span = traced.map(|(call, span)| (call, span, Started::now()));
-    let result = client.send(request, timeout, why_timeout).await;
+    let result = client.send(request, started, timeout, why_timeout).await;
     let refused =
         matches!(&result, Err(e) if matches!(e.kind, ImportError::Denied | ImportError::Invalid));
     if !refused && let Some(invocation) = caller.data_mut().imports.invocation.as_mut() {
@@ -227,12 +229,13 @@ async fn send(
     Ok(encode_response(&response))
 }
 
-/// The call's timeout and where it came from: the envelope's, else the function's, and never past
-/// the invocation's deadline.
+/// The call's timeout from `started` and where it came from: the envelope's, else the function's,
+/// and never past the invocation's deadline.
 fn call_timeout(
     client: &Arc<FunctionClient>,
     requested_ms: u32,
     deadline: Instant,
+    started: Instant,
 ) -> (Duration, &'static str) {
     let (wanted, why) = match requested_ms {
         0 => (client.policy.timeout, "outbound.timeout_ms"),
@@ -241,7 +244,7 @@ fn call_timeout(
             "the request's timeout",
         ),
     };
-    let remaining = deadline.saturating_duration_since(Instant::now());
+    let remaining = deadline.saturating_duration_since(started);
     if remaining < wanted {
         (remaining, "the invocation's deadline")
     } else {
@@ -263,6 +266,13 @@ fn build_request(
 ) -> Result<Request<Full<Bytes>>, CallError> {
     let method = Method::from_bytes(envelope.method.as_bytes())
         .map_err(|_| invalid(format!("{:?} is not an HTTP method", envelope.method)))?;
+    // A tunnel is not a request with a response; Workers' `fetch` refuses it too.
+    if method == Method::CONNECT {
+        return Err(invalid(
+            "CONNECT opens a tunnel, which http_send does not offer: send the request itself"
+                .into(),
+        ));
+    }
     let uri: Uri = url
         .parse()
         .map_err(|e| invalid(format!("the URL cannot be sent: {e}")))?;
