@@ -45,8 +45,14 @@ fn result_read(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i32 {
     count
 }
 
+/// The guest's memory: kept when the instance was made, as looking the export up by name on
+/// every access costs two hash lookups.
 fn memory(caller: &mut Caller<'_, HostState>) -> Option<wasmtime::Memory> {
-    caller.get_export("memory").and_then(Extern::into_memory)
+    caller
+        .data()
+        .imports
+        .memory
+        .or_else(|| caller.get_export("memory").and_then(Extern::into_memory))
 }
 
 /// A copy of `len` bytes of guest memory at `ptr`; `None` when the range is not inside memory.

@@ -21,6 +21,8 @@ pub(crate) struct ImportState {
     pub(crate) invocation: Option<InvocationScope>,
     /// The result of the last call until the guest reads it.
     pub(crate) pending: Option<Vec<u8>>,
+    /// The guest's memory, once the instance is made (else the imports look its export up).
+    pub(crate) memory: Option<wasmtime::Memory>,
     /// Whether this instance's state becomes a snapshot ([`SnapshotRun::None`] but in the
     /// pre-initialization run).
     pub(crate) snapshot: SnapshotRun,
@@ -54,6 +56,7 @@ impl ImportState {
             kv,
             invocation: None,
             pending: None,
+            memory: None,
             snapshot: SnapshotRun::None,
         }
     }

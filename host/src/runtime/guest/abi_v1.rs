@@ -203,6 +203,7 @@ impl LiveInstance {
         let exports = &function.exports;
         let (memory, alloc, handle) = entry_points(&mut store, &instance, exports)
             .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        store.data_mut().imports.memory = Some(memory);
         // The reactor constructor, then (unless a snapshot already holds its result) the guest's
         // own init, as ABI v1 orders them.
         for (export, what) in [

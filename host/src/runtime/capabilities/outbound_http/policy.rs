@@ -265,27 +265,7 @@ impl<'a> SimpleUrl<'a> {
         let end = path
             .find('#')
             .map_or(input.len(), |i| host_start + path_start + i);
-        let target = &input[host_start + path_start..end];
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (target, None),
-        };
-        // Bytes WHATWG escapes in a path (its path percent-encode set, and `\`, which a
-        // special URL reads as `/`), then in a special URL's query; `^` and `|` too, on which
-        // WHATWG's revisions differ.
-        let kept = |b: u8, escaped: &[u8]| (0x21..=0x7e).contains(&b) && !escaped.contains(&b);
-        if !path.bytes().all(|b| kept(b, b"\"<>`{}\\^|"))
-            || !query.is_none_or(|q| q.bytes().all(|b| kept(b, b"\"<>'`{}\\^|")))
-        {
-            return None;
-        }
-        // Dot segments (`.`, `..`, also escaped as `%2e`) are removed by the parse.
-        if path
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
-            || path.contains("%2e")
-            || path.contains("%2E")
-        {
+        if !simple_target(&input.as_bytes()[host_start + path_start..end]) {
             return None;
         }
         Some(SimpleUrl {
@@ -300,26 +280,73 @@ impl<'a> SimpleUrl<'a> {
     }
 }
 
+/// Whether WHATWG keeps a path and query (from the `/` on, no fragment) as written, looked at in
+/// one pass: printable ASCII only; none of the bytes it escapes in a path (its path percent-encode
+/// set, and `\`, which a special URL reads as `/`), then in a special URL's query (`^` and `|` too,
+/// on which WHATWG's revisions differ); and no dot segment (`.`, `..`, also escaped as `%2e`), which
+/// the parse removes.
+fn simple_target(target: &[u8]) -> bool {
+    let dot_segment = |segment: &[u8]| segment == b"." || segment == b"..";
+    let mut segment_start = 0;
+    let mut in_query = false;
+    for (i, &b) in target.iter().enumerate() {
+        if !(0x21..=0x7e).contains(&b) {
+            return false;
+        }
+        if in_query {
+            if b"\"<>'`{}\\^|".contains(&b) {
+                return false;
+            }
+            continue;
+        }
+        match b {
+            b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'\\' | b'^' | b'|' => return false,
+            b'/' | b'?' => {
+                if dot_segment(&target[segment_start..i]) {
+                    return false;
+                }
+                segment_start = i + 1;
+                in_query = b == b'?';
+            }
+            b'%' if target.get(i + 1) == Some(&b'2')
+                && target.get(i + 2).is_some_and(|&e| e | 0x20 == b'e') =>
+            {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    in_query || !dot_segment(&target[segment_start..])
+}
+
 /// A host WHATWG keeps as written: a name of lower-case ASCII labels whose last label starts with
 /// a letter (one ending in a number is read as IPv4), none of them punycode (`xn--`, which IDNA
-/// checks), or four decimal octets without leading zeros.
+/// checks), or four decimal octets without leading zeros. One pass over its labels.
 fn simple_host(host: &str) -> Option<Host<&str>> {
-    let labels = || host.split('.');
-    if labels().any(|label| label.is_empty() || label.starts_with("xn--")) {
-        return None;
+    let (mut labels, mut numeric, mut octets, mut last_first) = (0, true, true, 0u8);
+    for label in host.as_bytes().split(|&b| b == b'.') {
+        let &first = label.first()?;
+        if label.starts_with(b"xn--") {
+            return None;
+        }
+        labels += 1;
+        last_first = first;
+        if numeric {
+            if label.iter().all(u8::is_ascii_digit) {
+                octets &= label.len() <= 3 && !(label.len() > 1 && first == b'0');
+            } else {
+                numeric = false;
+            }
+        }
     }
-    if labels().all(|label| label.bytes().all(|b| b.is_ascii_digit())) {
-        if labels().count() != 4
-            || labels().any(|o| o.len() > 3 || (o.len() > 1 && o.starts_with('0')))
-        {
+    if numeric {
+        if labels != 4 || !octets {
             return None;
         }
         return host.parse().ok().map(Host::Ipv4);
     }
-    let last = labels().next_back()?;
-    last.as_bytes()
-        .first()
-        .is_some_and(u8::is_ascii_lowercase)
+    last_first
+        .is_ascii_lowercase()
         .then_some(Host::Domain(host))
 }
 
