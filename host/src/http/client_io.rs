@@ -50,17 +50,32 @@ pub(crate) async fn read_capped(
         return Err(BodyError::TooLarge);
     }
     let (parts, mut body) = response.into_parts();
-    let mut collected = BytesMut::with_capacity(announced.unwrap_or(0).min(cap as u64) as usize);
+    // A body that comes in one frame (most small ones) is kept as it came; only a second frame
+    // makes a buffer to join them in.
+    let (mut first, mut joined, mut len) = (Bytes::new(), None::<BytesMut>, 0);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError::Broken(error_chain(&e)))?;
-        if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > cap {
-                return Err(BodyError::TooLarge);
-            }
-            collected.extend_from_slice(&data);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > cap {
+            return Err(BodyError::TooLarge);
+        }
+        if let Some(joined) = &mut joined {
+            joined.extend_from_slice(&data);
+        } else if first.is_empty() {
+            first = data;
+        } else {
+            let size = announced.map_or(len, |n| n.min(cap as u64) as usize);
+            let mut buffer = BytesMut::with_capacity(size.max(len));
+            buffer.extend_from_slice(&first);
+            buffer.extend_from_slice(&data);
+            joined = Some(buffer);
         }
     }
-    Ok(Response::from_parts(parts, collected.freeze()))
+    let body = joined.map_or(first, BytesMut::freeze);
+    Ok(Response::from_parts(parts, body))
 }
 
 impl Conn {

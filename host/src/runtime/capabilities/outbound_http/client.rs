@@ -101,9 +101,11 @@ impl FunctionClient {
         timeout: Duration,
         why_timeout: &str,
     ) -> Result<Response<Bytes>, CallError> {
-        let host = request.uri().host().unwrap_or_default().to_owned();
+        let absolute = request.uri().clone();
+        let host = absolute.host().unwrap_or_default();
         let until = tokio::time::Instant::from_std(started + timeout);
-        match tokio::time::timeout_at(until, self.exchange(request, started, &host)).await {
+        let exchange = self.exchange(request, &absolute, started, host);
+        match tokio::time::timeout_at(until, exchange).await {
             Ok(result) => result,
             Err(_) => Err(CallError::new(
                 ImportError::Timeout,
@@ -123,18 +125,18 @@ impl FunctionClient {
     async fn exchange(
         &self,
         mut request: Request<Full<Bytes>>,
+        absolute: &Uri,
         started: Instant,
         host: &str,
     ) -> Result<Response<Bytes>, CallError> {
         let cap = self.policy.max_response_bytes;
-        let absolute = request.uri().clone();
-        let origin = Origin::of(&absolute);
+        let origin = Origin::of(absolute);
         loop {
             let (taken, pooled) = match self.pools.take(origin, started) {
                 Some(taken) => (taken, true),
                 // Boxed: connecting's state would be half this future's size, copied on every
                 // call although most calls find a pooled connection.
-                None => (Box::pin(self.open(origin, &absolute, host)).await?, false),
+                None => (Box::pin(self.open(origin, absolute, host)).await?, false),
             };
             let mut conn = match taken {
                 Taken::Http2(mut shared) => {
@@ -145,7 +147,7 @@ impl FunctionClient {
                         return Err(broke_off(host, &e));
                     }
                     // HTTP/2 names the target in pseudo-headers, from the absolute URI.
-                    *request.uri_mut() = absolute;
+                    *request.uri_mut() = absolute.clone();
                     request.headers_mut().remove(http::header::HOST);
                     let response = shared
                         .send_request(request)
@@ -161,7 +163,7 @@ impl FunctionClient {
                 }
                 return Err(broke_off(host, &e));
             }
-            to_origin_form(&mut request, &absolute);
+            to_origin_form(&mut request, absolute);
             let sent = conn.sender.try_send_request(request);
             let response = match conn.driving(sent).await {
                 Ok(response) => response,
@@ -415,6 +417,8 @@ mod tests {
         SilentClose,
         /// Announces more body than it sends, then closes.
         Truncated,
+        /// Sends `hello world` chunked, in three writes apart in time (three body frames).
+        Chunked,
     }
 
     /// An HTTP/1.1 upstream on loopback answering every request with `hello`; counts the
@@ -441,6 +445,21 @@ mod tests {
                                 Ok(_) => {}
                             }
                         }
+                        if matches!(ending, Ending::Chunked) {
+                            let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                            for part in [
+                                head,
+                                "5\r\nhello\r\n",
+                                "1\r\n \r\n",
+                                "5\r\nworld\r\n0\r\n\r\n",
+                            ] {
+                                if stream.write_all(part.as_bytes()).is_err() {
+                                    return;
+                                }
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            continue;
+                        }
                         let answer: &[u8] = match ending {
                             Ending::KeepAlive | Ending::SilentClose => {
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
@@ -449,6 +468,7 @@ mod tests {
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
                             }
                             Ending::Truncated => b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nhel",
+                            Ending::Chunked => unreachable!("answered above"),
                         };
                         if stream.write_all(answer).is_err() {
                             return;
@@ -581,6 +601,18 @@ mod tests {
         assert_eq!(error.kind, ImportError::Unavailable, "{error}");
         assert!(error.message.contains("broke off"), "{error}");
         assert_eq!(client.pools.idle_count(), 0);
+    }
+
+    #[test]
+    fn a_body_in_several_frames_comes_back_whole_and_within_the_cap() {
+        let (addr, accepted) = upstream(Ending::Chunked);
+        let mut client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        let response = runtime().block_on(call(&client, addr)).unwrap();
+        assert_eq!(response.body().as_ref(), b"hello world");
+        client.policy.max_response_bytes = 10;
+        let error = runtime().block_on(call(&client, addr)).unwrap_err();
+        assert_eq!(error.kind, ImportError::Limit, "{error}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -201,7 +201,7 @@ async fn send(
     }
     let request = build_request(
         &envelope,
-        url.as_str(),
+        url.into_string(),
         bytes.slice_ref(envelope.body),
         traceparent,
     )?;
@@ -260,7 +260,7 @@ fn invalid(message: String) -> CallError {
 /// `traceparent` added when the guest sent none.
 fn build_request(
     envelope: &HttpRequestEnvelope<'_>,
-    url: &str,
+    url: String,
     body: Bytes,
     traceparent: Option<String>,
 ) -> Result<Request<Full<Bytes>>, CallError> {
@@ -273,8 +273,8 @@ fn build_request(
                 .into(),
         ));
     }
-    let uri: Uri = url
-        .parse()
+    // The URL's own buffer becomes the URI's: no copy.
+    let uri = Uri::from_maybe_shared(Bytes::from(url))
         .map_err(|e| invalid(format!("the URL cannot be sent: {e}")))?;
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = method;

@@ -208,6 +208,11 @@ impl AllowedUrl {
     pub(crate) fn host_str(&self) -> &str {
         &self.text[self.host.clone()]
     }
+
+    /// The URL's text, to send.
+    pub(crate) fn into_string(self) -> String {
+        self.text
+    }
 }
 
 impl From<Url> for AllowedUrl {
