@@ -6,7 +6,7 @@
 //! the work each client does per call, the loopback writes included.
 //!
 //! Usage: outbound_call WASM [ITERATIONS] [ROUNDS] [ONLY]
-//! ONLY=guest-call or native-call runs that alone (for a profile of it).
+//! ONLY=guest-call, guest-no-call or native-call runs that alone (for a profile of it).
 //! WASM answers a GET with an `x-call-url` header by calling that URL (bench/guests/abi-outbound,
 //! guests/fixtures/rust/outbound), and a GET without it at once.
 
@@ -91,8 +91,13 @@ fn main() -> anyhow::Result<()> {
     let iterations: usize = edgefn_bench::arg(&args, 2, 20_000)?;
     let rounds: usize = edgefn_bench::arg(&args, 3, 3)?;
     let only = args.get(4).map(String::as_str);
-    if !matches!(only, None | Some("guest-call" | "native-call")) {
-        anyhow::bail!("unknown ONLY {only:?}: guest-call or native-call, or leave it out");
+    if !matches!(
+        only,
+        None | Some("guest-call" | "guest-no-call" | "native-call")
+    ) {
+        anyhow::bail!(
+            "unknown ONLY {only:?}: guest-call, guest-no-call or native-call, or leave it out"
+        );
     }
     let upstream = start_upstream()?;
     let url = format!("http://{upstream}/");
@@ -145,6 +150,10 @@ fn main() -> anyhow::Result<()> {
             match only {
                 Some("guest-call") => {
                     measure(iterations, || guest(&with_call, 200)).await;
+                    continue;
+                }
+                Some("guest-no-call") => {
+                    measure(iterations, || guest(&no_call, 400)).await;
                     continue;
                 }
                 Some(_) => {
