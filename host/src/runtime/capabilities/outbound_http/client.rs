@@ -101,6 +101,14 @@ impl FunctionClient {
         timeout: Duration,
         why_timeout: &str,
     ) -> Result<Response<Bytes>, CallError> {
+        // A tunnel is not a request with a response (Workers' `fetch` refuses it too), and
+        // HTTP/1.1 would need the authority form for it.
+        if request.method() == http::Method::CONNECT {
+            return Err(CallError::new(
+                ImportError::Invalid,
+                "CONNECT opens a tunnel, which outbound HTTP does not offer: send the request itself",
+            ));
+        }
         let absolute = request.uri().clone();
         let host = absolute.host().unwrap_or_default();
         let until = tokio::time::Instant::from_std(started + timeout);
@@ -136,7 +144,10 @@ impl FunctionClient {
                 Some(taken) => (taken, true),
                 // Boxed: connecting's state would be half this future's size, copied on every
                 // call although most calls find a pooled connection.
-                None => (Box::pin(self.open(origin, absolute, host)).await?, false),
+                None => (
+                    Box::pin(self.open(origin, absolute, started, host)).await?,
+                    false,
+                ),
             };
             let mut conn = match taken {
                 Taken::Http2(mut shared) => {
@@ -149,10 +160,16 @@ impl FunctionClient {
                     // HTTP/2 names the target in pseudo-headers, from the absolute URI.
                     *request.uri_mut() = absolute.clone();
                     request.headers_mut().remove(http::header::HOST);
-                    let response = shared
-                        .send_request(request)
-                        .await
-                        .map_err(|e| broke_off(host, &e))?;
+                    let response = match shared.try_send_request(request).await {
+                        Ok(response) => response,
+                        Err(mut refused) => match refused.take_message() {
+                            Some(unsent) if pooled => {
+                                request = unsent;
+                                continue;
+                            }
+                            _ => return Err(broke_off(host, refused.error())),
+                        },
+                    };
                     return read_capped(response, cap, host).await;
                 }
                 Taken::Http1(conn) => conn,
@@ -183,7 +200,13 @@ impl FunctionClient {
 
     /// A new connection to `origin`: HTTP/2 (shared with this thread's later calls) when TLS
     /// negotiated it, else HTTP/1.1.
-    async fn open(&self, origin: Origin<'_>, uri: &Uri, host: &str) -> Result<Taken, CallError> {
+    async fn open(
+        &self,
+        origin: Origin<'_>,
+        uri: &Uri,
+        started: Instant,
+        host: &str,
+    ) -> Result<Taken, CallError> {
         let io = connect(uri, self.policy.allow_private_networks).await?;
         if !io.is_h2() {
             let conn = Http1::handshake(io)
@@ -209,7 +232,7 @@ impl FunctionClient {
                 tracing::debug!(error = %error_chain(&e), "outbound HTTP/2 connection ended");
             }
         });
-        self.pools.share_http2(origin, shared.clone());
+        self.pools.share_http2(origin, shared.clone(), started);
         Ok(Taken::Http2(shared))
     }
 }
@@ -419,6 +442,8 @@ mod tests {
         Truncated,
         /// Sends `hello world` chunked, in three writes apart in time (three body frames).
         Chunked,
+        /// Answers 413 on reading the head, keeps the connection and reads no body.
+        EarlyAnswer,
     }
 
     /// An HTTP/1.1 upstream on loopback answering every request with `hello`; counts the
@@ -445,6 +470,14 @@ mod tests {
                                 Ok(_) => {}
                             }
                         }
+                        if matches!(ending, Ending::EarlyAnswer) {
+                            let answer =
+                                b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n";
+                            if stream.write_all(answer).is_ok() {
+                                std::thread::sleep(Duration::from_secs(30));
+                            }
+                            return;
+                        }
                         if matches!(ending, Ending::Chunked) {
                             let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
                             for part in [
@@ -468,7 +501,9 @@ mod tests {
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
                             }
                             Ending::Truncated => b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nhel",
-                            Ending::Chunked => unreachable!("answered above"),
+                            Ending::Chunked | Ending::EarlyAnswer => {
+                                unreachable!("answered above")
+                            }
                         };
                         if stream.write_all(answer).is_err() {
                             return;
@@ -613,6 +648,42 @@ mod tests {
         let error = runtime().block_on(call(&client, addr)).unwrap_err();
         assert_eq!(error.kind, ImportError::Limit, "{error}");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_connection_answered_before_its_request_body_was_sent_is_not_pooled() {
+        let (addr, accepted) = upstream(Ending::EarlyAnswer);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        runtime().block_on(async {
+            // More than the sockets buffer: most of it is unwritten when the answer comes.
+            let post = Request::post(format!("http://{addr}/upload"))
+                .body(Full::new(Bytes::from(vec![7u8; 16 << 20])))
+                .unwrap();
+            let early = client
+                .send(post, Instant::now(), Duration::from_secs(5), "test")
+                .await
+                .unwrap();
+            assert_eq!(early.status(), 413);
+            assert_eq!(client.pools.idle_count(), 0);
+            // The next call does not wait behind the rest of that body: a connection of its own.
+            let next = call(&client, addr).await.unwrap();
+            assert_eq!(next.status(), 413);
+        });
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn connect_is_refused_as_invalid_before_anything_is_sent() {
+        let (addr, accepted) = upstream(Ending::KeepAlive);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        let connect = Request::connect(format!("http://{addr}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let error = runtime()
+            .block_on(client.send(connect, Instant::now(), Duration::from_secs(5), "test"))
+            .unwrap_err();
+        assert_eq!(error.kind, ImportError::Invalid, "{error}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -266,13 +266,6 @@ fn build_request(
 ) -> Result<Request<Full<Bytes>>, CallError> {
     let method = Method::from_bytes(envelope.method.as_bytes())
         .map_err(|_| invalid(format!("{:?} is not an HTTP method", envelope.method)))?;
-    // A tunnel is not a request with a response; Workers' `fetch` refuses it too.
-    if method == Method::CONNECT {
-        return Err(invalid(
-            "CONNECT opens a tunnel, which http_send does not offer: send the request itself"
-                .into(),
-        ));
-    }
     // The URL's own buffer becomes the URI's: no copy.
     let uri = Uri::from_maybe_shared(Bytes::from(url))
         .map_err(|e| invalid(format!("the URL cannot be sent: {e}")))?;

@@ -37,12 +37,16 @@ impl Origin<'_> {
     }
 }
 
+/// What drives an HTTP/1.1 connection: writes its requests, reads its responses.
+type Http1Driver = Pin<Box<http1::Connection<Conn, Full<Bytes>>>>;
+
 /// An HTTP/1.1 connection and the future that drives it, polled by whoever holds it.
 pub(crate) struct Http1 {
     pub(crate) sender: http1::SendRequest<Full<Bytes>>,
-    driver: Pin<Box<http1::Connection<Conn, Full<Bytes>>>>,
-    /// The driver has finished: the connection is closed.
-    closed: bool,
+    /// `None` once it has finished: dropping it at once drops its queue too, so a request it
+    /// never took comes back to the sender as unsent (to go out on another connection) rather
+    /// than waiting in a queue nothing reads.
+    driver: Option<Http1Driver>,
 }
 
 impl Http1 {
@@ -51,8 +55,7 @@ impl Http1 {
         let (sender, driver) = http1::handshake(io).await?;
         Ok(Http1 {
             sender,
-            driver: Box::pin(driver),
-            closed: false,
+            driver: Some(Box::pin(driver)),
         })
     }
 
@@ -79,8 +82,10 @@ impl Http1 {
 
     /// Drives the connection as far as it goes now; notes when it has closed.
     fn poll_driver(&mut self, cx: &mut Context<'_>) {
-        if !self.closed && self.driver.as_mut().poll(cx).is_ready() {
-            self.closed = true;
+        if let Some(driver) = &mut self.driver
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            self.driver = None;
         }
     }
 
@@ -88,7 +93,14 @@ impl Http1 {
     /// server has closed reads its end of file here).
     fn still_open(&mut self) -> bool {
         self.poll_driver(&mut Context::from_waker(Waker::noop()));
-        !self.closed && !self.sender.is_closed()
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+
+    /// Whether the connection is open and between messages, ready for the next request at once.
+    /// One that is not (the server answered before it read the whole request body, which is
+    /// still being written) would make the next call wait for the rest.
+    fn idle_and_open(&mut self) -> bool {
+        self.still_open() && self.sender.is_ready()
     }
 }
 
@@ -100,13 +112,21 @@ pub(crate) enum Taken {
     Http2(http2::SendRequest<Full<Bytes>>),
 }
 
+/// An origin's shared HTTP/2 connection and when a call last took it.
+struct SharedHttp2 {
+    sender: http2::SendRequest<Full<Bytes>>,
+    last_used: Instant,
+}
+
 /// One origin's connections on one thread.
 struct OriginConnections {
     tls: bool,
     authority: String,
     /// Idle HTTP/1.1 connections, the most recently used last, each with when it became idle.
     idle: Vec<(Http1, Instant)>,
-    http2: Option<http2::SendRequest<Full<Bytes>>>,
+    /// Closed by the sweep once unused for the idle timeout (its calls still running keep
+    /// their clones of the sender, so they finish).
+    http2: Option<SharedHttp2>,
 }
 
 /// One thread's connections, by origin.
@@ -145,9 +165,12 @@ impl Pools {
     pub(crate) fn take(&self, origin: Origin<'_>, now: Instant) -> Option<Taken> {
         let mut here = self.here();
         let entry = here.iter_mut().find(|e| e.is(origin))?;
-        if let Some(shared) = &entry.http2 {
-            if !shared.is_closed() {
-                return Some(Taken::Http2(shared.clone()));
+        if let Some(shared) = &mut entry.http2 {
+            if !shared.sender.is_closed()
+                && now.saturating_duration_since(shared.last_used) < self.idle_timeout
+            {
+                shared.last_used = now;
+                return Some(Taken::Http2(shared.sender.clone()));
             }
             entry.http2 = None;
         }
@@ -159,10 +182,10 @@ impl Pools {
         None
     }
 
-    /// Keeps `conn`, idle since `now`, for the next call to `origin`, unless it has closed or the
-    /// origin already has as many idle connections as it may keep.
-    pub(crate) fn put(&self, origin: Origin<'_>, conn: Http1, now: Instant) {
-        if conn.closed || conn.sender.is_closed() {
+    /// Keeps `conn`, idle since `now`, for the next call to `origin`, unless it has closed, is
+    /// not between messages, or the origin already has as many idle connections as it may keep.
+    pub(crate) fn put(&self, origin: Origin<'_>, mut conn: Http1, now: Instant) {
+        if !conn.idle_and_open() {
             return;
         }
         {
@@ -177,8 +200,17 @@ impl Pools {
     }
 
     /// Shares `sender`, a new HTTP/2 connection to `origin`, with this thread's later calls.
-    pub(crate) fn share_http2(&self, origin: Origin<'_>, sender: http2::SendRequest<Full<Bytes>>) {
-        entry_for(&mut self.here(), origin).http2 = Some(sender);
+    pub(crate) fn share_http2(
+        &self,
+        origin: Origin<'_>,
+        sender: http2::SendRequest<Full<Bytes>>,
+        now: Instant,
+    ) {
+        entry_for(&mut self.here(), origin).http2 = Some(SharedHttp2 {
+            sender,
+            last_used: now,
+        });
+        self.start_sweeping();
     }
 
     /// Idle connections kept on every thread (for tests).
@@ -268,10 +300,14 @@ impl Sweep {
                         now.saturating_duration_since(*since) < self.idle_timeout
                             && conn.still_open()
                     });
+                    if entry.http2.as_ref().is_some_and(|shared| {
+                        shared.sender.is_closed()
+                            || now.saturating_duration_since(shared.last_used) >= self.idle_timeout
+                    }) {
+                        entry.http2 = None;
+                    }
                 }
-                here.retain(|e| {
-                    !e.idle.is_empty() || e.http2.as_ref().is_some_and(|s| !s.is_closed())
-                });
+                here.retain(|e| !e.idle.is_empty() || e.http2.is_some());
             }
         }
     }
