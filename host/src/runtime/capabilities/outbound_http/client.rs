@@ -162,13 +162,10 @@ impl FunctionClient {
                     request.headers_mut().remove(http::header::HOST);
                     let response = match shared.try_send_request(request).await {
                         Ok(response) => response,
-                        Err(mut refused) => match refused.take_message() {
-                            Some(unsent) if pooled => {
-                                request = unsent;
-                                continue;
-                            }
-                            _ => return Err(broke_off(host, refused.error())),
-                        },
+                        Err(refused) => {
+                            request = send_again(refused, pooled, host)?;
+                            continue;
+                        }
                     };
                     return read_capped(response, cap, host).await;
                 }
@@ -184,13 +181,10 @@ impl FunctionClient {
             let sent = conn.sender.try_send_request(request);
             let response = match conn.driving(sent).await {
                 Ok(response) => response,
-                Err(mut refused) => match refused.take_message() {
-                    Some(unsent) if pooled => {
-                        request = unsent;
-                        continue;
-                    }
-                    _ => return Err(broke_off(host, refused.error())),
-                },
+                Err(refused) => {
+                    request = send_again(refused, pooled, host)?;
+                    continue;
+                }
             };
             let response = conn.driving(read_capped(response, cap, host)).await?;
             self.pools.put(origin, conn, started);
@@ -250,6 +244,19 @@ fn to_origin_form(request: &mut Request<Full<Bytes>>, absolute: &Uri) {
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(path);
+}
+
+/// The request to send again after a connection refused it: only one it gave back unsent, and
+/// only from a pooled connection (the server may have closed it while idle); else the error.
+fn send_again(
+    mut refused: hyper::client::conn::TrySendError<Request<Full<Bytes>>>,
+    pooled: bool,
+    host: &str,
+) -> Result<Request<Full<Bytes>>, CallError> {
+    match refused.take_message() {
+        Some(unsent) if pooled => Ok(unsent),
+        _ => Err(broke_off(host, refused.error())),
+    }
 }
 
 /// A broken exchange: the connection failed or the response was malformed.
