@@ -3,8 +3,8 @@
 //! (`pool.rs`), over a connector that resolves the name once, drops the addresses a guest may not
 //! reach, and connects only to those left, with rustls for `https`. A pooled connection was
 //! vetted when it was made, so reuse never skips the check, and there is no second resolution for
-//! a rebinding name to race. Redirects are never followed; the response
-//! body is read within the cap while it streams, and the whole call within its timeout.
+//! a rebinding name to race. Redirects are never followed; the response body is read within the
+//! cap while it streams, and the whole call within its timeout.
 
 use super::address::is_public;
 use super::policy::OutboundPolicy;
@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle pooled connection is kept for the function's next call.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Idle pooled connections kept per origin: as many as a function may have calls in flight by
-/// default, so a burst's connections are all reused afterwards. With 8, 16 concurrent callers
+/// Idle pooled connections kept per origin on each worker thread: as many as a function may have
+/// calls in flight by default, so a burst's connections are all reused afterwards. With 8, 16 concurrent callers
 /// opened a new connection for half their calls, which cost more CPU than the call itself.
 const POOL_MAX_IDLE_PER_HOST: usize = crate::runtime::limits::DEFAULT_MAX_CONCURRENCY;
 
@@ -68,9 +68,9 @@ pub(crate) struct FunctionClient {
     pub(crate) max_request_bytes: usize,
     /// Where its calls are counted.
     pub(crate) metrics: Arc<FunctionMetrics>,
-    /// Its open connections, per worker thread: a connection belongs to the runtime that opened
-    /// it, and a call that used another thread's would wake that thread twice (request out,
-    /// response back).
+    /// Its open connections, per worker thread: a connection's I/O is registered with the runtime
+    /// that opened it, whose thread a call from another thread would have to wake for every read
+    /// and write.
     pools: Pools,
 }
 
@@ -152,10 +152,8 @@ impl FunctionClient {
             let mut conn = match taken {
                 Taken::Http2(mut shared) => {
                     if let Err(e) = shared.ready().await {
-                        if pooled {
-                            continue;
-                        }
-                        return Err(broke_off(host, &e));
+                        pass_over(&e, pooled, host)?;
+                        continue;
                     }
                     // HTTP/2 names the target in pseudo-headers, from the absolute URI.
                     *request.uri_mut() = absolute.clone();
@@ -172,10 +170,8 @@ impl FunctionClient {
                 Taken::Http1(conn) => conn,
             };
             if let Err(e) = conn.ready().await {
-                if pooled {
-                    continue;
-                }
-                return Err(broke_off(host, &e));
+                pass_over(&e, pooled, host)?;
+                continue;
             }
             to_origin_form(&mut request, absolute);
             let sent = conn.sender.try_send_request(request);
@@ -244,6 +240,16 @@ fn to_origin_form(request: &mut Request<Full<Bytes>>, absolute: &Uri) {
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     *request.uri_mut() = Uri::from(path);
+}
+
+/// Whether to try another connection after this one failed before taking the request: only
+/// when it came from the pool (the server may have closed it while idle); else the error.
+fn pass_over(error: &hyper::Error, pooled: bool, host: &str) -> Result<(), CallError> {
+    if pooled {
+        Ok(())
+    } else {
+        Err(broke_off(host, error))
+    }
 }
 
 /// The request to send again after a connection refused it: only one it gave back unsent, and

@@ -112,18 +112,43 @@ pub(crate) enum Taken {
     Http2(http2::SendRequest<Full<Bytes>>),
 }
 
+/// An idle HTTP/1.1 connection and when it became idle.
+struct IdleHttp1 {
+    conn: Http1,
+    since: Instant,
+}
+
+impl IdleHttp1 {
+    /// Whether a call may take it at `now`: still open, and idle for less than `idle_timeout`.
+    fn usable(&mut self, now: Instant, idle_timeout: Duration) -> bool {
+        unexpired(self.since, now, idle_timeout) && self.conn.still_open()
+    }
+}
+
 /// An origin's shared HTTP/2 connection and when a call last took it.
 struct SharedHttp2 {
     sender: http2::SendRequest<Full<Bytes>>,
     last_used: Instant,
 }
 
+impl SharedHttp2 {
+    /// Whether a call may take it at `now`: still open, and used less than `idle_timeout` ago.
+    fn usable(&self, now: Instant, idle_timeout: Duration) -> bool {
+        unexpired(self.last_used, now, idle_timeout) && !self.sender.is_closed()
+    }
+}
+
+/// The one idle-timeout rule, for taking a connection and for the sweep alike.
+fn unexpired(since: Instant, now: Instant, idle_timeout: Duration) -> bool {
+    now.saturating_duration_since(since) < idle_timeout
+}
+
 /// One origin's connections on one thread.
 struct OriginConnections {
     tls: bool,
     authority: String,
-    /// Idle HTTP/1.1 connections, the most recently used last, each with when it became idle.
-    idle: Vec<(Http1, Instant)>,
+    /// Idle HTTP/1.1 connections, the most recently used last.
+    idle: Vec<IdleHttp1>,
     /// Closed by the sweep once unused for the idle timeout (its calls still running keep
     /// their clones of the sender, so they finish).
     http2: Option<SharedHttp2>,
@@ -166,17 +191,15 @@ impl Pools {
         let mut here = self.here();
         let entry = here.iter_mut().find(|e| e.is(origin))?;
         if let Some(shared) = &mut entry.http2 {
-            if !shared.sender.is_closed()
-                && now.saturating_duration_since(shared.last_used) < self.idle_timeout
-            {
+            if shared.usable(now, self.idle_timeout) {
                 shared.last_used = now;
                 return Some(Taken::Http2(shared.sender.clone()));
             }
             entry.http2 = None;
         }
-        while let Some((mut conn, since)) = entry.idle.pop() {
-            if now.saturating_duration_since(since) < self.idle_timeout && conn.still_open() {
-                return Some(Taken::Http1(conn));
+        while let Some(mut idle) = entry.idle.pop() {
+            if idle.usable(now, self.idle_timeout) {
+                return Some(Taken::Http1(idle.conn));
             }
         }
         None
@@ -194,7 +217,7 @@ impl Pools {
             if entry.idle.len() >= self.max_idle_per_origin {
                 return;
             }
-            entry.idle.push((conn, now));
+            entry.idle.push(IdleHttp1 { conn, since: now });
         }
         self.start_sweeping();
     }
@@ -296,14 +319,14 @@ impl Sweep {
             for thread in threads.iter() {
                 let mut here = thread.lock().unwrap_or_else(|p| p.into_inner());
                 for entry in here.iter_mut() {
-                    entry.idle.retain_mut(|(conn, since)| {
-                        now.saturating_duration_since(*since) < self.idle_timeout
-                            && conn.still_open()
-                    });
-                    if entry.http2.as_ref().is_some_and(|shared| {
-                        shared.sender.is_closed()
-                            || now.saturating_duration_since(shared.last_used) >= self.idle_timeout
-                    }) {
+                    entry
+                        .idle
+                        .retain_mut(|idle| idle.usable(now, self.idle_timeout));
+                    if entry
+                        .http2
+                        .as_ref()
+                        .is_some_and(|shared| !shared.usable(now, self.idle_timeout))
+                    {
                         entry.http2 = None;
                     }
                 }
