@@ -4,8 +4,8 @@
 //! (`invalid`), and memory is left alone.
 
 use crate::runtime::sandbox::HostState;
-use edgefn_abi::ImportError;
 use edgefn_abi::imports::{MODULE, RESULT_READ};
+use edgefn_abi::{HttpResponseEnvelope, ImportError};
 use wasmtime::{Caller, Extern, Linker};
 
 /// Adds `result_read` to the linker.
@@ -25,28 +25,71 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 /// is outside memory.
 fn result_read(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i32 {
     let invalid = ImportError::Invalid.code();
-    // A result is capped far below 2 GiB (`MAX_OUTBOUND_RESPONSE_BYTES`), so its length fits.
-    let Some(count) = caller
-        .data()
-        .imports
-        .pending
-        .as_ref()
-        .and_then(|p| i32::try_from(p.len()).ok())
-    else {
-        return invalid;
-    };
     let Some(pending) = caller.data_mut().imports.pending.take() else {
         return invalid;
     };
-    if !write_guest(caller, ptr, len, &pending) {
+    let Ok(count) = i32::try_from(pending.len()) else {
+        return invalid;
+    };
+    if !write_guest(caller, ptr, len, pending.len(), |out| {
+        pending.write_into(out)
+    }) {
         caller.data_mut().imports.pending = Some(pending);
         return invalid;
     }
     count
 }
 
-/// The guest's memory: kept when the instance was made, as looking the export up by name on
-/// every access costs two hash lookups.
+/// A result waiting for `result_read`.
+pub(crate) enum Pending {
+    /// Bytes to hand over as they are: an envelope or an error message.
+    Bytes(Vec<u8>),
+    /// An outbound response, encoded as its envelope (`len` bytes) straight into the guest's
+    /// buffer: no copy of its body on the way.
+    HttpResponse {
+        response: http::Response<bytes::Bytes>,
+        len: usize,
+    },
+}
+
+impl Pending {
+    /// An outbound response's envelope, to encode when the guest reads it.
+    pub(crate) fn http_response(response: http::Response<bytes::Bytes>) -> Pending {
+        let len = http_response_envelope(&response).encoded_len();
+        Pending::HttpResponse { response, len }
+    }
+
+    /// The result's size in bytes, as the import that made it answers.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Pending::Bytes(bytes) => bytes.len(),
+            Pending::HttpResponse { len, .. } => *len,
+        }
+    }
+
+    /// Writes the result into `out`, which is [`Pending::len`] bytes.
+    fn write_into(&self, out: &mut [u8]) {
+        match self {
+            Pending::Bytes(bytes) => out.copy_from_slice(bytes),
+            Pending::HttpResponse { response, .. } => {
+                http_response_envelope(response).encode_into(out);
+            }
+        }
+    }
+}
+
+fn http_response_envelope(response: &http::Response<bytes::Bytes>) -> HttpResponseEnvelope<'_> {
+    HttpResponseEnvelope {
+        status: response.status().as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect(),
+        body: response.body(),
+    }
+}
+
 fn memory(caller: &mut Caller<'_, HostState>) -> Option<wasmtime::Memory> {
     caller
         .data()
@@ -67,9 +110,15 @@ pub(crate) fn read_guest(
     memory.data(&*caller).get(start..end).map(<[u8]>::to_vec)
 }
 
-/// Writes `bytes` to guest memory at `ptr`, into the `len` bytes there; `false` (and nothing
-/// written) when they do not fit in `len` or `(ptr, len)` is not inside memory.
-fn write_guest(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32, bytes: &[u8]) -> bool {
+/// Lets `write` fill `count` bytes of guest memory at `ptr`, into the `len` bytes there; `false`
+/// (and nothing written) when they do not fit in `len` or `(ptr, len)` is not inside memory.
+fn write_guest(
+    caller: &mut Caller<'_, HostState>,
+    ptr: u32,
+    len: u32,
+    count: usize,
+    write: impl FnOnce(&mut [u8]),
+) -> bool {
     let Some(memory) = memory(caller) else {
         return false;
     };
@@ -78,8 +127,8 @@ fn write_guest(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32, bytes: &[
         return false;
     };
     match memory.data_mut(&mut *caller).get_mut(start..end) {
-        Some(target) if bytes.len() <= target.len() => {
-            target[..bytes.len()].copy_from_slice(bytes);
+        Some(target) if count <= target.len() => {
+            write(&mut target[..count]);
             true
         }
         _ => false,

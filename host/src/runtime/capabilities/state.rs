@@ -6,6 +6,7 @@
 
 use super::kv::imports::FunctionKv;
 use super::outbound_http::client::FunctionClient;
+use super::pending::Pending;
 use super::snapshot_decline::SnapshotRun;
 use crate::runtime::traces::ActiveSpan;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub(crate) struct ImportState {
     /// The invocation being served; `None` while the module initializes.
     pub(crate) invocation: Option<InvocationScope>,
     /// The result of the last call until the guest reads it.
-    pub(crate) pending: Option<Vec<u8>>,
+    pub(crate) pending: Option<Pending>,
     /// The guest's memory, once the instance is made (else the imports look its export up).
     pub(crate) memory: Option<wasmtime::Memory>,
     /// Whether this instance's state becomes a snapshot ([`SnapshotRun::None`] but in the

@@ -7,7 +7,7 @@
 //! request id, operation, store, outcome, duration; never a key or a value).
 
 use super::{KvBackend, KvError, KvGrant, KvPage};
-use crate::runtime::capabilities::pending::read_guest;
+use crate::runtime::capabilities::pending::{Pending, read_guest};
 use crate::runtime::metrics::FunctionMetrics;
 use crate::runtime::sandbox::HostState;
 use edgefn_abi::imports::{KV_DELETE, KV_EXISTS, KV_GET, KV_LIST, KV_SET, MODULE};
@@ -209,7 +209,7 @@ impl Call {
             }
             _ => None,
         };
-        imports.pending = Some(pending);
+        imports.pending = Some(Pending::Bytes(pending));
         let outcome_name = outcome.map_or("ok", ImportError::as_str);
         let Some(kv) = &imports.kv else {
             tracing::debug!(

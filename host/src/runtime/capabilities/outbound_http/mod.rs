@@ -10,13 +10,13 @@ pub(crate) mod client;
 pub mod policy;
 pub(crate) mod pool;
 
-use super::pending::read_guest;
+use super::pending::{Pending, read_guest};
 use crate::runtime::sandbox::HostState;
 use crate::runtime::traces::{ActiveSpan, Started, TraceContext};
 use bytes::Bytes;
 use client::{CallError, FunctionClient};
 use edgefn_abi::imports::{HTTP_SEND, MODULE};
-use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope, ImportError};
+use edgefn_abi::{HttpRequestEnvelope, ImportError};
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use policy::Refusal;
@@ -49,14 +49,32 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the log says about a call, filled in as it becomes known.
+/// What the log says about a call, filled in as it becomes known; cheap to fill, since every
+/// call is logged: a standard method and the target's URI are clones without a copy.
 #[derive(Default)]
 struct Seen {
-    method: String,
-    host: String,
+    method: Option<Method>,
+    /// The URI sent to, once the policy allowed it.
+    target: Option<Uri>,
+    /// The host of a URL the policy refused, when it has one.
+    refused_host: Option<String>,
     status: Option<u16>,
     /// The call's span (its context, the invocation's span, when it was sent), if traced.
     span: Option<(TraceContext, ActiveSpan, Started)>,
+}
+
+impl Seen {
+    fn method(&self) -> &str {
+        self.method.as_ref().map_or("", Method::as_str)
+    }
+
+    /// The host as the URL spells it (an IPv6 address in brackets).
+    fn host(&self) -> &str {
+        match &self.target {
+            Some(uri) => uri.host().unwrap_or_default(),
+            None => self.refused_host.as_deref().unwrap_or_default(),
+        }
+    }
 }
 
 /// One call: its result becomes the pending result, its outcome is counted and logged.
@@ -65,25 +83,26 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
     let mut seen = Seen::default();
     let result = send(caller, ptr, len, started, &mut seen).await;
     let imports = &mut caller.data_mut().imports;
-    let (code, pending, outcome) = match result {
-        Ok(envelope) => (envelope.len() as i64, envelope, Ok(())),
+    let (code, outcome, message) = match result {
+        Ok(response) => {
+            let pending = Pending::http_response(response);
+            let code = pending.len() as i64;
+            imports.pending = Some(pending);
+            (code, Ok(()), None)
+        }
         Err(error) => {
-            let code = i64::from(error.kind.code());
-            (code, error.message.into_bytes(), Err(error.kind))
+            let message = error.message;
+            imports.pending = Some(Pending::Bytes(message.clone().into_bytes()));
+            (i64::from(error.kind.code()), Err(error.kind), Some(message))
         }
     };
-    let message = match &outcome {
-        Ok(()) => None,
-        Err(_) => Some(String::from_utf8_lossy(&pending).into_owned()),
-    };
-    imports.pending = Some(pending);
     if let Some((call, parent, started)) = seen.span.take() {
         let ended = match (seen.status, outcome) {
             (Some(status), _) => Ok(status),
             (None, Err(kind)) => Err((kind.as_str(), message.clone().unwrap_or_default())),
             (None, Ok(())) => Ok(0),
         };
-        parent.finish_outbound(call, started, &seen.method, &seen.host, ended);
+        parent.finish_outbound(call, started, seen.method(), seen.host(), ended);
     }
     let request_id = imports
         .invocation
@@ -108,8 +127,8 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
         (Some(status), _) => tracing::info!(
             function = %client.function,
             request_id,
-            method = %seen.method,
-            host = %seen.host,
+            method = seen.method(),
+            host = seen.host(),
             status,
             duration_ms = %duration_ms,
             "outbound request"
@@ -117,8 +136,8 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
         (None, message) => tracing::info!(
             function = %client.function,
             request_id,
-            method = %seen.method,
-            host = %seen.host,
+            method = seen.method(),
+            host = seen.host(),
             outcome = outcome_name,
             error = message.as_deref().unwrap_or(""),
             duration_ms = %duration_ms,
@@ -135,7 +154,7 @@ async fn send(
     len: u32,
     started: Instant,
     seen: &mut Seen,
-) -> Result<Vec<u8>, CallError> {
+) -> Result<http::Response<Bytes>, CallError> {
     let imports = &mut caller.data_mut().imports;
     // A new call discards a result that was not read.
     imports.pending = None;
@@ -170,25 +189,21 @@ async fn send(
             format!("the request envelope does not decode ({}: {e})", e.as_str()),
         )
     })?;
-    seen.method = envelope.method.to_owned();
+    seen.method = Method::from_bytes(envelope.method.as_bytes()).ok();
     // The log names the host also when the URL is refused; parsing a URL is a few µs (IDNA), so
     // an allowed one is parsed once.
     let url = match client.policy.check_url(envelope.url) {
         Ok(url) => url,
         Err(refusal) => {
-            if let Some(host) = url::Url::parse(envelope.url)
+            seen.refused_host = url::Url::parse(envelope.url)
                 .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-            {
-                seen.host = host;
-            }
+                .and_then(|u| u.host_str().map(str::to_owned));
             return Err(match refusal {
                 Refusal::Invalid(message) => CallError::new(ImportError::Invalid, message),
                 Refusal::Denied(message) => CallError::new(ImportError::Denied, message),
             });
         }
     };
-    seen.host = url.host_str().to_owned();
     if envelope.body.len() > client.max_request_bytes {
         return Err(CallError::new(
             ImportError::Limit,
@@ -200,6 +215,7 @@ async fn send(
         ));
     }
     let request = build_request(
+        seen.method.clone(),
         &envelope,
         url.into_string(),
         bytes.slice_ref(envelope.body),
@@ -217,6 +233,7 @@ async fn send(
         ));
     }
     let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline, started);
+    seen.target = Some(request.uri().clone());
     seen.span = traced.map(|(call, span)| (call, span, Started::now()));
     let result = client.send(request, started, timeout, why_timeout).await;
     let refused =
@@ -226,7 +243,7 @@ async fn send(
     }
     let response = result?;
     seen.status = Some(response.status().as_u16());
-    Ok(encode_response(&response))
+    Ok(response)
 }
 
 /// The call's timeout from `started` and where it came from: the envelope's, else the function's,
@@ -259,13 +276,14 @@ fn invalid(message: String) -> CallError {
 /// The request as hyper sends it; the headers the host owns are refused, the invocation's
 /// `traceparent` added when the guest sent none.
 fn build_request(
+    method: Option<Method>,
     envelope: &HttpRequestEnvelope<'_>,
     url: String,
     body: Bytes,
     traceparent: Option<String>,
 ) -> Result<Request<Full<Bytes>>, CallError> {
-    let method = Method::from_bytes(envelope.method.as_bytes())
-        .map_err(|_| invalid(format!("{:?} is not an HTTP method", envelope.method)))?;
+    let method =
+        method.ok_or_else(|| invalid(format!("{:?} is not an HTTP method", envelope.method)))?;
     // The URL's own buffer becomes the URI's: no copy.
     let uri = Uri::from_maybe_shared(Bytes::from(url))
         .map_err(|e| invalid(format!("the URL cannot be sent: {e}")))?;
@@ -295,17 +313,4 @@ fn build_request(
         headers.insert("traceparent", value);
     }
     Ok(request)
-}
-
-fn encode_response(response: &http::Response<Bytes>) -> Vec<u8> {
-    HttpResponseEnvelope {
-        status: response.status().as_u16(),
-        headers: response
-            .headers()
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes()))
-            .collect(),
-        body: response.body(),
-    }
-    .encode()
 }

@@ -12,9 +12,8 @@ use crate::runtime::limits::{
 };
 use anyhow::{anyhow, bail};
 use std::fmt;
-use std::ops::Range;
 use std::time::Duration;
-use url::{Host, Position, Url};
+use url::{Host, Url};
 
 /// Platform variable: `allowed_hosts`, patterns separated by commas or spaces.
 pub const ALLOWED_HOSTS_VAR: &str = "EDGEFN_OUTBOUND_ALLOWED_HOSTS";
@@ -196,17 +195,11 @@ fn default_port(scheme: &str) -> u16 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AllowedUrl {
     text: String,
-    host: Range<usize>,
 }
 
 impl AllowedUrl {
     pub(crate) fn as_str(&self) -> &str {
         &self.text
-    }
-
-    /// The host as the URL spells it (an IPv6 address in brackets).
-    pub(crate) fn host_str(&self) -> &str {
-        &self.text[self.host.clone()]
     }
 
     /// The URL's text, to send.
@@ -217,11 +210,7 @@ impl AllowedUrl {
 
 impl From<Url> for AllowedUrl {
     fn from(url: Url) -> AllowedUrl {
-        let host = url[..Position::BeforeHost].len()..url[..Position::AfterHost].len();
-        AllowedUrl {
-            text: url.into(),
-            host,
-        }
+        AllowedUrl { text: url.into() }
     }
 }
 
@@ -279,7 +268,6 @@ impl<'a> SimpleUrl<'a> {
             port,
             allowed: AllowedUrl {
                 text: input[..end].to_owned(),
-                host: host_start..host_start + host_text.len(),
             },
         })
     }
@@ -669,7 +657,6 @@ mod tests {
                                     .unwrap_or_else(|e| panic!("{input:?} is not a URL: {e}"));
                                 url.set_fragment(None);
                                 assert_eq!(simple.allowed.as_str(), url.as_str(), "{input:?}");
-                                assert_eq!(Some(simple.allowed.host_str()), url.host_str());
                                 assert_eq!(Some(simple.host), url.host(), "{input:?}");
                                 assert_eq!(simple.port, url.port(), "{input:?}");
                                 assert_eq!(simple.scheme, url.scheme(), "{input:?}");
