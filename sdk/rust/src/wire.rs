@@ -33,27 +33,40 @@ pub fn alloc(len: u32) -> u32 {
 /// response envelope's location packed as `ptr << 32 | len`.
 pub fn handle(ptr: u32, len: u32, handler: &impl Handler) -> u64 {
     let request = REQUEST_BUF.take();
-    let response = if request.as_ptr() as usize as u32 != ptr || request.len() != len as usize {
+    if request.as_ptr() as usize as u32 != ptr || request.len() != len as usize {
         eprintln!("edgefn: the host passed a request buffer that edgefn_v1_alloc did not hand out");
-        status_text(StatusCode::INTERNAL_SERVER_ERROR)
-    } else {
-        respond(&request, handler)
-    };
-    REQUEST_BUF.set(request);
+        REQUEST_BUF.set(request);
+        return respond_with(&status_text(StatusCode::INTERNAL_SERVER_ERROR));
+    }
+    // Shared, so the request's header values and body are slices of the buffer, not copies.
+    let request = Bytes::from(request);
+    let packed = respond_with(&respond(&request, handler));
+    // The buffer serves the next request (warm mode) unless the handler kept a part of it.
+    if let Ok(buf) = request.try_into_mut() {
+        REQUEST_BUF.set(buf.into());
+    }
+    packed
+}
+
+/// Encodes `response` into the response buffer; its place, as `edgefn_v1_handle` answers.
+fn respond_with(response: &Response) -> u64 {
     RESPONSE_BUF.with_borrow_mut(|out| {
-        encode_response(&response, out);
+        encode_response(response, out);
         pack_ptr_len(out.as_ptr() as usize as u32, out.len() as u32)
     })
 }
 
-/// The whole guest path on plain bytes: decode, handle, encode. Used by `handle` and by native tests.
+/// The whole guest path on plain bytes: decode, handle, encode; for native tests.
 pub fn handle_envelope(request: &[u8], handler: &impl Handler) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_response(&respond(request, handler), &mut out);
+    encode_response(
+        &respond(&Bytes::copy_from_slice(request), handler),
+        &mut out,
+    );
     out
 }
 
-fn respond(request: &[u8], handler: &impl Handler) -> Response {
+fn respond(request: &Bytes, handler: &impl Handler) -> Response {
     match decode_request(request) {
         Ok((req, ctx)) => handler.call(req, &ctx),
         Err(why) => {
@@ -63,7 +76,8 @@ fn respond(request: &[u8], handler: &impl Handler) -> Response {
     }
 }
 
-pub(crate) fn decode_request(bytes: &[u8]) -> Result<(Request, Context), String> {
+/// The request and its context; header values and the body are slices of `bytes`.
+pub(crate) fn decode_request(bytes: &Bytes) -> Result<(Request, Context), String> {
     let envelope = RequestEnvelope::decode(bytes).map_err(|e| e.to_string())?;
     let mut builder = http::Request::builder()
         .method(envelope.method)
@@ -73,11 +87,12 @@ pub(crate) fn decode_request(bytes: &[u8]) -> Result<(Request, Context), String>
     for (name, value) in &envelope.headers {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
-        let value = HeaderValue::from_bytes(value).map_err(|e| format!("header {name}: {e}"))?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(value))
+            .map_err(|e| format!("header {name}: {e}"))?;
         headers.append(name, value);
     }
     let request = builder
-        .body(Bytes::copy_from_slice(envelope.body))
+        .body(bytes.slice_ref(envelope.body))
         .map_err(|e| e.to_string())?;
     Ok((request, Context::from_pairs(envelope.context)))
 }
