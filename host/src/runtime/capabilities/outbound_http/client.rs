@@ -8,7 +8,7 @@
 
 use super::address::is_public;
 use super::policy::OutboundPolicy;
-use super::pool::{Http1, Origin, Pools, Taken};
+use super::pool::{Http1, Origin, Pools, Taken, TimedOut};
 use crate::http::client_io::{self, BodyError, Conn, error_chain};
 use crate::runtime::metrics::FunctionMetrics;
 use bytes::Bytes;
@@ -111,33 +111,28 @@ impl FunctionClient {
         }
         let absolute = request.uri().clone();
         let host = absolute.host().unwrap_or_default();
-        let until = tokio::time::Instant::from_std(started + timeout);
-        let exchange = self.exchange(request, &absolute, started, host);
-        match tokio::time::timeout_at(until, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(CallError::new(
-                ImportError::Timeout,
-                format!(
-                    "no complete answer from {host} within {} ms ({why_timeout})",
-                    timeout.as_millis()
-                ),
-            )),
-        }
+        let deadline = Deadline {
+            at: tokio::time::Instant::from_std(started + timeout),
+            timeout,
+            why: why_timeout,
+            host,
+        };
+        self.exchange(request, &absolute, started, &deadline).await
     }
 
-    /// One exchange on a pooled connection, or on a new one. An idle connection the server has
-    /// closed is passed over, and a request it refused unsent is sent again on another: hyper's
-    /// pooling client retries that case too. A request once written is never sent twice.
-    /// `started` stands for now in the pool's idle times: the call's few µs or ms do not matter
-    /// against its idle timeout, and reading the clock again would.
+    /// One exchange on a pooled connection, or on a new one, by `deadline`. An idle connection
+    /// the server has closed is passed over, and a request it refused unsent is sent again on
+    /// another: hyper's pooling client retries that case too. A request once written is never
+    /// sent twice. `started` stands for now in the pool's idle times: the call's few µs or ms do
+    /// not matter against its idle timeout, and reading the clock again would.
     async fn exchange(
         &self,
         mut request: Request<Full<Bytes>>,
         absolute: &Uri,
         started: Instant,
-        host: &str,
+        deadline: &Deadline<'_>,
     ) -> Result<Response<Bytes>, CallError> {
-        let cap = self.policy.max_response_bytes;
+        let (cap, host) = (self.policy.max_response_bytes, deadline.host);
         let origin = Origin::of(absolute);
         loop {
             let (taken, pooled) = match self.pools.take(origin, started) {
@@ -145,44 +140,54 @@ impl FunctionClient {
                 // Boxed: connecting's state would be half this future's size, copied on every
                 // call although most calls find a pooled connection.
                 None => (
-                    Box::pin(self.open(origin, absolute, started, host)).await?,
+                    deadline
+                        .bound(Box::pin(self.open(origin, absolute, started, deadline)))
+                        .await??,
                     false,
                 ),
             };
             let mut conn = match taken {
                 Taken::Http2(mut shared) => {
-                    if let Err(e) = shared.ready().await {
+                    if let Err(e) = deadline.bound(shared.ready()).await? {
                         pass_over(&e, pooled, host)?;
                         continue;
                     }
                     // HTTP/2 names the target in pseudo-headers, from the absolute URI.
                     *request.uri_mut() = absolute.clone();
                     request.headers_mut().remove(http::header::HOST);
-                    let response = match shared.try_send_request(request).await {
+                    let response = match deadline.bound(shared.try_send_request(request)).await? {
                         Ok(response) => response,
                         Err(refused) => {
                             request = send_again(refused, pooled, host)?;
                             continue;
                         }
                     };
-                    return read_capped(response, cap, host).await;
+                    return deadline.bound(read_capped(response, cap, host)).await?;
                 }
                 Taken::Http1(conn) => conn,
             };
-            if let Err(e) = conn.ready().await {
+            conn.due_by(deadline.at);
+            if let Err(e) = conn.ready().await.map_err(|TimedOut| deadline.missed())? {
                 pass_over(&e, pooled, host)?;
                 continue;
             }
             to_origin_form(&mut request, absolute);
             let sent = conn.sender.try_send_request(request);
-            let response = match conn.driving(sent).await {
+            let response = match conn
+                .driving(sent)
+                .await
+                .map_err(|TimedOut| deadline.missed())?
+            {
                 Ok(response) => response,
                 Err(refused) => {
                     request = send_again(refused, pooled, host)?;
                     continue;
                 }
             };
-            let response = conn.driving(read_capped(response, cap, host)).await?;
+            let response = conn
+                .driving(read_capped(response, cap, host))
+                .await
+                .map_err(|TimedOut| deadline.missed())??;
             self.pools.put(origin, conn, started);
             return Ok(response);
         }
@@ -195,11 +200,12 @@ impl FunctionClient {
         origin: Origin<'_>,
         uri: &Uri,
         started: Instant,
-        host: &str,
+        deadline: &Deadline<'_>,
     ) -> Result<Taken, CallError> {
+        let host = deadline.host;
         let io = connect(uri, self.policy.allow_private_networks).await?;
         if !io.is_h2() {
-            let conn = Http1::handshake(io)
+            let conn = Http1::handshake(io, deadline.at)
                 .await
                 .map_err(|e| broke_off(host, &e))?;
             return Ok(Taken::Http1(conn));
@@ -224,6 +230,36 @@ impl FunctionClient {
         });
         self.pools.share_http2(origin, shared.clone(), started);
         Ok(Taken::Http2(shared))
+    }
+}
+
+/// When a call must be answered by, and what its timeout says when it is not.
+struct Deadline<'a> {
+    at: tokio::time::Instant,
+    timeout: Duration,
+    /// Where the timeout came from.
+    why: &'a str,
+    host: &'a str,
+}
+
+impl Deadline<'_> {
+    /// `work`, unless the deadline passes first.
+    async fn bound<F: Future>(&self, work: F) -> Result<F::Output, CallError> {
+        tokio::time::timeout_at(self.at, work)
+            .await
+            .map_err(|_| self.missed())
+    }
+
+    fn missed(&self) -> CallError {
+        CallError::new(
+            ImportError::Timeout,
+            format!(
+                "no complete answer from {} within {} ms ({})",
+                self.host,
+                self.timeout.as_millis(),
+                self.why
+            ),
+        )
     }
 }
 
@@ -457,6 +493,8 @@ mod tests {
         Chunked,
         /// Answers 413 on reading the head, keeps the connection and reads no body.
         EarlyAnswer,
+        /// Answers the first request on a connection at once and each later one after 2 s.
+        SlowAfterFirst,
     }
 
     /// An HTTP/1.1 upstream on loopback answering every request with `hello`; counts the
@@ -472,7 +510,7 @@ mod tests {
                 counter.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    loop {
+                    for answered in 0.. {
                         let mut line = String::new();
                         // The request head (a GET: no body).
                         loop {
@@ -506,8 +544,11 @@ mod tests {
                             }
                             continue;
                         }
+                        if matches!(ending, Ending::SlowAfterFirst) && answered > 0 {
+                            std::thread::sleep(Duration::from_secs(2));
+                        }
                         let answer: &[u8] = match ending {
-                            Ending::KeepAlive | Ending::SilentClose => {
+                            Ending::KeepAlive | Ending::SilentClose | Ending::SlowAfterFirst => {
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
                             }
                             Ending::ConnectionClose => {
@@ -521,7 +562,7 @@ mod tests {
                         if stream.write_all(answer).is_err() {
                             return;
                         }
-                        if !matches!(ending, Ending::KeepAlive) {
+                        if !matches!(ending, Ending::KeepAlive | Ending::SlowAfterFirst) {
                             return;
                         }
                     }
@@ -576,6 +617,52 @@ mod tests {
         });
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
         assert_eq!(client.pools.idle_count(), 1);
+    }
+
+    #[test]
+    fn a_reused_connection_keeps_each_calls_own_deadline() {
+        // The connection's timer moves with each call: earlier for a call with less time than
+        // the last, later for one with more, after the last one's deadline passed while idle.
+        let (addr, accepted) = upstream(Ending::SlowAfterFirst);
+        let client_with_more = client(addr, POOL_IDLE_TIMEOUT, 4);
+        runtime().block_on(async {
+            let first = client_with_more.send(
+                get(addr),
+                Instant::now(),
+                Duration::from_millis(300),
+                "test",
+            );
+            assert_eq!(first.await.unwrap().body().as_ref(), b"hello");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let second =
+                client_with_more.send(get(addr), Instant::now(), Duration::from_secs(5), "test");
+            assert_eq!(second.await.unwrap().body().as_ref(), b"hello");
+        });
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the second call reused the connection"
+        );
+        let (addr, accepted) = upstream(Ending::SlowAfterFirst);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
+        runtime().block_on(async {
+            let first = client.send(get(addr), Instant::now(), Duration::from_secs(5), "test");
+            assert_eq!(first.await.unwrap().body().as_ref(), b"hello");
+            let started = Instant::now();
+            let second = client.send(get(addr), started, Duration::from_millis(200), "test");
+            let error = second.await.unwrap_err();
+            assert_eq!(error.kind, ImportError::Timeout, "{}", error.message);
+            assert!(
+                started.elapsed() < Duration::from_millis(1500),
+                "timed out after {:?}, not at its own 200 ms",
+                started.elapsed()
+            );
+        });
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the second call reused the connection"
+        );
     }
 
     #[test]

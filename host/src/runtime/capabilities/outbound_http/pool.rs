@@ -16,9 +16,10 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use thread_local::ThreadLocal;
+use tokio::time::{Instant as TokioInstant, Sleep};
 
 /// Where a connection goes: scheme and authority, as the (normalized) URL writes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,37 +48,64 @@ pub(crate) struct Http1 {
     /// never took comes back to the sender as unsent (to go out on another connection) rather
     /// than waiting in a queue nothing reads.
     driver: Option<Http1Driver>,
+    /// The deadline of the call it carries. It stays with the connection and each call moves it:
+    /// moving a timer later is an atomic update, where a new timer per call takes the timer
+    /// wheel's lock to register and again to cancel.
+    deadline: Pin<Box<Sleep>>,
 }
 
+/// The call's deadline passed before its exchange was done.
+#[derive(Debug)]
+pub(crate) struct TimedOut;
+
 impl Http1 {
-    /// Starts HTTP/1.1 on a connected stream (no I/O happens until it is driven).
-    pub(crate) async fn handshake(io: Conn) -> hyper::Result<Http1> {
+    /// Starts HTTP/1.1 on a connected stream (no I/O happens until it is driven), for a call due
+    /// by `deadline`.
+    pub(crate) async fn handshake(io: Conn, deadline: TokioInstant) -> hyper::Result<Http1> {
         let (sender, driver) = http1::handshake(io).await?;
         Ok(Http1 {
             sender,
             driver: Some(Box::pin(driver)),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
         })
     }
 
+    /// Sets the deadline of the call this connection now carries.
+    pub(crate) fn due_by(&mut self, deadline: TokioInstant) {
+        if self.deadline.deadline() != deadline {
+            self.deadline.as_mut().reset(deadline);
+        }
+    }
+
     /// Waits until the connection can take a request (an idle one is at once, unless it has
-    /// closed: then the error).
-    pub(crate) async fn ready(&mut self) -> hyper::Result<()> {
+    /// closed: then the error), or until the call's deadline.
+    pub(crate) async fn ready(&mut self) -> Result<hyper::Result<()>, TimedOut> {
         poll_fn(|cx| {
             self.poll_driver(cx);
-            self.sender.poll_ready(cx)
+            match self.sender.poll_ready(cx) {
+                Poll::Ready(ready) => Poll::Ready(Ok(ready)),
+                Poll::Pending => self.poll_deadline(cx),
+            }
         })
         .await
     }
 
     /// Runs `work` (an exchange on this connection) while driving the connection, which is what
-    /// writes the request and reads the response into its body.
-    pub(crate) async fn driving<F: Future>(&mut self, work: F) -> F::Output {
+    /// writes the request and reads the response into its body, until the call's deadline.
+    pub(crate) async fn driving<F: Future>(&mut self, work: F) -> Result<F::Output, TimedOut> {
         let mut work = pin!(work);
         poll_fn(|cx| {
             self.poll_driver(cx);
-            work.as_mut().poll(cx)
+            match work.as_mut().poll(cx) {
+                Poll::Ready(output) => Poll::Ready(Ok(output)),
+                Poll::Pending => self.poll_deadline(cx),
+            }
         })
         .await
+    }
+
+    fn poll_deadline<T>(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TimedOut>> {
+        self.deadline.as_mut().poll(cx).map(|()| Err(TimedOut))
     }
 
     /// Drives the connection as far as it goes now; notes when it has closed.
