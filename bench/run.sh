@@ -25,9 +25,10 @@ if ! command -v wrk >/dev/null; then
 fi
 make -s guests guests-go guests-js host >/dev/null
 cargo build --release -q -p edgefn-bench
-cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello -p abi-outbound
+cargo build -q --profile guest --target wasm32-wasip1 -p abi-hello -p abi-outbound -p sdk-outbound
 ABI_HELLO=target/wasm32-wasip1/guest/abi_hello.wasm
 ABI_OUTBOUND=target/wasm32-wasip1/guest/abi_outbound.wasm
+SDK_OUTBOUND=target/wasm32-wasip1/guest/sdk_outbound.wasm
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --release -q --target wasm32-wasip2 --manifest-path bench/wasi-http-hello/Cargo.toml --target-dir target/bench-wasip2
 COMPONENT=target/bench-wasip2/wasm32-wasip2/release/wasi_http_hello.wasm
@@ -102,8 +103,10 @@ bench_outbound() {
   p=$(free_port); load native-hyper-outbound-call "http://127.0.0.1:$p/" $B/native_hello "127.0.0.1:$p" per-core "http://127.0.0.1:$up/"
   # The work per call alone, in process: one call at a time against hyper's client, on one core
   # (the upstream's wake-up is then a context switch on that core, not a cross-core interrupt,
-  # whose cost on this VM varies more than the work measured).
-  for guest in "$ABI_OUTBOUND" target/guests/outbound.wasm; do
+  # whose cost on this VM varies more than the work measured). The bare-ABI guest and the SDK
+  # guest make the call and answer its body, as the native proxy does; the conformance guest
+  # (target/guests/outbound.wasm) also reports every upstream header.
+  for guest in "$ABI_OUTBOUND" "$SDK_OUTBOUND" target/guests/outbound.wasm; do
     taskset -c 0 $B/outbound_call "$guest" 20000 3 | tee -a "$RESULTS"
   done
   # The same four servers at one request rate they all sustain (open loop): wrk runs each as
