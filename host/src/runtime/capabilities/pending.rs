@@ -28,6 +28,7 @@ fn result_read(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i32 {
     let Some(pending) = caller.data_mut().imports.pending.take() else {
         return invalid;
     };
+    // A result is capped far below 2 GiB (`MAX_OUTBOUND_RESPONSE_BYTES`), so its length fits.
     let Ok(count) = i32::try_from(pending.len()) else {
         return invalid;
     };
@@ -90,6 +91,8 @@ fn http_response_envelope(response: &http::Response<bytes::Bytes>) -> HttpRespon
     }
 }
 
+/// The guest's memory: kept when the instance was made, as looking the export up by name on
+/// every access costs two hash lookups.
 fn memory(caller: &mut Caller<'_, HostState>) -> Option<wasmtime::Memory> {
     caller
         .data()
