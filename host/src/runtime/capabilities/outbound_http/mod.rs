@@ -54,6 +54,8 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 #[derive(Default)]
 struct Seen {
     method: Option<Method>,
+    /// The method as the guest wrote it, when it is not one.
+    refused_method: Option<String>,
     /// The URI sent to, once the policy allowed it.
     target: Option<Uri>,
     /// The host of a URL the policy refused, when it has one.
@@ -65,7 +67,10 @@ struct Seen {
 
 impl Seen {
     fn method(&self) -> &str {
-        self.method.as_ref().map_or("", Method::as_str)
+        match &self.method {
+            Some(method) => method.as_str(),
+            None => self.refused_method.as_deref().unwrap_or_default(),
+        }
     }
 
     /// The host as the URL spells it (an IPv6 address in brackets).
@@ -189,7 +194,10 @@ async fn send(
             format!("the request envelope does not decode ({}: {e})", e.as_str()),
         )
     })?;
-    seen.method = Method::from_bytes(envelope.method.as_bytes()).ok();
+    match Method::from_bytes(envelope.method.as_bytes()) {
+        Ok(method) => seen.method = Some(method),
+        Err(_) => seen.refused_method = Some(envelope.method.to_owned()),
+    }
     // The log names the host also when the URL is refused; parsing a URL is a few µs (IDNA), so
     // an allowed one is parsed once.
     let url = match client.policy.check_url(envelope.url) {
