@@ -72,9 +72,7 @@ impl Http1 {
 
     /// Sets the deadline of the call this connection now carries.
     pub(crate) fn due_by(&mut self, deadline: TokioInstant) {
-        if self.deadline.deadline() != deadline {
-            self.deadline.as_mut().reset(deadline);
-        }
+        self.deadline.as_mut().reset(deadline);
     }
 
     /// Waits until the connection can take a request (an idle one is at once, unless it has
