@@ -620,13 +620,13 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_connection_keeps_each_calls_own_deadline() {
-        // The connection's timer moves with each call: earlier for a call with less time than
-        // the last, later for one with more, after the last one's deadline passed while idle.
+    fn a_reused_connections_timer_moves_later_for_a_call_with_more_time() {
+        // The first call's deadline passes while the connection is idle; the second must not
+        // time out on it.
         let (addr, accepted) = upstream(Ending::SlowAfterFirst);
-        let client_with_more = client(addr, POOL_IDLE_TIMEOUT, 4);
+        let client = client(addr, POOL_IDLE_TIMEOUT, 4);
         runtime().block_on(async {
-            let first = client_with_more.send(
+            let first = client.send(
                 get(addr),
                 Instant::now(),
                 Duration::from_millis(300),
@@ -634,8 +634,7 @@ mod tests {
             );
             assert_eq!(first.await.unwrap().body().as_ref(), b"hello");
             tokio::time::sleep(Duration::from_millis(400)).await;
-            let second =
-                client_with_more.send(get(addr), Instant::now(), Duration::from_secs(5), "test");
+            let second = client.send(get(addr), Instant::now(), Duration::from_secs(5), "test");
             assert_eq!(second.await.unwrap().body().as_ref(), b"hello");
         });
         assert_eq!(
@@ -643,6 +642,10 @@ mod tests {
             1,
             "the second call reused the connection"
         );
+    }
+
+    #[test]
+    fn a_reused_connections_timer_moves_earlier_for_a_call_with_less_time() {
         let (addr, accepted) = upstream(Ending::SlowAfterFirst);
         let client = client(addr, POOL_IDLE_TIMEOUT, 4);
         runtime().block_on(async {
