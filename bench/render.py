@@ -55,12 +55,14 @@ if http:
 calls = [r for r in rows if r["bench"] == "outbound_call"]
 if calls:
     out += ["### Outbound HTTP in process: one call at a time on one core, the calling thread's CPU (same run)", "",
-            "| guest | round | hyper client, one call | guest, no call | guest, one call | cost of the call | × hyper's |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+            "| guest | round | hyper client, one call | guest, no call | guest, one call | guest, no call, then hyper's call | cost of the call | × hyper's | edgefn adds | share of hyper's call |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in calls:
         out.append(f"| {r['wasm'].split('/')[-1]} | {r['round']} | {r['native_call_cpu_us']:.2f} | "
                    f"{r['guest_no_call_cpu_us']:.2f} | {r['guest_call_cpu_us']:.2f} | "
-                   f"{r['guest_call_cost_cpu_us']:.2f} | {r['ratio_to_native']:.2f} |")
+                   f"{r['guest_no_call_then_native_cpu_us']:.2f} | "
+                   f"{r['guest_call_cost_cpu_us']:.2f} | {r['ratio_to_native']:.2f} | "
+                   f"{r['added_over_native_cpu_us']:.2f} | {100 * r['added_share_of_native']:.0f} % |")
     out.append("")
 
 workers = [r for r in rows if r["bench"] == "workers"]

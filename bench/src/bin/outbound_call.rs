@@ -1,12 +1,25 @@
 //! In-process cost of one outbound HTTP call: a guest's `edgefn_v1.http_send` against hyper's
 //! pooling client making the same GET, both on one current-thread runtime (as a host worker), one
 //! call at a time, to an upstream on its own thread in this process. The CPU time counted is the
-//! calling thread's (user and kernel, from `/proc/thread-self/schedstat`), so neither the upstream
-//! nor a load generator is in it, and no other process takes turns on its core: what is left is
-//! the work each client does per call, the loopback writes included.
+//! calling thread's (user and kernel, `CLOCK_THREAD_CPUTIME_ID`), so neither the upstream nor a
+//! load generator is in it, and no other process takes turns on its core: what is left is the
+//! work each client does per call, the loopback writes included.
+//!
+//! Four modes take turns in short blocks: hyper's call alone, the guest answering at once (no
+//! call), the guest making the call, and the guest answering at once followed by hyper's call.
+//! Two figures come of them:
+//! - the cost of the call, the guest with the call less the guest without it, against hyper's
+//!   call alone (`ratio_to_native`);
+//! - what edgefn adds to a request that makes the call, the guest with the call less the guest
+//!   without it followed by hyper's call (`added_share_of_native`, a share of hyper's call). This
+//!   one compares like with like: in both, an exchange with the upstream (and its thread's turn on
+//!   the core) comes between one instance and the next, which makes the next instance's set-up
+//!   slower than in a run of guests that make no call; the first figure counts that slowdown as
+//!   the call's.
 //!
 //! Usage: outbound_call WASM [ITERATIONS] [ROUNDS] [ONLY]
-//! ONLY=guest-call, guest-no-call or native-call runs that alone (for a profile of it).
+//! ONLY=native-call, guest-no-call, guest-call or guest-no-call-then-native runs that mode alone
+//! and prints nothing (for a profile of it).
 //! WASM answers a GET with an `x-call-url` header by calling that URL (bench/guests/abi-outbound,
 //! guests/fixtures/rust/outbound), and a GET without it at once.
 
@@ -17,17 +30,21 @@ use edgefn_host::runtime::guest::invoke;
 use edgefn_host::runtime::spec::FunctionSpec;
 use http_body_util::{BodyExt, Full};
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The calling thread's CPU time so far (user and kernel).
+/// The calling thread's CPU time so far (user and kernel), exact to now: `schedstat` would be
+/// stale by up to a scheduler tick for a thread that has not been switched out since, which in
+/// blocks shorter than a tick moves one mode's time into the next.
 fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = stat
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    #[allow(unsafe_code, reason = "clock_gettime is a libc call")]
+    // SAFETY: `now` is a valid, writable timespec for the call to fill.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// A hello-world upstream on its own thread and runtime; returns its address.
@@ -66,20 +83,55 @@ fn start_upstream() -> anyhow::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
-/// Mean wall time and thread CPU time per run of `one`, after a tenth as many unmeasured runs.
+/// What one measured run does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// hyper's pooling client makes the call.
+    NativeCall,
+    /// The guest answers at once (400), with no call.
+    GuestNoCall,
+    /// The guest makes the call through `edgefn_v1.http_send`.
+    GuestCall,
+    /// The guest answers at once, then hyper's client makes the call: the same work as
+    /// `GuestCall` but for the call going through the guest.
+    GuestNoCallThenNative,
+}
+
+const MODES: [Mode; 4] = [
+    Mode::NativeCall,
+    Mode::GuestNoCall,
+    Mode::GuestCall,
+    Mode::GuestNoCallThenNative,
+];
+
+/// Mean thread CPU time per run of each mode, in µs. The modes take turns in blocks of a
+/// hundredth of the iterations, so a drift in the machine's speed (the neighbours of a shared
+/// host come and go) falls on all of them alike; a tenth as many unmeasured runs come first.
 async fn measure<F: std::future::Future<Output = ()>>(
     iterations: usize,
-    mut one: impl FnMut() -> F,
-) -> (f64, f64) {
-    for _ in 0..iterations / 10 {
-        one().await;
+    modes: &[Mode],
+    mut one: impl FnMut(Mode) -> F,
+) -> Vec<f64> {
+    for &mode in modes {
+        for _ in 0..iterations / 10 {
+            one(mode).await;
+        }
     }
-    let (wall, cpu) = (Instant::now(), thread_cpu());
-    for _ in 0..iterations {
-        one().await;
+    let blocks = 100.min(iterations.max(1));
+    let mut cpu = vec![Duration::ZERO; modes.len()];
+    for block in 0..blocks {
+        let runs = iterations / blocks + usize::from(block < iterations % blocks);
+        for (index, &mode) in modes.iter().enumerate() {
+            let before = thread_cpu();
+            for _ in 0..runs {
+                one(mode).await;
+            }
+            cpu[index] += thread_cpu() - before;
+        }
     }
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
-    (per(wall.elapsed()), per(thread_cpu() - cpu))
+    cpu.iter()
+        .map(|d| d.as_secs_f64() * 1e6 / iterations as f64)
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,15 +142,16 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or("target/wasm32-wasip1/guest/abi_outbound.wasm");
     let iterations: usize = edgefn_bench::arg(&args, 2, 20_000)?;
     let rounds: usize = edgefn_bench::arg(&args, 3, 3)?;
-    let only = args.get(4).map(String::as_str);
-    if !matches!(
-        only,
-        None | Some("guest-call" | "guest-no-call" | "native-call")
-    ) {
-        anyhow::bail!(
-            "unknown ONLY {only:?}: guest-call, guest-no-call or native-call, or leave it out"
-        );
-    }
+    let only = match args.get(4).map(String::as_str) {
+        None => None,
+        Some("native-call") => Some(Mode::NativeCall),
+        Some("guest-no-call") => Some(Mode::GuestNoCall),
+        Some("guest-call") => Some(Mode::GuestCall),
+        Some("guest-no-call-then-native") => Some(Mode::GuestNoCallThenNative),
+        Some(other) => anyhow::bail!(
+            "unknown ONLY {other:?}: native-call, guest-no-call, guest-call or guest-no-call-then-native, or leave it out"
+        ),
+    };
     let upstream = start_upstream()?;
     let url = format!("http://{upstream}/");
 
@@ -146,38 +199,41 @@ fn main() -> anyhow::Result<()> {
             );
             std::hint::black_box(response);
         };
-        for round in 1..=rounds {
-            match only {
-                Some("guest-call") => {
-                    measure(iterations, || guest(&with_call, 200)).await;
-                    continue;
+        let (native_call, guest, no_call, with_call) = (&native_call, &guest, &no_call, &with_call);
+        let one = |mode| async move {
+            match mode {
+                Mode::NativeCall => native_call().await,
+                Mode::GuestNoCall => guest(no_call, 400).await,
+                Mode::GuestCall => guest(with_call, 200).await,
+                Mode::GuestNoCallThenNative => {
+                    guest(no_call, 400).await;
+                    native_call().await;
                 }
-                Some("guest-no-call") => {
-                    measure(iterations, || guest(&no_call, 400)).await;
-                    continue;
-                }
-                Some(_) => {
-                    measure(iterations, native_call).await;
-                    continue;
-                }
-                None => {}
             }
-            let native_call = measure(iterations, native_call).await;
-            let guest_no_call = measure(iterations, || guest(&no_call, 400)).await;
-            let guest_call = measure(iterations, || guest(&with_call, 200)).await;
+        };
+        for round in 1..=rounds {
+            if let Some(mode) = only {
+                measure(iterations, &[mode], one).await;
+                continue;
+            }
+            let cpu = measure(iterations, &MODES, one).await;
+            let [native, no_call, call, no_call_then_native] = cpu[..] else {
+                unreachable!("one figure per mode")
+            };
             edgefn_bench::report(
                 "outbound_call",
                 serde_json::json!({
                     "wasm": wasm,
                     "round": round,
                     "iterations": iterations,
-                    "native_call_cpu_us": native_call.1,
-                    "native_call_wall_us": native_call.0,
-                    "guest_no_call_cpu_us": guest_no_call.1,
-                    "guest_call_cpu_us": guest_call.1,
-                    "guest_call_wall_us": guest_call.0,
-                    "guest_call_cost_cpu_us": guest_call.1 - guest_no_call.1,
-                    "ratio_to_native": (guest_call.1 - guest_no_call.1) / native_call.1,
+                    "native_call_cpu_us": native,
+                    "guest_no_call_cpu_us": no_call,
+                    "guest_call_cpu_us": call,
+                    "guest_no_call_then_native_cpu_us": no_call_then_native,
+                    "guest_call_cost_cpu_us": call - no_call,
+                    "ratio_to_native": (call - no_call) / native,
+                    "added_over_native_cpu_us": call - no_call_then_native,
+                    "added_share_of_native": (call - no_call_then_native) / native,
                 }),
             );
         }
