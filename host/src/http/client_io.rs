@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 use http::Response;
-use http_body_util::BodyExt as _;
+use hyper::body::Body as _;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::io;
@@ -37,45 +37,59 @@ pub(crate) enum BodyError {
 }
 
 /// Reads the body whole, failing as soon as it passes `cap` (announced or streamed).
-pub(crate) async fn read_capped(
+///
+/// The response is taken apart before the future is made, and the body polled in place: the
+/// future then holds the head and the body once, not also the response it came as and a frame
+/// being read, which is a third of its size (a guest's call boxes it with the rest of the call).
+pub(crate) fn read_capped(
     response: Response<hyper::body::Incoming>,
     cap: usize,
-) -> Result<Response<Bytes>, BodyError> {
+) -> impl Future<Output = Result<Response<Bytes>, BodyError>> {
     let announced = response
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > cap as u64) {
-        return Err(BodyError::TooLarge);
-    }
     let (parts, mut body) = response.into_parts();
-    // A body that comes in one frame (most small ones) is kept as it came; only a second frame
-    // makes a buffer to join them in.
-    let (mut first, mut joined, mut len) = (Bytes::new(), None::<BytesMut>, 0);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Broken(error_chain(&e)))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        len += data.len();
-        if len > cap {
+    async move {
+        if announced.is_some_and(|n| n > cap as u64) {
             return Err(BodyError::TooLarge);
         }
-        if let Some(joined) = &mut joined {
-            joined.extend_from_slice(&data);
-        } else if first.is_empty() {
-            first = data;
-        } else {
-            let size = announced.map_or(len, |n| n.min(cap as u64) as usize);
-            let mut buffer = BytesMut::with_capacity(size.max(len));
-            buffer.extend_from_slice(&first);
-            buffer.extend_from_slice(&data);
-            joined = Some(buffer);
-        }
+        // A body that comes in one frame (most small ones) is kept as it came; only a second
+        // frame makes a buffer to join them in.
+        let (mut first, mut joined, mut len) = (Bytes::new(), None::<BytesMut>, 0);
+        std::future::poll_fn(|cx| {
+            loop {
+                let frame = match Pin::new(&mut body).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Some(frame)) => frame,
+                };
+                let frame = frame.map_err(|e| BodyError::Broken(error_chain(&e)))?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                len += data.len();
+                if len > cap {
+                    return Poll::Ready(Err(BodyError::TooLarge));
+                }
+                if let Some(joined) = &mut joined {
+                    joined.extend_from_slice(&data);
+                } else if first.is_empty() {
+                    first = data;
+                } else {
+                    let size = announced.map_or(len, |n| n.min(cap as u64) as usize);
+                    let mut buffer = BytesMut::with_capacity(size.max(len));
+                    buffer.extend_from_slice(&first);
+                    buffer.extend_from_slice(&data);
+                    joined = Some(buffer);
+                }
+            }
+        })
+        .await?;
+        let body = joined.map_or(first, BytesMut::freeze);
+        Ok(Response::from_parts(parts, body))
     }
-    let body = joined.map_or(first, BytesMut::freeze);
-    Ok(Response::from_parts(parts, body))
 }
 
 impl Conn {

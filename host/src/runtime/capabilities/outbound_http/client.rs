@@ -14,10 +14,12 @@ use crate::runtime::metrics::FunctionMetrics;
 use bytes::Bytes;
 use edgefn_abi::ImportError;
 use http::uri::PathAndQuery;
-use http::{HeaderValue, Request, Response, Uri};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use http_body_util::Full;
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -32,7 +34,12 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const POOL_MAX_IDLE_PER_HOST: usize = crate::runtime::limits::DEFAULT_MAX_CONCURRENCY;
 
 /// Response headers about the connection rather than the message, left out of what the guest gets.
-const FRAMING_HEADERS: [&str; 3] = ["connection", "keep-alive", "transfer-encoding"];
+/// (`keep-alive` has no constant in `http`; a name from a `&str` is parsed on every use.)
+const FRAMING_HEADERS: [HeaderName; 3] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    http::header::TRANSFER_ENCODING,
+];
 
 /// Why a call produced no response: the import's error code and a message for the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +101,19 @@ impl FunctionClient {
     /// Sends `request` (an absolute URI, vetted by the policy) and reads the whole response
     /// within `timeout` of `started`, when the call began. `why_timeout` says where the timeout
     /// came from, for the message.
+    ///
+    /// The exchange runs on a pooled connection, or on a new one. An idle connection the server
+    /// has closed is passed over, and a request it refused unsent is sent again on another:
+    /// hyper's pooling client retries that case too. A request once written is never sent twice.
+    /// `started` stands for now in the pool's idle times: the call's few µs or ms do not matter
+    /// against its idle timeout, and reading the clock again would.
+    ///
+    /// A guest's call boxes this future with the rest of the call, so its size is paid on every
+    /// call: connecting and HTTP/2, whose steps each hold a timer, are boxed on their own, and
+    /// the HTTP/1.1 steps are pinned here and driven by reference, so each is held once.
     pub(crate) async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
         started: Instant,
         timeout: Duration,
         why_timeout: &str,
@@ -117,52 +134,29 @@ impl FunctionClient {
             why: why_timeout,
             host,
         };
-        self.exchange(request, &absolute, started, &deadline).await
-    }
-
-    /// One exchange on a pooled connection, or on a new one, by `deadline`. An idle connection
-    /// the server has closed is passed over, and a request it refused unsent is sent again on
-    /// another: hyper's pooling client retries that case too. A request once written is never
-    /// sent twice. `started` stands for now in the pool's idle times: the call's few µs or ms do
-    /// not matter against its idle timeout, and reading the clock again would.
-    async fn exchange(
-        &self,
-        mut request: Request<Full<Bytes>>,
-        absolute: &Uri,
-        started: Instant,
-        deadline: &Deadline<'_>,
-    ) -> Result<Response<Bytes>, CallError> {
-        let (cap, host) = (self.policy.max_response_bytes, deadline.host);
-        let origin = Origin::of(absolute);
+        let cap = self.policy.max_response_bytes;
+        let origin = Origin::of(&absolute);
         loop {
             let (taken, pooled) = match self.pools.take(origin, started) {
                 Some(taken) => (taken, true),
-                // Boxed: connecting's state would be half this future's size, copied on every
-                // call although most calls find a pooled connection.
                 None => (
-                    deadline
-                        .bound(Box::pin(self.open(origin, absolute, started, deadline)))
+                    Box::pin(deadline.bound(self.open(origin, &absolute, started, &deadline)))
                         .await??,
                     false,
                 ),
             };
             let mut conn = match taken {
-                Taken::Http2(mut shared) => {
-                    if let Err(e) = deadline.bound(shared.ready()).await? {
-                        pass_over(&e, pooled, host)?;
-                        continue;
-                    }
-                    // HTTP/2 names the target in pseudo-headers, from the absolute URI.
-                    *request.uri_mut() = absolute.clone();
-                    request.headers_mut().remove(http::header::HOST);
-                    let response = match deadline.bound(shared.try_send_request(request)).await? {
-                        Ok(response) => response,
-                        Err(refused) => {
-                            request = send_again(refused, pooled, host)?;
+                Taken::Http2(shared) => {
+                    let attempt = Box::pin(
+                        self.http2_exchange(shared, request, &absolute, pooled, &deadline),
+                    );
+                    match attempt.await? {
+                        Attempt::Answered(response) => return Ok(response),
+                        Attempt::Again(unsent) => {
+                            request = unsent;
                             continue;
                         }
-                    };
-                    return deadline.bound(read_capped(response, cap, host)).await?;
+                    }
                 }
                 Taken::Http1(conn) => conn,
             };
@@ -171,26 +165,59 @@ impl FunctionClient {
                 pass_over(&e, pooled, host)?;
                 continue;
             }
-            to_origin_form(&mut request, absolute);
+            to_origin_form(&mut request, &absolute);
             let sent = conn.sender.try_send_request(request);
-            let response = match conn
-                .driving(sent)
-                .await
-                .map_err(|TimedOut| deadline.missed())?
-            {
+            let outcome = {
+                let sent = pin!(sent);
+                conn.driving(sent).await
+            };
+            let response = match outcome.map_err(|TimedOut| deadline.missed())? {
                 Ok(response) => response,
                 Err(refused) => {
                     request = send_again(refused, pooled, host)?;
                     continue;
                 }
             };
-            let response = conn
-                .driving(read_capped(response, cap, host))
-                .await
-                .map_err(|TimedOut| deadline.missed())??;
+            let body = client_io::read_capped(response, cap);
+            let read = {
+                let body = pin!(body);
+                conn.driving(body).await
+            };
+            let response = read
+                .map_err(|TimedOut| deadline.missed())?
+                .map_err(|e| body_error(e, cap, host))?;
             self.pools.put(origin, conn, started);
-            return Ok(response);
+            return Ok(without_framing(response));
         }
+    }
+
+    /// One exchange on the origin's shared HTTP/2 connection, or the request back to send on
+    /// another when this one, taken from the pool, turned out closed or refused it unsent.
+    async fn http2_exchange(
+        &self,
+        mut shared: http2::SendRequest<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
+        absolute: &Uri,
+        pooled: bool,
+        deadline: &Deadline<'_>,
+    ) -> Result<Attempt, CallError> {
+        let (cap, host) = (self.policy.max_response_bytes, deadline.host);
+        if let Err(e) = deadline.bound(shared.ready()).await? {
+            pass_over(&e, pooled, host)?;
+            return Ok(Attempt::Again(request));
+        }
+        // HTTP/2 names the target in pseudo-headers, from the absolute URI.
+        *request.uri_mut() = absolute.clone();
+        request.headers_mut().remove(http::header::HOST);
+        let response = match deadline.bound(shared.try_send_request(request)).await? {
+            Ok(response) => response,
+            Err(refused) => return Ok(Attempt::Again(send_again(refused, pooled, host)?)),
+        };
+        let response = deadline
+            .bound(client_io::read_capped(response, cap))
+            .await?
+            .map_err(|e| body_error(e, cap, host))?;
+        Ok(Attempt::Answered(without_framing(response)))
     }
 
     /// A new connection to `origin`: HTTP/2 (shared with this thread's later calls) when TLS
@@ -263,6 +290,13 @@ impl Deadline<'_> {
     }
 }
 
+/// How an exchange on an HTTP/2 connection ended.
+enum Attempt {
+    Answered(Response<Bytes>),
+    /// The connection could not take the request; here it is, to send on another.
+    Again(Request<Full<Bytes>>),
+}
+
 /// The request line HTTP/1.1 sends to an origin server: the path and query, with the URL's
 /// authority (no credentials, default port left out: the policy normalized it) in `host`.
 fn to_origin_form(request: &mut Request<Full<Bytes>>, absolute: &Uri) {
@@ -309,31 +343,29 @@ fn broke_off(host: &str, error: &hyper::Error) -> CallError {
     )
 }
 
-/// Reads the body whole, failing with `limit` as soon as it passes `cap` (announced or streamed),
-/// without the framing headers.
-async fn read_capped(
-    response: Response<hyper::body::Incoming>,
-    cap: usize,
-    host: &str,
-) -> Result<Response<Bytes>, CallError> {
-    let mut response = client_io::read_capped(response, cap)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => CallError::new(
-                ImportError::Limit,
-                format!(
-                    "the response from {host} is larger than outbound.max_response_bytes ({cap} bytes)"
-                ),
+/// Why a response body could not be read whole: `limit` past `cap`, else `unavailable`.
+fn body_error(error: BodyError, cap: usize, host: &str) -> CallError {
+    match error {
+        BodyError::TooLarge => CallError::new(
+            ImportError::Limit,
+            format!(
+                "the response from {host} is larger than outbound.max_response_bytes ({cap} bytes)"
             ),
-            BodyError::Broken(detail) => CallError::new(
-                ImportError::Unavailable,
-                format!("the response from {host} broke off: {detail}"),
-            ),
-        })?;
-    for name in FRAMING_HEADERS {
-        response.headers_mut().remove(name);
+        ),
+        BodyError::Broken(detail) => CallError::new(
+            ImportError::Unavailable,
+            format!("the response from {host} broke off: {detail}"),
+        ),
     }
-    Ok(response)
+}
+
+/// The response as the guest gets it: without the headers about the connection.
+fn without_framing(mut response: Response<Bytes>) -> Response<Bytes> {
+    let headers = response.headers_mut();
+    for name in FRAMING_HEADERS {
+        headers.remove(name);
+    }
+    response
 }
 
 /// Resolves, vets and connects: the only way a guest's call reaches the network.

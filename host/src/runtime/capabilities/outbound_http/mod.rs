@@ -17,6 +17,7 @@ use bytes::Bytes;
 use client::{CallError, FunctionClient};
 use edgefn_abi::imports::{HTTP_SEND, MODULE};
 use edgefn_abi::{HttpRequestEnvelope, ImportError};
+use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use policy::Refusal;
@@ -37,6 +38,9 @@ const HOST_OWNED_HEADERS: [&str; 9] = [
     "proxy-connection",
 ];
 
+/// W3C trace context; a constant, as a name from a `&str` is parsed on every use.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
 /// Adds `http_send` to the linker.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     linker.func_wrap_async(
@@ -50,35 +54,49 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
 }
 
 /// What the log says about a call, filled in as it becomes known; cheap to fill, since every
-/// call is logged: a standard method and the target's URI are clones without a copy.
+/// call is logged: a standard method and the target's authority are clones without a copy. It is
+/// held while the call waits, so what most calls lack is boxed.
 #[derive(Default)]
 struct Seen {
     method: Option<Method>,
-    /// The method as the guest wrote it, when it is not one.
-    refused_method: Option<String>,
-    /// The URI sent to, once the policy allowed it.
-    target: Option<Uri>,
-    /// The host of a URL the policy refused, when it has one.
-    refused_host: Option<String>,
+    /// The URL's authority, once the policy allowed it.
+    target: Option<Authority>,
+    /// What the guest wrote, for a call refused before it had a method or an allowed URL.
+    refused: Option<Box<Refused>>,
     status: Option<u16>,
     /// The call's span (its context, the invocation's span, when it was sent), if traced.
-    span: Option<(TraceContext, ActiveSpan, Started)>,
+    span: Option<Box<(TraceContext, ActiveSpan, Started)>>,
+}
+
+/// The guest's own words for what a refused call lacked.
+#[derive(Default)]
+struct Refused {
+    /// The method as the guest wrote it, when it is not one.
+    method: Option<String>,
+    /// The host of a URL the policy refused, when it has one.
+    host: Option<String>,
 }
 
 impl Seen {
     fn method(&self) -> &str {
-        match &self.method {
-            Some(method) => method.as_str(),
-            None => self.refused_method.as_deref().unwrap_or_default(),
+        match (&self.method, &self.refused) {
+            (Some(method), _) => method.as_str(),
+            (None, Some(refused)) => refused.method.as_deref().unwrap_or_default(),
+            (None, None) => "",
         }
     }
 
     /// The host as the URL spells it (an IPv6 address in brackets).
     fn host(&self) -> &str {
-        match &self.target {
-            Some(uri) => uri.host().unwrap_or_default(),
-            None => self.refused_host.as_deref().unwrap_or_default(),
+        match (&self.target, &self.refused) {
+            (Some(authority), _) => authority.host(),
+            (None, Some(refused)) => refused.host.as_deref().unwrap_or_default(),
+            (None, None) => "",
         }
+    }
+
+    fn refused(&mut self) -> &mut Refused {
+        self.refused.get_or_insert_default()
     }
 }
 
@@ -86,7 +104,27 @@ impl Seen {
 async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i64 {
     let started = Instant::now();
     let mut seen = Seen::default();
-    let result = send(caller, ptr, len, started, &mut seen).await;
+    // The call's parts are bound one by one, not kept as a struct: this future holds what is
+    // live while the call waits, and by then the request is inside the client's future. (The
+    // future is boxed for every call, and was 4 KB before the client's steps were slimmed.)
+    let result = 'call: {
+        let Prepared {
+            client,
+            request,
+            timeout,
+            why_timeout,
+        } = match prepare(caller, ptr, len, started, &mut seen) {
+            Ok(prepared) => prepared,
+            Err(error) => break 'call Err(error),
+        };
+        let result = client.send(request, started, timeout, why_timeout).await;
+        // What went out counts against the invocation's budget (`prepare` checks it).
+        let refused = matches!(&result, Err(e) if matches!(e.kind, ImportError::Denied | ImportError::Invalid));
+        if !refused && let Some(invocation) = caller.data_mut().imports.invocation.as_mut() {
+            invocation.sent += 1;
+        }
+        result.inspect(|response| seen.status = Some(response.status().as_u16()))
+    };
     let imports = &mut caller.data_mut().imports;
     let (code, outcome, message) = match result {
         Ok(response) => {
@@ -101,7 +139,8 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
             (i64::from(error.kind.code()), Err(error.kind), Some(message))
         }
     };
-    if let Some((call, parent, started)) = seen.span.take() {
+    if let Some(span) = seen.span.take() {
+        let (call, parent, started) = *span;
         let ended = match (seen.status, outcome) {
             (Some(status), _) => Ok(status),
             (None, Err(kind)) => Err((kind.as_str(), message.clone().unwrap_or_default())),
@@ -152,14 +191,24 @@ async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i6
     code
 }
 
-/// Checks, sends and encodes one call: the response envelope, or why there is none.
-async fn send(
+/// A call the policy allows, ready to go out.
+struct Prepared {
+    client: Arc<FunctionClient>,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+    why_timeout: &'static str,
+}
+
+/// Reads and checks one call from the guest's envelope, without waiting for anything: the
+/// request to send, or why there is none. Apart from [`http_send`], so that what only the checks
+/// need (the envelope and its copy of guest memory) is not held while the call waits.
+fn prepare(
     caller: &mut Caller<'_, HostState>,
     ptr: u32,
     len: u32,
     started: Instant,
     seen: &mut Seen,
-) -> Result<http::Response<Bytes>, CallError> {
+) -> Result<Prepared, CallError> {
     let imports = &mut caller.data_mut().imports;
     // A new call discards a result that was not read.
     imports.pending = None;
@@ -196,14 +245,14 @@ async fn send(
     })?;
     match Method::from_bytes(envelope.method.as_bytes()) {
         Ok(method) => seen.method = Some(method),
-        Err(_) => seen.refused_method = Some(envelope.method.to_owned()),
+        Err(_) => seen.refused().method = Some(envelope.method.to_owned()),
     }
     // The log names the host also when the URL is refused; parsing a URL is a few µs (IDNA), so
     // an allowed one is parsed once.
     let url = match client.policy.check_url(envelope.url) {
         Ok(url) => url,
         Err(refusal) => {
-            seen.refused_host = url::Url::parse(envelope.url)
+            seen.refused().host = url::Url::parse(envelope.url)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned));
             return Err(match refusal {
@@ -241,17 +290,14 @@ async fn send(
         ));
     }
     let (timeout, why_timeout) = call_timeout(&client, envelope.timeout_ms, deadline, started);
-    seen.target = Some(request.uri().clone());
-    seen.span = traced.map(|(call, span)| (call, span, Started::now()));
-    let result = client.send(request, started, timeout, why_timeout).await;
-    let refused =
-        matches!(&result, Err(e) if matches!(e.kind, ImportError::Denied | ImportError::Invalid));
-    if !refused && let Some(invocation) = caller.data_mut().imports.invocation.as_mut() {
-        invocation.sent += 1;
-    }
-    let response = result?;
-    seen.status = Some(response.status().as_u16());
-    Ok(response)
+    seen.target = request.uri().authority().cloned();
+    seen.span = traced.map(|(call, span)| Box::new((call, span, Started::now())));
+    Ok(Prepared {
+        client,
+        request,
+        timeout,
+        why_timeout,
+    })
 }
 
 /// The call's timeout from `started` and where it came from: the envelope's, else the function's,
@@ -315,10 +361,10 @@ fn build_request(
         headers.append(name, value);
     }
     if let Some(traceparent) = traceparent
-        && !headers.contains_key("traceparent")
+        && !headers.contains_key(&TRACEPARENT)
         && let Ok(value) = HeaderValue::from_str(&traceparent)
     {
-        headers.insert("traceparent", value);
+        headers.insert(TRACEPARENT, value);
     }
     Ok(request)
 }

@@ -13,7 +13,7 @@ use http::Uri;
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
@@ -90,8 +90,12 @@ impl Http1 {
 
     /// Runs `work` (an exchange on this connection) while driving the connection, which is what
     /// writes the request and reads the response into its body, until the call's deadline.
-    pub(crate) async fn driving<F: Future>(&mut self, work: F) -> Result<F::Output, TimedOut> {
-        let mut work = pin!(work);
+    /// `work` is pinned by the caller: taken by value, it would be held twice in this future,
+    /// as the argument and as the pinned copy.
+    pub(crate) async fn driving<F: Future>(
+        &mut self,
+        mut work: Pin<&mut F>,
+    ) -> Result<F::Output, TimedOut> {
         poll_fn(|cx| {
             self.poll_driver(cx);
             match work.as_mut().poll(cx) {
