@@ -161,7 +161,14 @@ impl FunctionClient {
                 Taken::Http1(conn) => conn,
             };
             conn.due_by(deadline.at);
-            if let Err(e) = conn.ready().await.map_err(|TimedOut| deadline.missed())? {
+            // A pooled connection was ready when it was put back and open when it was taken, so
+            // it is not waited on: waiting polls its driver with this task's waker, which the
+            // request going in then wakes, for one more turn of the task (and of the guest's
+            // fiber) for nothing. Should it have closed since, it gives the request back unsent,
+            // to go out on another connection below.
+            if !(pooled && conn.sender.is_ready())
+                && let Err(e) = conn.ready().await.map_err(|TimedOut| deadline.missed())?
+            {
                 pass_over(&e, pooled, host)?;
                 continue;
             }
