@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -60,10 +60,8 @@ pub(crate) fn read_capped(
         let (mut first, mut joined, mut len) = (Bytes::new(), None::<BytesMut>, 0);
         std::future::poll_fn(|cx| {
             loop {
-                let frame = match Pin::new(&mut body).poll_frame(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(None) => return Poll::Ready(Ok(())),
-                    Poll::Ready(Some(frame)) => frame,
+                let Some(frame) = ready!(Pin::new(&mut body).poll_frame(cx)) else {
+                    return Poll::Ready(Ok(()));
                 };
                 let frame = frame.map_err(|e| BodyError::Broken(error_chain(&e)))?;
                 let Ok(data) = frame.into_data() else {

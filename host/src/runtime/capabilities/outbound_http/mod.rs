@@ -104,9 +104,9 @@ impl Seen {
 async fn http_send(caller: &mut Caller<'_, HostState>, ptr: u32, len: u32) -> i64 {
     let started = Instant::now();
     let mut seen = Seen::default();
-    // The call's parts are bound one by one, not kept as a struct: this future holds what is
-    // live while the call waits, and by then the request is inside the client's future. (The
-    // future is boxed for every call, and was 4 KB before the client's steps were slimmed.)
+    // The call's parts are bound one by one, not kept as a struct: this future (boxed for every
+    // call) holds what is live while the call waits, and by then the request is inside the
+    // client's future.
     let result = 'call: {
         let Prepared {
             client,
