@@ -104,6 +104,18 @@ const MODES: [Mode; 4] = [
     Mode::GuestNoCallThenNative,
 ];
 
+impl Mode {
+    /// The name ONLY takes.
+    fn name(self) -> &'static str {
+        match self {
+            Mode::NativeCall => "native-call",
+            Mode::GuestNoCall => "guest-no-call",
+            Mode::GuestCall => "guest-call",
+            Mode::GuestNoCallThenNative => "guest-no-call-then-native",
+        }
+    }
+}
+
 /// Mean thread CPU time per run of each mode, in µs. The modes take turns in blocks of a
 /// hundredth of the iterations, so a drift in the machine's speed (the neighbours of a shared
 /// host come and go) falls on all of them alike; a tenth as many unmeasured runs come first.
@@ -142,15 +154,18 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or("target/wasm32-wasip1/guest/abi_outbound.wasm");
     let iterations: usize = edgefn_bench::arg(&args, 2, 20_000)?;
     let rounds: usize = edgefn_bench::arg(&args, 3, 3)?;
-    let only = match args.get(4).map(String::as_str) {
+    let only = match args.get(4) {
         None => None,
-        Some("native-call") => Some(Mode::NativeCall),
-        Some("guest-no-call") => Some(Mode::GuestNoCall),
-        Some("guest-call") => Some(Mode::GuestCall),
-        Some("guest-no-call-then-native") => Some(Mode::GuestNoCallThenNative),
-        Some(other) => anyhow::bail!(
-            "unknown ONLY {other:?}: native-call, guest-no-call, guest-call or guest-no-call-then-native, or leave it out"
-        ),
+        Some(name) => match MODES.into_iter().find(|mode| mode.name() == name) {
+            Some(mode) => Some(mode),
+            None => {
+                let names: Vec<&str> = MODES.iter().map(|mode| mode.name()).collect();
+                anyhow::bail!(
+                    "unknown ONLY {name:?}: one of {}, or leave it out",
+                    names.join(", ")
+                )
+            }
+        },
     };
     let upstream = start_upstream()?;
     let url = format!("http://{upstream}/");
