@@ -55,7 +55,7 @@ pub use error::{Error, ErrorKind};
 
 use crate::imports;
 use ::http::header::LOCATION;
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use edgefn_abi::{HttpRequestEnvelope, HttpResponseEnvelope};
 use std::time::Duration;
 
@@ -249,7 +249,9 @@ fn decode_response(buf: Bytes) -> Result<Response<Bytes>> {
     };
     let envelope = HttpResponseEnvelope::decode(&buf)
         .map_err(|e| broken(format!("does not decode ({}): {e}", e.as_str())))?;
-    let mut response = Response::new(buf.slice_ref(envelope.body));
+    // The body is the envelope's tail: it gets the buffer itself, past the headers, not a share.
+    let body_at = envelope.body.as_ptr() as usize - buf.as_ptr() as usize;
+    let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::from_u16(envelope.status)
         .map_err(|_| broken(format!("has status {}", envelope.status)))?;
     let headers = response.headers_mut();
@@ -262,6 +264,10 @@ fn decode_response(buf: Bytes) -> Result<Response<Bytes>> {
             .map_err(|e| broken(format!("has a bad value for {name}: {e}")))?;
         headers.append(name, value);
     }
+    drop(envelope);
+    let mut body = buf;
+    body.advance(body_at);
+    *response.body_mut() = body;
     Ok(response)
 }
 

@@ -26,10 +26,9 @@ const MAX_MESSAGE: usize = 64 * 1024;
 pub(crate) fn read_message() -> String {
     let mut size = 512;
     loop {
-        let mut buf = vec![0; size];
-        let copied = result_read(&mut buf);
-        if let Ok(copied) = usize::try_from(copied) {
-            buf.truncate(copied);
+        let mut buf = Vec::new();
+        let copied = read_pending(&mut buf, size);
+        if copied >= 0 {
             return String::from_utf8_lossy(&buf).into_owned();
         }
         if size >= MAX_MESSAGE {
@@ -50,14 +49,36 @@ pub(crate) fn read_result(len: i64) -> Result<Vec<u8>, String> {
     if len == 0 {
         return Ok(Vec::new());
     }
-    let mut buf = vec![0; len];
-    let copied = result_read(&mut buf);
+    let mut buf = Vec::new();
+    let copied = read_pending(&mut buf, len);
     if usize::try_from(copied).ok() != Some(len) {
         return Err(format!(
             "the host announced a result of {len} bytes, but result_read answered {copied}"
         ));
     }
     Ok(buf)
+}
+
+/// `result_read` into a buffer of `capacity` bytes that are not zeroed first (the host
+/// overwrites what it reports, and a result is often the whole response); `buf` holds the bytes
+/// copied. The import's answer: the bytes copied, or `-3`.
+fn read_pending(buf: &mut Vec<u8>, capacity: usize) -> i32 {
+    buf.clear();
+    buf.reserve_exact(capacity);
+    let copied = result_read(&mut buf.spare_capacity_mut()[..capacity]);
+    if let Ok(len) = usize::try_from(copied) {
+        let len = len.min(capacity);
+        #[allow(
+            unsafe_code,
+            reason = "the bytes result_read reports copied are initialized"
+        )]
+        // SAFETY: `result_read` wrote the first `copied` bytes of the spare capacity (both the
+        // import and the fake host copy exactly what they report, never more than `capacity`).
+        unsafe {
+            buf.set_len(len)
+        };
+    }
+    copied
 }
 
 /// The real imports. Declared only here; the linker keeps only those a module calls, so a
@@ -68,6 +89,8 @@ pub(crate) fn read_result(len: i64) -> Result<Vec<u8>, String> {
     reason = "host imports are an extern block; each call below says why it is sound"
 )]
 mod wasm {
+    use std::mem::MaybeUninit;
+
     #[link(wasm_import_module = "edgefn_v1")]
     unsafe extern "C" {
         #[link_name = "http_send"]
@@ -170,7 +193,7 @@ mod wasm {
 
     /// Copies the pending result into `buf`; the bytes copied, or `-3` (buffer too small,
     /// nothing pending).
-    pub(crate) fn result_read(buf: &mut [u8]) -> i32 {
+    pub(crate) fn result_read(buf: &mut [MaybeUninit<u8>]) -> i32 {
         // SAFETY: the host writes at most `buf.len()` bytes at `buf`'s address, memory this
         // function holds exclusively, and nothing else; it never calls back into the guest.
         unsafe { edgefn_v1_result_read(buf.as_mut_ptr() as usize as u32, buf.len() as u32) }
@@ -183,6 +206,7 @@ mod wasm {
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::cell::RefCell;
+    use std::mem::MaybeUninit;
     use std::thread::LocalKey;
 
     /// Answers one `http_send`: the import's result and the pending bytes (response envelope,
@@ -326,14 +350,16 @@ mod native {
         })
     }
 
-    pub(crate) fn result_read(buf: &mut [u8]) -> i32 {
+    pub(crate) fn result_read(buf: &mut [MaybeUninit<u8>]) -> i32 {
         let invalid = edgefn_abi::ImportError::Invalid.code();
         PENDING.with_borrow_mut(|pending| match pending {
             Some(result) if result.len() <= buf.len() => {
                 let Ok(copied) = i32::try_from(result.len()) else {
                     return invalid;
                 };
-                buf[..result.len()].copy_from_slice(result);
+                for (to, &byte) in buf.iter_mut().zip(result.iter()) {
+                    to.write(byte);
+                }
                 *pending = None;
                 copied
             }
@@ -345,24 +371,31 @@ mod native {
     #[cfg(test)]
     mod tests {
         use super::*;
+        use crate::imports::read_pending;
 
         #[test]
         fn pending_result_follows_the_abi_rules() {
             let previous = replace_http_host(Some(Box::new(|_| (5, b"hello".to_vec()))));
             assert_eq!(http_send(b"x"), 5);
-            let mut small = [0u8; 4];
-            assert_eq!(result_read(&mut small), -3, "too small");
-            let mut buf = [0u8; 8];
-            assert_eq!(result_read(&mut buf), 5, "still pending after a short read");
-            assert_eq!(&buf[..5], b"hello");
-            assert_eq!(result_read(&mut buf), -3, "read once only");
+            let mut buf = Vec::new();
+            assert_eq!(read_pending(&mut buf, 4), -3, "too small");
+            assert!(buf.is_empty(), "nothing copied: {buf:?}");
+            assert_eq!(
+                read_pending(&mut buf, 8),
+                5,
+                "still pending after a short read"
+            );
+            assert_eq!(buf, b"hello");
+            assert_eq!(read_pending(&mut buf, 8), -3, "read once only");
+            assert!(buf.is_empty(), "nothing copied: {buf:?}");
             http_send(b"x");
             http_send(b"y");
             assert_eq!(
-                result_read(&mut buf),
+                read_pending(&mut buf, 5),
                 5,
                 "a new call replaces the unread one"
             );
+            assert_eq!(buf, b"hello");
             replace_http_host(previous);
         }
 
@@ -372,9 +405,9 @@ mod native {
             let kv = replace_kv_host(Some(Box::new(|_| (2, b"kv".to_vec()))));
             assert_eq!(http_send(b"x"), 4);
             assert_eq!(kv_get("default", "k"), 2, "discards the unread http result");
-            let mut buf = [0u8; 8];
-            assert_eq!(result_read(&mut buf), 2);
-            assert_eq!(&buf[..2], b"kv");
+            let mut buf = Vec::new();
+            assert_eq!(read_pending(&mut buf, 8), 2);
+            assert_eq!(buf, b"kv");
             replace_kv_host(kv);
             replace_http_host(http);
         }
@@ -391,9 +424,9 @@ mod native {
             ];
             for (call, says) in calls {
                 assert_eq!(call(), -8);
-                let mut buf = vec![0u8; 1024];
-                let n = result_read(&mut buf) as usize;
-                let message = String::from_utf8_lossy(&buf[..n]);
+                let mut buf = Vec::new();
+                assert!(read_pending(&mut buf, 1024) > 0);
+                let message = String::from_utf8_lossy(&buf);
                 assert!(message.contains(says), "{message:?}");
             }
             replace_kv_host(kv);
