@@ -357,9 +357,7 @@ mod native {
                 let Ok(copied) = i32::try_from(result.len()) else {
                     return invalid;
                 };
-                for (to, &byte) in buf.iter_mut().zip(result.iter()) {
-                    to.write(byte);
-                }
+                buf[..result.len()].write_copy_of_slice(result);
                 *pending = None;
                 copied
             }
