@@ -154,19 +154,21 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or("target/wasm32-wasip1/guest/abi_outbound.wasm");
     let iterations: usize = edgefn_bench::arg(&args, 2, 20_000)?;
     let rounds: usize = edgefn_bench::arg(&args, 3, 3)?;
-    let only = match args.get(4) {
-        None => None,
-        Some(name) => match MODES.into_iter().find(|mode| mode.name() == name) {
-            Some(mode) => Some(mode),
-            None => {
-                let names: Vec<&str> = MODES.iter().map(|mode| mode.name()).collect();
-                anyhow::bail!(
-                    "unknown ONLY {name:?}: one of {}, or leave it out",
-                    names.join(", ")
-                )
-            }
-        },
-    };
+    let only = args
+        .get(4)
+        .map(|name| {
+            MODES
+                .into_iter()
+                .find(|mode| mode.name() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = MODES.iter().map(|mode| mode.name()).collect();
+                    anyhow::anyhow!(
+                        "unknown ONLY {name:?}: one of {}, or leave it out",
+                        names.join(", ")
+                    )
+                })
+        })
+        .transpose()?;
     let upstream = start_upstream()?;
     let url = format!("http://{upstream}/");
 
